@@ -1,0 +1,1 @@
+"""Storage: typed models, the engine factory, the batched writer and the query layer."""
