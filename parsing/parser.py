@@ -58,6 +58,8 @@ _TEMPLATE_CLEAN = re.compile(r"[^a-z0-9]+")
 _QUICK_WORDS = ("loss", "lr", "acc", "norm", "learning", "ppl", "perplex", "reward", "score", "error", "err",
                 "mfu", "tflop", "tps", "throughput", "token", "sample", "f1", "bleu", "rouge", "auc", "map",
                 "wer", "cer", "mse", "mae", "kl", "entropy", "precision", "recall", "iou", "dice", "bpb", "bpc", "nll")
+# A label the generic reader accepts: up to six words, none of them a bare number.
+_GENERIC_KEY = re.compile(r"[A-Za-z_(@][\w@%/.()\-]{0,63}(?: [A-Za-z_(@][\w@%/.()\-]{0,63}){0,5}")
 _STEP = object()  # a label that carries the step, not a metric
 _MISS = object()
 # Final names that belong to an evaluation; a line reprinting one unchanged is not a new point.
@@ -101,7 +103,10 @@ class _Fmt:
         return d
 
     def resolve(self, d: dict[str, object], raw: str, section: str | None) -> object:
-        result = _final_name(self.fmt.renames.get(raw.strip(), raw), section)
+        if self.fmt.name == "generic" and not _GENERIC_KEY.fullmatch(raw.strip()):
+            result = None  # `step 3 | loss`, `0.5, time`: not a label
+        else:
+            result = _final_name(self.fmt.renames.get(raw.strip(), raw), section)
         if len(d) < 10_000:
             d[raw] = result
         return result
@@ -1012,7 +1017,7 @@ def _generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int
     metrics: dict[str, float] = {}
     step = None
     names = _GENERIC.name_map(section)
-    if msg.count("|") >= 2:
+    if " | " in msg or msg.count("|") >= 2:
         step = _pipe_body(_GENERIC, msg, section, metrics)
         for seg in msg.split("|"):
             um = P.UNIT_ONLY.match(seg) if len(seg) < 100 else None

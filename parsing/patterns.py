@@ -34,7 +34,7 @@ SECTION_PREFIXES = tuple(f"{w}_" for w in sorted(EVAL_SECTIONS))
 NEVER_METRICS = frozenset({"v_num", "eta", "eta_s", "remaining", "elapsed_time", "pid", "rank", "local_rank",
                            "world_size", "seed", "version", "port"})
 # Labels that carry the global step (compared after normalize_name).
-STEP_KEYS = frozenset({"step", "steps", "global_step", "globalstep", "iter", "iteration", "iterations",
+STEP_KEYS = frozenset({"step", "steps", "it", "global_step", "globalstep", "iter", "iteration", "iterations",
                        "num_updates", "update", "updates", "train_step", "trainer_global_step",
                        "trainer/global_step", "_step", "total_steps_done", "optimizer_step"})
 
