@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 MAX_LINE = 1 << 20  # a line beyond this is cut; the rest is dropped and counted
+MAX_PARSE = 1 << 16  # how much of a (capped) line is read for metrics
 READ_BLOCK = 1 << 20
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -290,6 +291,8 @@ class StreamParser:
                     pos = pm.end()
                     break
         msg = line[pos:] if pos else line
+        if len(msg) > MAX_PARSE:
+            msg = msg[:MAX_PARSE]  # a report is never this long; the rest of such a line is noise
         if msg[:6] == "[Rank ":
             rm = _DS_RANK.match(msg)
             if rm is not None:
