@@ -56,9 +56,7 @@ _COPY_NAMES = re.compile(r"[A-Za-z][\w\-]{0,63}(?:,[A-Za-z][\w\-]{0,63}){0,63}\s
 _COPY_VALUES = re.compile(rf"{NUM}(?:,{NUM}){{0,63}}\s{{0,8}}$")
 _FAIL_HINT = re.compile(r"(?i)(?:loss|lr|learning[ _]rate|acc\w{0,8}|norm)['\"]?\s{0,4}[:=]\s{0,4}\S")
 _TEMPLATE_CLEAN = re.compile(r"[^a-z0-9]+")
-_QUICK_WORDS = ("loss", "lr", "acc", "norm", "learning", "ppl", "perplex", "reward", "score", "error", "err",
-                "mfu", "tflop", "tps", "throughput", "token", "sample", "f1", "bleu", "rouge", "auc", "map",
-                "wer", "cer", "mse", "mae", "kl", "entropy", "precision", "recall", "iou", "dice", "bpb", "bpc", "nll")
+_DIGIT = re.compile(r"\d")
 # A label the generic reader accepts: up to six words, none of them a bare number.
 _GENERIC_KEY = re.compile(r"[A-Za-z_(@][\w@%/.()\-]{0,63}(?: [A-Za-z_(@][\w@%/.()\-]{0,63}){0,5}")
 _STEP = object()  # a label that carries the step, not a metric
@@ -632,13 +630,12 @@ class StreamParser:
 
     # ---- anything else: `key: value`, `key=value`, `key value |`, when a label names a metric ----
     def _generic(self, msg: str, ts, rank, lineno: int, out: list[Record]) -> bool:
+        if _DIGIT.search(msg) is None and "nan" not in msg and "inf" not in msg:
+            if ("loss" in msg or "Loss" in msg) and _FAIL_HINT.search(msg):
+                self._failed(lineno, msg, "looked like metrics but did not parse")
+            return False  # no number, no report (most text lines stop here)
         low = msg.lower()
-        for word in _QUICK_WORDS:
-            if word in low:
-                break
-        else:
-            return False
-        if P.METRIC_WORDS.search(msg) is None or P.NEVER_LINES.search(msg) is not None:
+        if P.METRIC_WORDS.search(low) is None or P.NEVER_LINES.search(low) is not None:
             return False
         sec = P.GENERIC_SECTION.match(msg)
         section = sec.group("section").lower() if sec else None
@@ -767,6 +764,11 @@ def _region(cf: _Fmt, name: str, region: str, metrics: dict[str, float]) -> floa
     """The value of a field that is not a plain float, and what is glued to it:
     `71.24GiB(74.99%)` -> name_pct, `0.280s,  912.88/s  (0.306s,  835.26/s)` -> more values and
     their running averages (name_avg)."""
+    if "," in region and "(" not in region:
+        try:
+            return float(region.replace(",", ""))  # `5,417`
+        except ValueError:
+            pass
     vm = P.VALUE_GROUP.match(region)
     if vm is None:
         return _value(region)
@@ -953,7 +955,7 @@ def _bar_metrics(kind: str, source: str) -> dict[str, float]:
         elif ": " in source:
             _colon_body(_GENERIC, source, None, metrics)
     else:
-        _colon_body(_GENERIC, source, None, metrics)
+        _colon_body(_GENERIC, source.replace(" - ", "  ") if " - " in source else source, None, metrics)
     return metrics
 
 
