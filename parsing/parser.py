@@ -23,16 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from parsing import patterns as P
+from parsing.bodies import (BODIES, bar_metrics, dict_pairs, eval_word, field_value, generic_pairs, head_metrics,
+                            metric_words)
+from parsing.formats import BY_START, EVALISH, GENERIC, HINTED, MISS, PREFIXES, STEP, Fmt, final_name
 from parsing.names import canonical_type, normalize_name
 from parsing.records import ParseStats, Record
 from parsing.timestamps import parse_timestamp
 from parsing.user_patterns import UserPattern
-from parsing.values import DURATION, NUM, to_float
-
-try:  # JSON lines go through orjson when it is there
-    from orjson import loads as _json_loads
-except ImportError:  # pragma: no cover
-    from json import loads as _json_loads
+from parsing.values import NUM, to_float
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +41,8 @@ READ_BLOCK = 1 << 20
 _ANSI = re.compile(r"\x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _NESTED = "\ue000"  # stands in for tqdm's cursor-up (`\x1b[A`) that ends a bar drawn at position >= 1
 _DIGITS = frozenset("0123456789")
-# A unit glued to a plain number (`1184.05ms`, `14.22%`, `2364M`) is stripped before float(): an
-# exception costs more than the strip.
-_UNIT_CHARS = "%/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _TS_SEP = frozenset("/:")
 _NUM_RX = re.compile(NUM)
-_DURATION = re.compile(r"\s{0,64}" + DURATION)
 _DS_RANK = re.compile(r"\[Rank (\d{1,5})\] ")
 _TABLE_SEP = re.compile(r"\|(?:\s{0,64}:?-{1,200}:?\s{0,64}\|){1,64}\s{0,64}$")
 _COPY_TASK = re.compile(r"Task: (?P<task>\w{1,64})\s{0,8}$")
@@ -57,72 +51,6 @@ _COPY_VALUES = re.compile(rf"{NUM}(?:,{NUM}){{0,63}}\s{{0,8}}$")
 _FAIL_HINT = re.compile(r"(?i)(?:loss|lr|learning[ _]rate|acc\w{0,8}|norm)['\"]?\s{0,4}[:=]\s{0,4}\S")
 _TEMPLATE_CLEAN = re.compile(r"[^a-z0-9]+")
 _DIGIT = re.compile(r"\d")
-# A label the generic reader accepts: up to six words, none of them a bare number.
-_GENERIC_KEY = re.compile(r"[A-Za-z_(@][\w@%/.()\-]{0,63}(?: [A-Za-z_(@][\w@%/.()\-]{0,63}){0,5}")
-_STEP = object()  # a label that carries the step, not a metric
-_MISS = object()
-# Final names that belong to an evaluation; a line reprinting one unchanged is not a new point.
-_EVALISH: set[str] = set()
-
-
-def _final_name(raw: str, section: str | None) -> object:
-    """The metric name of a printed label: `_STEP`, None (never a metric) or the name."""
-    base = normalize_name(raw)
-    if not base or base in P.NEVER_METRICS:
-        return None
-    if base in P.STEP_KEYS or base.endswith("global_step"):
-        return _STEP
-    if section:
-        name = base if base.startswith(P.SECTION_PREFIXES) else f"{section}_{base}"
-    else:
-        name = canonical_type(raw)
-    if name.startswith(P.SECTION_PREFIXES) or name.startswith("best_"):
-        _EVALISH.add(name)
-    return name
-
-
-class _Fmt:
-    """One row of the format table, compiled."""
-
-    __slots__ = ("fmt", "rx", "metric_groups", "template_groups", "names", "kind")
-
-    def __init__(self, fmt: P.Format) -> None:
-        self.fmt = fmt
-        self.kind = fmt.kind
-        self.rx = re.compile(fmt.head)
-        groups = self.rx.groupindex
-        self.metric_groups = tuple((g[2:], g) for g in groups if g.startswith("m_"))
-        self.template_groups = tuple(g for g in groups if g in fmt.templates)
-        self.names: dict[str | None, dict[str, object]] = {}
-
-    def name_map(self, section: str | None) -> dict[str, object]:
-        d = self.names.get(section)
-        if d is None:
-            d = self.names[section] = {}
-        return d
-
-    def resolve(self, d: dict[str, object], raw: str, section: str | None) -> object:
-        if self.fmt.name == "generic" and not _GENERIC_KEY.fullmatch(raw.strip()):
-            result = None  # `step 3 | loss`, `0.5, time`: not a label
-        else:
-            result = _final_name(self.fmt.renames.get(raw.strip(), raw), section)
-        if len(d) < 10_000:
-            d[raw] = result
-        return result
-
-
-_FMTS = tuple(_Fmt(f) for f in P.FORMATS)
-_BY_START: dict[str, tuple[_Fmt, ...]] = {}
-for _cf in _FMTS:
-    for _s in _cf.fmt.starts:
-        if _cf not in _BY_START.get(_s[:4], ()):
-            _BY_START[_s[:4]] = _BY_START.get(_s[:4], ()) + (_cf,)
-_HINTED = tuple(cf for cf in _FMTS if cf.fmt.hint)
-_GENERIC = _Fmt(P.Format("generic", ""))
-_PREFIXES = tuple((re.compile(p.regex), p.first, "ts" in re.compile(p.regex).groupindex,
-                   "logger" in re.compile(p.regex).groupindex) for p in P.PREFIXES)
-
-
 def _same(a: float, b: float) -> bool:
     return a == b or (a != a and b != b)
 
@@ -140,7 +68,7 @@ class StreamParser:
         self._shapes: dict[tuple[str, ...], int] = {}
         # logging prefixes by first character, the last one that matched first
         self._prefixes: dict[str, list] = {}
-        for entry in _PREFIXES:
+        for entry in PREFIXES:
             for c in entry[1]:
                 self._prefixes.setdefault(c, []).append(entry)
         # context
@@ -304,7 +232,7 @@ class StreamParser:
                 return
             self._flush_block(out)
         # -- the table of formats
-        cands = _BY_START.get(msg[:4])
+        cands = BY_START.get(msg[:4])
         if cands is not None:
             for cf in cands:
                 hm = cf.rx.match(msg)
@@ -312,7 +240,7 @@ class StreamParser:
                     if _KINDS[cf.kind](self, cf, hm, msg, ts, rank, logger, lineno, out) is not False:
                         return
                     break
-        for cf in _HINTED:
+        for cf in HINTED:
             if cf.fmt.hint in msg:
                 hm = cf.rx.search(msg)
                 if hm is not None and _KINDS[cf.kind](self, cf, hm, msg, ts, rank, logger, lineno, out) is not False:
@@ -357,8 +285,8 @@ class StreamParser:
             metrics = {k: v for k, v in metrics.items() if k == "epoch" or k not in last or not _same(last[k], v)}
             if list(metrics) == ["epoch"] and "epoch" in last and _same(last["epoch"], metrics["epoch"]):
                 return False
-        elif not _EVALISH.isdisjoint(metrics):
-            stale = [k for k in metrics if k in _EVALISH and k in last and _same(last[k], metrics[k])]
+        elif not EVALISH.isdisjoint(metrics):
+            stale = [k for k in metrics if k in EVALISH and k in last and _same(last[k], metrics[k])]
             if stale:
                 metrics = {k: v for k, v in metrics.items() if k not in stale}
                 if list(metrics) == ["epoch"]:
@@ -388,7 +316,7 @@ class StreamParser:
         log.debug("line %d: %s: %.200r", lineno, why, line)
 
     # ---- formats of the table ----------------------------------------------------------------
-    def _format_line(self, cf: _Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out: list[Record]) -> bool | None:
+    def _format_line(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out: list[Record]) -> bool | None:
         fmt = cf.fmt
         g = hm.groupdict()
         section = fmt.section or g.get("section") or (logger if fmt.section_from_logger else None)
@@ -399,7 +327,7 @@ class StreamParser:
         body = msg[hm.end():]
         step = None
         if fmt.body == "none":
-            metrics = _head_metrics(cf, hm, g)
+            metrics = head_metrics(cf, hm, g)
         elif fmt.body == "positional":
             task = g.get("task")
             values = [to_float(v) for v in _NUM_RX.findall(body)]
@@ -407,7 +335,7 @@ class StreamParser:
             metrics = dict(zip(names, values))
         else:
             metrics = {}
-            step = _BODIES[fmt.body](cf, body, section, metrics)
+            step = BODIES[fmt.body](cf, body, section, metrics)
         own = g.get("step")
         if own is not None:
             step = int(own)
@@ -430,7 +358,7 @@ class StreamParser:
         if self._emit(metrics, self._step(step, eval_counter), ts, rank, lineno, out) and step is not None:
             self._attach = None
 
-    def _epoch_header(self, cf: _Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
+    def _epoch_header(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
         epoch = int(hm.group("epoch"))
         if epoch == 0:
             self._kk_base = 0
@@ -438,15 +366,15 @@ class StreamParser:
         self._expect_train_bar = True
         self._attach = None
 
-    def _table_title_line(self, cf: _Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
+    def _table_title_line(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
         self._table_title = hm.group("task")
         self._attach = None
 
-    def _block_header(self, cf: _Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
+    def _block_header(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
         self._flush_block(out)
         self._block = {"row": P.BLOCK_ROW, "cf": None, "ts": ts, "rank": rank, "line": lineno, "metrics": {}}
 
-    def _block_row_line(self, cf: _Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
+    def _block_row_line(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
         if self._block is None:
             self._block = {"row": None, "cf": cf, "ts": ts, "rank": rank, "line": lineno, "metrics": {}}
         self._add_row(cf, hm)
@@ -463,14 +391,14 @@ class StreamParser:
         rm = block["row"].match(msg)
         if rm is None:
             return False
-        value = _value(rm.group("value"))
+        value = field_value(rm.group("value"))
         if value is not None:
-            name = _final_name(rm.group("name"), None)
+            name = final_name(rm.group("name"), None)
             if isinstance(name, str):
                 block["metrics"][name] = value
         return True
 
-    def _add_row(self, cf: _Fmt, hm: re.Match) -> None:
+    def _add_row(self, cf: Fmt, hm: re.Match) -> None:
         parts = {k: _TEMPLATE_CLEAN.sub("_", (v or "").lower().replace(".", "")).strip("_")
                  for k, v in hm.groupdict().items() if k != "value"}
         self._block["metrics"][cf.fmt.name_template.format(**parts)] = to_float(hm.group("value"))
@@ -481,7 +409,7 @@ class StreamParser:
             self._emit(block["metrics"], self._step(None), block["ts"], block["rank"], block["line"], out)
             self._attach = None
 
-    def _copypaste(self, cf: _Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
+    def _copypaste(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
         rest = msg[hm.end():].strip()
         task = _COPY_TASK.match(rest)
         if task:
@@ -507,14 +435,14 @@ class StreamParser:
                 return True
             return False
         cells = [c.strip() for c in msg.strip().strip("|").split("|")]
-        values = [_value(c) for c in cells]
+        values = [field_value(c) for c in cells]
         if table is not None and table["stage"] == "rows" and len(cells) == len(table["names"]) \
                 and all(v is not None for v in values):
             prefix = f"{table['title']}_" if table["title"] else ""
             metrics, step = {}, None
             for name, v in zip(table["names"], values):
-                final = _final_name(prefix + name, None)
-                if final is _STEP:
+                final = final_name(prefix + name, None)
+                if final is STEP:
                     step = int(v)
                 elif final is not None:
                     metrics[final] = v
@@ -565,9 +493,9 @@ class StreamParser:
         if not is_eval and epoch_m is None and not self._expect_train_bar and self._bar_total is not None \
                 and total != self._bar_total and self._bar_done:
             is_eval = True  # a bar after training finished, with another length: an evaluation
-        metrics = _bar_metrics(kind, source) if source else None
+        metrics = bar_metrics(kind, source) if source else None
         if is_eval:
-            section = _eval_word(desc)
+            section = eval_word(desc)
             if metrics and section:  # a named evaluation bar: its values, with no training step
                 self._emit({f"{section}_{k}" if not k.startswith(P.SECTION_PREFIXES) else k: v
                             for k, v in metrics.items()}, None, ts, rank, lineno, out, reprint=True)
@@ -605,21 +533,21 @@ class StreamParser:
     def _dict(self, msg: str, ts, rank, lineno: int, out: list[Record]) -> bool:
         start = msg.find("{")
         text = msg[start:].rstrip()
-        pairs = _dict_pairs(text)
+        pairs = dict_pairs(text)
         if not pairs:
             return False
         metrics, step = {}, None
-        names = _GENERIC.name_map(None)
+        names = GENERIC.name_map(None)
         for key, value in pairs:
-            name = names.get(key, _MISS)
-            if name is _MISS:
-                name = _GENERIC.resolve(names, key, None)
-            if name is _STEP:
+            name = names.get(key, MISS)
+            if name is MISS:
+                name = GENERIC.resolve(names, key, None)
+            if name is STEP:
                 if value == value and value.is_integer():
                     step = int(value)
             elif name is not None:
                 metrics[name] = value
-        if not metrics or not _metric_words(" ".join(metrics)):
+        if not metrics or not metric_words(" ".join(metrics)):
             return False
         if step is None and start:
             sm = P.GENERIC_STEP.search(msg, 0, start)
@@ -639,8 +567,8 @@ class StreamParser:
             return False
         sec = P.GENERIC_SECTION.match(msg)
         section = sec.group("section").lower() if sec else None
-        metrics, step = _generic_pairs(msg, section)
-        if not metrics or not _metric_words(" ".join(metrics)):
+        metrics, step = generic_pairs(msg, section)
+        if not metrics or not metric_words(" ".join(metrics)):
             if _FAIL_HINT.search(msg):
                 self._failed(lineno, msg, "looked like metrics but did not parse")
             return False
@@ -672,16 +600,16 @@ class StreamParser:
             step = None
             gd = um.groupdict()
             if gd.get("step"):
-                v = _value(gd["step"])
+                v = field_value(gd["step"])
                 if v is not None and v == v:
                     step = int(v)
             if gd.get("epoch"):
-                v = _value(gd["epoch"])
+                v = field_value(gd["epoch"])
                 if v is not None:
                     metrics["epoch"] = v
             for g in up.metric_groups:
                 if gd.get(g) is not None:
-                    v = _value(gd[g])
+                    v = field_value(gd[g])
                     if v is not None:
                         metrics[canonical_type(g)] = v
             if up.pairs:
@@ -689,12 +617,12 @@ class StreamParser:
                     for name_g, value_g in up.pairs:
                         n, v = pm.group(name_g), pm.group(value_g)
                         if n and v is not None:
-                            value = _value(v)
+                            value = field_value(v)
                             if value is not None:
                                 metrics[canonical_type(n)] = value
             if not metrics and up.name is not None:
                 raw = gd.get("value") if "value" in gd else (um.group(1) if um.re.groups >= 1 else None)
-                value = _value(raw) if raw is not None else None
+                value = field_value(raw) if raw is not None else None
                 if value is not None:
                     metrics[canonical_type(up.name)] = value
             if metrics:
@@ -739,321 +667,6 @@ def _timestamp(ts: str) -> float | None:
 def _first_line_end(text: str) -> int:
     cuts = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
     return min(cuts) if cuts else -1
-
-
-# ---- values -------------------------------------------------------------------------------------
-def _value(text: str | None) -> float | None:
-    """One printed value (units, quotes, list, thousands, duration); None if it is not a number."""
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    vm = P.VALUE_GROUP.match(text)
-    if vm is not None:
-        return to_float(vm.group("num"))
-    dm = _DURATION.match(text)
-    if dm is not None:
-        days, h, mnt, sec = dm.groups()
-        return (int(days or 0) * 24 + int(h)) * 3600 + int(mnt) * 60 + float(sec)
-    return None
-
-
-def _region(cf: _Fmt, name: str, region: str, metrics: dict[str, float]) -> float | None:
-    """The value of a field that is not a plain float, and what is glued to it:
-    `71.24GiB(74.99%)` -> name_pct, `0.280s,  912.88/s  (0.306s,  835.26/s)` -> more values and
-    their running averages (name_avg)."""
-    if "," in region and "(" not in region:
-        try:
-            return float(region.replace(",", ""))  # `5,417`
-        except ValueError:
-            pass
-    vm = P.VALUE_GROUP.match(region)
-    if vm is None:
-        return _value(region)
-    value = to_float(vm.group("num"))
-    more, paren = vm.group("more"), vm.group("paren")
-    if not more and not paren:
-        return value
-    metrics[name] = value
-    names = [name]
-    if more:
-        for em in P.EXTRA_VALUE.finditer(more):
-            unit = em.group("unit") or ""
-            extra = cf.fmt.unit_names.get(unit) or f"{name}_{normalize_name(unit.replace('/', ' per ')) or len(names)}"
-            if name.startswith(P.SECTION_PREFIXES) and not extra.startswith(P.SECTION_PREFIXES):
-                extra = f"{name.split('_', 1)[0]}_{extra}"
-            names.append(extra)
-            metrics[extra] = to_float(em.group("num"))
-    if paren:
-        for i, em in enumerate(P.EXTRA_VALUE.finditer(paren)):
-            if em.group("unit") == "%":
-                metrics[f"{names[min(i, len(names) - 1)]}_pct"] = to_float(em.group("num"))
-            elif i < len(names):
-                metrics[f"{names[i]}_avg"] = to_float(em.group("num"))
-    return value
-
-
-# ---- bodies: split with str methods, a regex only for a value that is not a plain float ----------
-def _colon_body(cf: _Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
-    """`key: value` fields separated by spaces (mmengine, detectron2, torchtitan, timm, Keras)."""
-    parts = body.split(": ")
-    if len(parts) < 2:
-        return None
-    names = cf.name_map(section)
-    step = None
-    key = parts[0]
-    sp = key.rfind(" ")
-    if sp >= 0:
-        key = key[sp + 1:]
-    last = len(parts) - 1
-    for i in range(1, last + 1):
-        piece = parts[i]
-        if i < last:
-            sp = piece.rfind(" ")
-            if sp < 0:
-                key = piece
-                continue
-            region, nxt = piece[:sp], piece[sp + 1:]
-        else:
-            region, nxt = piece, None
-        name = names.get(key, _MISS)
-        if name is _MISS:
-            name = cf.resolve(names, key, section)
-        if name is not None:
-            try:
-                value = float(region.rstrip(_UNIT_CHARS))
-            except ValueError:
-                value = _region(cf, name, region, metrics) if name is not _STEP else _value(region)
-            if value is not None:
-                if name is _STEP:
-                    if value == value:
-                        step = int(value)
-                else:
-                    metrics[name] = value
-        key = nxt
-    return step
-
-
-def _pipe_body(cf: _Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
-    """`label: value |` or `label value |` segments (Megatron, fairseq)."""
-    names = cf.name_map(section)
-    step = None
-    for seg in body.split("|"):
-        i = seg.find(":")
-        if i >= 0:
-            key, region = seg[:i], seg[i + 1:]
-        else:
-            seg = seg.strip()
-            i = seg.rfind(" ")
-            if i < 0:
-                continue
-            key, region = seg[:i], seg[i + 1:]
-        name = names.get(key, _MISS)
-        if name is _MISS:
-            name = cf.resolve(names, key, section)
-        if name is None:
-            continue
-        try:
-            value = float(region.rstrip(_UNIT_CHARS))
-        except ValueError:
-            value = _value(region)
-            if value is None:
-                continue
-        if name is _STEP:
-            if value == value:
-                step = int(value)
-        else:
-            metrics[name] = value
-    return step
-
-
-def _comma_body(cf: _Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
-    """`label value, label value` (nanoGPT)."""
-    names = cf.name_map(section)
-    step = None
-    for seg in body.split(", "):
-        seg = seg.strip()
-        i = seg.rfind(" ")
-        if i < 0:
-            continue
-        key, region = seg[:i], seg[i + 1:]
-        name = names.get(key, _MISS)
-        if name is _MISS:
-            name = cf.resolve(names, key, section)
-        if name is None:
-            continue
-        try:
-            value = float(region.rstrip(_UNIT_CHARS))
-        except ValueError:
-            value = _value(region)
-            if value is None:
-                continue
-        if name is _STEP:
-            if value == value:
-                step = int(value)
-        else:
-            metrics[name] = value
-    return step
-
-
-def _eq_body(cf: _Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
-    """`key=value, key=value` or `key=value key=value` (fairseq, tqdm postfix)."""
-    names = cf.name_map(section)
-    step = None
-    for tok in body.split(", " if ", " in body else None):
-        key, eq, region = tok.partition("=")
-        if not eq:
-            continue
-        name = names.get(key, _MISS)
-        if name is _MISS:
-            name = cf.resolve(names, key, section)
-        if name is None:
-            continue
-        try:
-            value = float(region.rstrip(_UNIT_CHARS))
-        except ValueError:
-            value = _value(region)
-            if value is None:
-                continue
-        if name is _STEP:
-            if value == value:
-                step = int(value)
-        else:
-            metrics[name] = value
-    return step
-
-
-_BODIES = {"colon": _colon_body, "pipe": _pipe_body, "comma": _comma_body, "eq": _eq_body}
-
-
-def _head_metrics(cf: _Fmt, hm: re.Match, g: dict) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    for metric, group in cf.metric_groups:
-        value = _value(g[group])
-        if value is not None:
-            metrics[canonical_type(metric)] = value
-    name = g.get("name")
-    if name is not None:
-        value = _value(g.get("value"))
-        if value is not None:
-            final = canonical_type(name)
-            metrics[final] = value
-            for group in cf.template_groups:
-                v = _value(g[group])
-                if v is not None:
-                    metrics[normalize_name(cf.fmt.templates[group].format(name=final))] = v
-    return metrics
-
-
-def _bar_metrics(kind: str, source: str) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    if kind == "tqdm":
-        if "=" in source:
-            _eq_body(_GENERIC, source, None, metrics)
-        elif ": " in source:
-            _colon_body(_GENERIC, source, None, metrics)
-    else:
-        _colon_body(_GENERIC, source.replace(" - ", "  ") if " - " in source else source, None, metrics)
-    return metrics
-
-
-def _eval_word(desc: str) -> str | None:
-    sm = P.GENERIC_SECTION.match(desc + " ")
-    return sm.group("section").lower() if sm else None
-
-
-def _metric_words(text: str) -> bool:
-    return P.METRIC_WORDS.search(text) is not None
-
-
-def _dict_pairs(text: str) -> list[tuple[str, float]]:
-    """(key, value) pairs of a dict or JSON object; nested objects give `outer/inner` keys."""
-    pairs: list[tuple[str, float]] = []
-    if text[1:2] == '"':
-        try:
-            obj = _json_loads(text)
-        except ValueError:
-            obj = None
-        if isinstance(obj, dict):
-            _flatten(obj, "", pairs)
-            return pairs
-    if text[-1:] == "}" and "{" not in text[1:] and "[" not in text:
-        # a flat repr: `{'loss': 3.85, 'lr': '4.4e-05'}` — split, no regex
-        for item in text[1:-1].split(", "):
-            key, sep, raw = item.partition(": ")
-            if not sep:
-                pairs = []
-                break
-            key = key.strip().strip("'\"")
-            try:
-                value = float(raw)
-            except ValueError:
-                value = _value(raw)
-                if value is None:
-                    continue
-            pairs.append((key, value))
-        if pairs:
-            return pairs
-    return [(dm.group("key"), to_float(dm.group("num"))) for dm in P.DICT_PAIR.finditer(text)]
-
-
-def _flatten(obj: dict, prefix: str, out: list[tuple[str, float]]) -> None:
-    for k, v in obj.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, bool):
-            continue
-        if isinstance(v, (int, float)):
-            out.append((key, float(v)))
-        elif isinstance(v, str):
-            value = _value(v)
-            if value is not None:
-                out.append((key, value))
-        elif isinstance(v, list) and v and isinstance(v[0], (int, float)) and not isinstance(v[0], bool):
-            out.append((key, float(v[0])))
-        elif isinstance(v, dict):
-            _flatten(v, f"{key}/", out)
-
-
-def _generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int | None]:
-    """The fallback: pipe segments; else `key=value` and `key: value` (keys of up to four words);
-    else `key value` separated by commas."""
-    metrics: dict[str, float] = {}
-    step = None
-    names = _GENERIC.name_map(section)
-    if " | " in msg or msg.count("|") >= 2:
-        step = _pipe_body(_GENERIC, msg, section, metrics)
-        for seg in msg.split("|"):
-            um = P.UNIT_ONLY.match(seg) if len(seg) < 100 else None
-            if um is not None:  # llm.c's unlabelled `(417.35 ms | 1234 tok/s)`
-                unit = um.group("unit")
-                metrics.setdefault("time_ms" if unit == "ms" else normalize_name(unit.replace("/", " per ")),
-                                   to_float(um.group("num")))
-        if metrics:
-            return metrics, step
-    found = []
-    if "=" in msg:
-        found += [(pm.group("key"), pm.group("num")) for pm in P.EQ_PAIR.finditer(msg)]
-    if ":" in msg:
-        found += [(pm.group("key"), pm.group("num"), pm) for pm in P.COLON_PAIR.finditer(msg)]
-    for item in found:
-        key, num = item[0], item[1]
-        name = names.get(key, _MISS)
-        if name is _MISS:
-            name = _GENERIC.resolve(names, key, section)
-        if name is _STEP:
-            v = to_float(num)
-            step = int(v) if v == v else None
-        elif name is not None and name not in metrics:
-            metrics[name] = to_float(num)
-            if len(item) == 3 and item[2].group("extra"):
-                region = item[2].group("num") + (item[2].group("unit") or "") + item[2].group("extra")
-                _region(_GENERIC, name, region, metrics)
-    if not metrics:
-        s = _comma_body(_GENERIC, msg, section, metrics)
-        step = s if s is not None else step
-    return metrics, step
 
 
 def parse_text(text: str, patterns: list[UserPattern] | None = None) -> list[Record]:

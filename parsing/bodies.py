@@ -1,0 +1,337 @@
+"""Reading the text after a format's head: `key: value` fields, `|` segments, `key=value`, dicts.
+
+Bodies are split with `str` methods rather than scanned by regexes (a regex scan over a long line
+costs several times more); a regex is used only for a value that is not a plain float.
+"""
+from __future__ import annotations
+
+import re
+
+from parsing import patterns as P
+from parsing.formats import GENERIC, MISS, STEP, Fmt
+from parsing.names import canonical_type, normalize_name
+from parsing.values import DURATION, to_float
+
+try:  # JSON lines go through orjson when it is there
+    from orjson import loads as _json_loads
+except ImportError:  # pragma: no cover
+    from json import loads as _json_loads
+
+# A unit glued to a plain number (`1184.05ms`, `14.22%`, `2364M`) is stripped before float(): an
+# exception costs more than the strip.
+UNIT_CHARS = "%/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DURATION_RX = re.compile(r"\s{0,64}" + DURATION)
+
+# ---- values -------------------------------------------------------------------------------------
+def field_value(text: str | None) -> float | None:
+    """One printed value (units, quotes, list, thousands, duration); None if it is not a number."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    vm = P.VALUE_GROUP.match(text)
+    if vm is not None:
+        return to_float(vm.group("num"))
+    dm = DURATION_RX.match(text)
+    if dm is not None:
+        days, h, mnt, sec = dm.groups()
+        return (int(days or 0) * 24 + int(h)) * 3600 + int(mnt) * 60 + float(sec)
+    return None
+
+
+def glued_value(cf: Fmt, name: str, region: str, metrics: dict[str, float]) -> float | None:
+    """The value of a field that is not a plain float, and what is glued to it:
+    `71.24GiB(74.99%)` -> name_pct, `0.280s,  912.88/s  (0.306s,  835.26/s)` -> more values and
+    their running averages (name_avg)."""
+    if "," in region and "(" not in region:
+        try:
+            return float(region.replace(",", ""))  # `5,417`
+        except ValueError:
+            pass
+    vm = P.VALUE_GROUP.match(region)
+    if vm is None:
+        return field_value(region)
+    value = to_float(vm.group("num"))
+    more, paren = vm.group("more"), vm.group("paren")
+    if not more and not paren:
+        return value
+    metrics[name] = value
+    names = [name]
+    if more:
+        for em in P.EXTRA_VALUE.finditer(more):
+            unit = em.group("unit") or ""
+            extra = cf.fmt.unit_names.get(unit) or f"{name}_{normalize_name(unit.replace('/', ' per ')) or len(names)}"
+            if name.startswith(P.SECTION_PREFIXES) and not extra.startswith(P.SECTION_PREFIXES):
+                extra = f"{name.split('_', 1)[0]}_{extra}"
+            names.append(extra)
+            metrics[extra] = to_float(em.group("num"))
+    if paren:
+        for i, em in enumerate(P.EXTRA_VALUE.finditer(paren)):
+            if em.group("unit") == "%":
+                metrics[f"{names[min(i, len(names) - 1)]}_pct"] = to_float(em.group("num"))
+            elif i < len(names):
+                metrics[f"{names[i]}_avg"] = to_float(em.group("num"))
+    return value
+
+
+# ---- bodies: split with str methods, a regex only for a value that is not a plain float ----------
+def colon_body(cf: Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
+    """`key: value` fields separated by spaces (mmengine, detectron2, torchtitan, timm, Keras)."""
+    parts = body.split(": ")
+    if len(parts) < 2:
+        return None
+    names = cf.name_map(section)
+    step = None
+    key = parts[0]
+    sp = key.rfind(" ")
+    if sp >= 0:
+        key = key[sp + 1:]
+    last = len(parts) - 1
+    for i in range(1, last + 1):
+        piece = parts[i]
+        if i < last:
+            sp = piece.rfind(" ")
+            if sp < 0:
+                key = piece
+                continue
+            region, nxt = piece[:sp], piece[sp + 1:]
+        else:
+            region, nxt = piece, None
+        name = names.get(key, MISS)
+        if name is MISS:
+            name = cf.resolve(names, key, section)
+        if name is not None:
+            try:
+                value = float(region.rstrip(UNIT_CHARS))
+            except ValueError:
+                value = glued_value(cf, name, region, metrics) if name is not STEP else field_value(region)
+            if value is not None:
+                if name is STEP:
+                    if value == value:
+                        step = int(value)
+                else:
+                    metrics[name] = value
+        key = nxt
+    return step
+
+
+def pipe_body(cf: Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
+    """`label: value |` or `label value |` segments (Megatron, fairseq)."""
+    names = cf.name_map(section)
+    step = None
+    for seg in body.split("|"):
+        i = seg.find(":")
+        if i >= 0:
+            key, region = seg[:i], seg[i + 1:]
+        else:
+            seg = seg.strip()
+            i = seg.rfind(" ")
+            if i < 0:
+                continue
+            key, region = seg[:i], seg[i + 1:]
+        name = names.get(key, MISS)
+        if name is MISS:
+            name = cf.resolve(names, key, section)
+        if name is None:
+            continue
+        try:
+            value = float(region.rstrip(UNIT_CHARS))
+        except ValueError:
+            value = field_value(region)
+            if value is None:
+                continue
+        if name is STEP:
+            if value == value:
+                step = int(value)
+        else:
+            metrics[name] = value
+    return step
+
+
+def comma_body(cf: Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
+    """`label value, label value` (nanoGPT)."""
+    names = cf.name_map(section)
+    step = None
+    for seg in body.split(", "):
+        seg = seg.strip()
+        i = seg.rfind(" ")
+        if i < 0:
+            continue
+        key, region = seg[:i], seg[i + 1:]
+        name = names.get(key, MISS)
+        if name is MISS:
+            name = cf.resolve(names, key, section)
+        if name is None:
+            continue
+        try:
+            value = float(region.rstrip(UNIT_CHARS))
+        except ValueError:
+            value = field_value(region)
+            if value is None:
+                continue
+        if name is STEP:
+            if value == value:
+                step = int(value)
+        else:
+            metrics[name] = value
+    return step
+
+
+def eq_body(cf: Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
+    """`key=value, key=value` or `key=value key=value` (fairseq, tqdm postfix)."""
+    names = cf.name_map(section)
+    step = None
+    for tok in body.split(", " if ", " in body else None):
+        key, eq, region = tok.partition("=")
+        if not eq:
+            continue
+        name = names.get(key, MISS)
+        if name is MISS:
+            name = cf.resolve(names, key, section)
+        if name is None:
+            continue
+        try:
+            value = float(region.rstrip(UNIT_CHARS))
+        except ValueError:
+            value = field_value(region)
+            if value is None:
+                continue
+        if name is STEP:
+            if value == value:
+                step = int(value)
+        else:
+            metrics[name] = value
+    return step
+
+
+BODIES = {"colon": colon_body, "pipe": pipe_body, "comma": comma_body, "eq": eq_body}
+
+
+def head_metrics(cf: Fmt, hm: re.Match, g: dict) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for metric, group in cf.metric_groups:
+        value = field_value(g[group])
+        if value is not None:
+            metrics[canonical_type(metric)] = value
+    name = g.get("name")
+    if name is not None:
+        value = field_value(g.get("value"))
+        if value is not None:
+            final = canonical_type(name)
+            metrics[final] = value
+            for group in cf.template_groups:
+                v = field_value(g[group])
+                if v is not None:
+                    metrics[normalize_name(cf.fmt.templates[group].format(name=final))] = v
+    return metrics
+
+
+def bar_metrics(kind: str, source: str) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    if kind == "tqdm":
+        if "=" in source:
+            eq_body(GENERIC, source, None, metrics)
+        elif ": " in source:
+            colon_body(GENERIC, source, None, metrics)
+    else:
+        colon_body(GENERIC, source.replace(" - ", "  ") if " - " in source else source, None, metrics)
+    return metrics
+
+
+def eval_word(desc: str) -> str | None:
+    sm = P.GENERIC_SECTION.match(desc + " ")
+    return sm.group("section").lower() if sm else None
+
+
+def metric_words(text: str) -> bool:
+    return P.METRIC_WORDS.search(text) is not None
+
+
+def dict_pairs(text: str) -> list[tuple[str, float]]:
+    """(key, value) pairs of a dict or JSON object; nested objects give `outer/inner` keys."""
+    pairs: list[tuple[str, float]] = []
+    if text[1:2] == '"':
+        try:
+            obj = _json_loads(text)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            flatten(obj, "", pairs)
+            return pairs
+    if text[-1:] == "}" and "{" not in text[1:] and "[" not in text:
+        # a flat repr: `{'loss': 3.85, 'lr': '4.4e-05'}` — split, no regex
+        for item in text[1:-1].split(", "):
+            key, sep, raw = item.partition(": ")
+            if not sep:
+                pairs = []
+                break
+            key = key.strip().strip("'\"")
+            try:
+                value = float(raw)
+            except ValueError:
+                value = field_value(raw)
+                if value is None:
+                    continue
+            pairs.append((key, value))
+        if pairs:
+            return pairs
+    return [(dm.group("key"), to_float(dm.group("num"))) for dm in P.DICT_PAIR.finditer(text)]
+
+
+def flatten(obj: dict, prefix: str, out: list[tuple[str, float]]) -> None:
+    for k, v in obj.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)):
+            out.append((key, float(v)))
+        elif isinstance(v, str):
+            value = field_value(v)
+            if value is not None:
+                out.append((key, value))
+        elif isinstance(v, list) and v and isinstance(v[0], (int, float)) and not isinstance(v[0], bool):
+            out.append((key, float(v[0])))
+        elif isinstance(v, dict):
+            flatten(v, f"{key}/", out)
+
+
+def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int | None]:
+    """The fallback: pipe segments; else `key=value` and `key: value` (keys of up to four words);
+    else `key value` separated by commas."""
+    metrics: dict[str, float] = {}
+    step = None
+    names = GENERIC.name_map(section)
+    if " | " in msg or msg.count("|") >= 2:
+        step = pipe_body(GENERIC, msg, section, metrics)
+        for seg in msg.split("|"):
+            um = P.UNIT_ONLY.match(seg) if len(seg) < 100 else None
+            if um is not None:  # llm.c's unlabelled `(417.35 ms | 1234 tok/s)`
+                unit = um.group("unit")
+                metrics.setdefault("time_ms" if unit == "ms" else normalize_name(unit.replace("/", " per ")),
+                                   to_float(um.group("num")))
+        if metrics:
+            return metrics, step
+    found = []
+    if "=" in msg:
+        found += [(pm.group("key"), pm.group("num")) for pm in P.EQ_PAIR.finditer(msg)]
+    if ":" in msg:
+        found += [(pm.group("key"), pm.group("num"), pm) for pm in P.COLON_PAIR.finditer(msg)]
+    for item in found:
+        key, num = item[0], item[1]
+        name = names.get(key, MISS)
+        if name is MISS:
+            name = GENERIC.resolve(names, key, section)
+        if name is STEP:
+            v = to_float(num)
+            step = int(v) if v == v else None
+        elif name is not None and name not in metrics:
+            metrics[name] = to_float(num)
+            if len(item) == 3 and item[2].group("extra"):
+                region = item[2].group("num") + (item[2].group("unit") or "") + item[2].group("extra")
+                glued_value(GENERIC, name, region, metrics)
+    if not metrics:
+        s = comma_body(GENERIC, msg, section, metrics)
+        step = s if s is not None else step
+    return metrics, step
