@@ -77,17 +77,18 @@ def glued_value(cf: Fmt, name: str, region: str, metrics: dict[str, float]) -> f
 
 
 # ---- bodies: split with str methods, a regex only for a value that is not a plain float ----------
-def colon_body(cf: Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
-    """`key: value` fields separated by spaces (mmengine, detectron2, torchtitan, timm, Keras)."""
+def colon_fields(body: str) -> list[tuple[str, int, int]]:
+    """`key: value` fields separated by spaces (mmengine, detectron2, torchtitan, timm, Keras):
+    (key, start, end) of each value region, padding included."""
     parts = body.split(": ")
+    fields: list[tuple[str, int, int]] = []
     if len(parts) < 2:
-        return None
-    names = cf.name_map(section)
-    step = None
+        return fields
     key = parts[0]
     sp = key.rfind(" ")
     if sp >= 0:
         key = key[sp + 1:]
+    off = len(parts[0]) + 2
     last = len(parts) - 1
     for i in range(1, last + 1):
         piece = parts[i]
@@ -95,107 +96,75 @@ def colon_body(cf: Fmt, body: str, section: str | None, metrics: dict[str, float
             sp = piece.rfind(" ")
             if sp < 0:
                 key = piece
-                continue
-            region, nxt = piece[:sp], piece[sp + 1:]
+            else:
+                fields.append((key, off, off + sp))
+                key = piece[sp + 1:]
         else:
-            region, nxt = piece, None
-        name = names.get(key, MISS)
-        if name is MISS:
-            name = cf.resolve(names, key, section)
-        if name is not None:
-            try:
-                value = float(region.rstrip(UNIT_CHARS))
-            except ValueError:
-                value = glued_value(cf, name, region, metrics) if name is not STEP else field_value(region)
-            if value is not None:
-                if name is STEP:
-                    if value == value:
-                        step = int(value)
-                else:
-                    metrics[name] = value
-        key = nxt
-    return step
+            fields.append((key, off, off + len(piece)))
+        off += len(piece) + 2
+    return fields
 
 
-def pipe_body(cf: Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
-    """`label: value |` or `label value |` segments (Megatron, fairseq)."""
-    names = cf.name_map(section)
-    step = None
-    for seg in body.split("|"):
-        i = seg.find(":")
+def _spaced_fields(body: str, sep: str, label_sep: str | None) -> list[tuple[str, int, int]]:
+    """Segments split by `sep`, each `label<label_sep>value` or `label value` (value = last word)."""
+    fields: list[tuple[str, int, int]] = []
+    off = 0
+    for seg in body.split(sep):
+        i = seg.find(label_sep) if label_sep else -1
         if i >= 0:
-            key, region = seg[:i], seg[i + 1:]
+            fields.append((seg[:i], off + i + len(label_sep), off + len(seg)))
         else:
-            seg = seg.strip()
-            i = seg.rfind(" ")
-            if i < 0:
-                continue
-            key, region = seg[:i], seg[i + 1:]
-        name = names.get(key, MISS)
-        if name is MISS:
-            name = cf.resolve(names, key, section)
-        if name is None:
-            continue
-        try:
-            value = float(region.rstrip(UNIT_CHARS))
-        except ValueError:
-            value = field_value(region)
-            if value is None:
-                continue
-        if name is STEP:
-            if value == value:
-                step = int(value)
-        else:
-            metrics[name] = value
-    return step
+            core = seg.rstrip()
+            j = core.rfind(" ")
+            if j >= 0:
+                fields.append((core[:j].lstrip(), off + j + 1, off + len(core)))
+        off += len(seg) + len(sep)
+    return fields
 
 
-def comma_body(cf: Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
+def pipe_fields(body: str) -> list[tuple[str, int, int]]:
+    """`label: value |` or `label value |` segments (Megatron, fairseq)."""
+    return _spaced_fields(body, "|", ":")
+
+
+def comma_fields(body: str) -> list[tuple[str, int, int]]:
     """`label value, label value` (nanoGPT)."""
-    names = cf.name_map(section)
-    step = None
-    for seg in body.split(", "):
-        seg = seg.strip()
-        i = seg.rfind(" ")
-        if i < 0:
-            continue
-        key, region = seg[:i], seg[i + 1:]
-        name = names.get(key, MISS)
-        if name is MISS:
-            name = cf.resolve(names, key, section)
-        if name is None:
-            continue
-        try:
-            value = float(region.rstrip(UNIT_CHARS))
-        except ValueError:
-            value = field_value(region)
-            if value is None:
-                continue
-        if name is STEP:
-            if value == value:
-                step = int(value)
-        else:
-            metrics[name] = value
-    return step
+    return _spaced_fields(body, ", ", None)
 
 
-def eq_body(cf: Fmt, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
+def eq_fields(body: str) -> list[tuple[str, int, int]]:
     """`key=value, key=value` or `key=value key=value` (fairseq, tqdm postfix)."""
+    if ", " in body:
+        return _spaced_fields(body, ", ", "=")
+    fields: list[tuple[str, int, int]] = []
+    off = 0
+    for tok in body.split(" "):
+        i = tok.find("=")
+        if i >= 0:
+            fields.append((tok[:i], off + i + 1, off + len(tok)))
+        off += len(tok) + 1
+    return fields
+
+
+FIELDS = {"colon": colon_fields, "pipe": pipe_fields, "comma": comma_fields, "eq": eq_fields}
+
+
+def read_fields(cf: Fmt, section: str | None, body: str, fields, glue: bool,
+                metrics: dict[str, float]) -> int | None:
+    """Metrics of the fields; returns the step a step label carries."""
     names = cf.name_map(section)
     step = None
-    for tok in body.split(", " if ", " in body else None):
-        key, eq, region = tok.partition("=")
-        if not eq:
-            continue
+    for key, start, end in fields:
         name = names.get(key, MISS)
         if name is MISS:
             name = cf.resolve(names, key, section)
         if name is None:
             continue
+        region = body[start:end]
         try:
             value = float(region.rstrip(UNIT_CHARS))
         except ValueError:
-            value = field_value(region)
+            value = glued_value(cf, name, region, metrics) if glue and name is not STEP else field_value(region)
             if value is None:
                 continue
         if name is STEP:
@@ -206,7 +175,138 @@ def eq_body(cf: Fmt, body: str, section: str | None, metrics: dict[str, float]) 
     return step
 
 
-BODIES = {"colon": colon_body, "pipe": pipe_body, "comma": comma_body, "eq": eq_body}
+def parse_fields(cf: Fmt, style: str, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
+    """Field by field, no learned shape (bars and generic lines vary too much to learn)."""
+    return read_fields(cf, section, body, FIELDS[style](body), style == "colon", metrics)
+
+
+def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict[str, float], int | None]:
+    """A body's metrics and step: by a learned template of its shape when one fits, else field by
+    field (and then its shape is learned)."""
+    shapes = cf.shapes.get(section)
+    if shapes:
+        for i, shape in enumerate(shapes):
+            sm = shape.rx.match(body)
+            if sm is not None:
+                got = shape.read(cf, sm)
+                if got is not None:
+                    if i:
+                        shapes.insert(0, shapes.pop(i))
+                    return got
+                break
+    fields = FIELDS[style](body)
+    metrics: dict[str, float] = {}
+    step = read_fields(cf, section, body, fields, style == "colon", metrics)
+    if metrics and cf.learn_budget > 0:
+        cf.learn_budget -= 1
+        shape = Shape.learn(cf, section, body, fields, metrics, step)
+        if shape is not None:
+            shapes = cf.shapes.setdefault(section, [])
+            shapes.insert(0, shape)
+            del shapes[MAX_SHAPES:]
+    return metrics, step
+
+
+MAX_SHAPES = 8
+_WS = re.compile(r"(\s+)")
+_STEP_NAME = "\x00step"
+
+
+class Shape:
+    """A learned line shape: one regex for a body's fixed text, a group per value. Reading a line
+    of a known shape is one match and a dict(zip(...)) instead of a split and a loop per field."""
+
+    __slots__ = ("rx", "plain_idx", "plain_names", "step_idx", "glued")
+
+    def __init__(self, rx, plain_idx, plain_names, step_idx, glued):
+        self.rx = rx
+        self.plain_idx = plain_idx
+        self.plain_names = plain_names
+        self.step_idx = step_idx
+        self.glued = glued  # ((group, name), ...) values read by glued_value
+
+    def read(self, cf: Fmt, sm: re.Match) -> tuple[dict[str, float], int | None] | None:
+        try:
+            values = sm.group(*self.plain_idx) if len(self.plain_idx) > 1 else (sm.group(self.plain_idx[0]),)
+            metrics = dict(zip(self.plain_names, map(float, values)))
+            step = None
+            if self.step_idx:
+                v = float(sm.group(self.step_idx))
+                step = int(v) if v == v else None
+        except (ValueError, IndexError, OverflowError):
+            return None  # this line's value is not plain (`1,000`, `nan%`): read it field by field
+        for group, name in self.glued:
+            value = glued_value(cf, name, sm.group(group), metrics)
+            if value is None:
+                return None
+            metrics[name] = value
+        return metrics, step
+
+    @classmethod
+    def learn(cls, cf: Fmt, section: str | None, body: str, fields, metrics: dict[str, float],
+              step: int | None) -> Shape | None:
+        names = cf.name_map(section)
+        parts = ["\\s*"]
+        prev = 0
+        group = 0
+        plain_idx, plain_names, glued = [], [], []
+        step_idx = 0
+        for key, start, end in fields:
+            name = names.get(key)
+            region = body[start:end]
+            vs = start + len(region) - len(region.lstrip())
+            ve = start + len(region.rstrip())
+            if vs >= ve or vs < prev:
+                return None
+            parts.append(_literal(body[prev:vs]))
+            value = body[vs:ve]
+            if name is None or name is MISS:
+                parts.append(".*?")  # a label that is never a metric (an ETA): any text
+            else:
+                group += 1
+                bare = value.rstrip(UNIT_CHARS)
+                unit = value[len(bare):]
+                try:
+                    float(bare)
+                    plain = True
+                except ValueError:
+                    plain = False
+                if name is STEP:
+                    step_idx = group
+                    parts.append("(\\S+?)" + re.escape(unit) if unit else "(\\S+)")
+                elif plain:
+                    plain_idx.append(group)
+                    plain_names.append(name)
+                    parts.append("(\\S+?)" + re.escape(unit) if unit else "(\\S+)")
+                else:
+                    glued.append((group, name))
+                    parts.append("(.*?)")
+            prev = ve
+        if not plain_idx:
+            return None
+        parts.append(_literal(body[prev:]))
+        parts.append("$")
+        try:
+            rx = re.compile("".join(parts))
+        except re.error:  # pragma: no cover
+            return None
+        shape = cls(rx, tuple(plain_idx), tuple(plain_names), step_idx, tuple(glued))
+        sm = rx.match(body)
+        got = shape.read(cf, sm) if sm is not None else None
+        if got is None or got[1] != step or not _same_metrics(got[0], metrics):
+            return None
+        return shape
+
+
+def _literal(text: str) -> str:
+    """Fixed text between values, any run of spaces standing for any padding."""
+    return "".join("\\s*" if chunk.isspace() else re.escape(chunk) for chunk in _WS.split(text) if chunk)
+
+
+def _same_metrics(a: dict[str, float], b: dict[str, float]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    return all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
 
 
 def head_metrics(cf: Fmt, hm: re.Match, g: dict) -> dict[str, float]:
@@ -232,11 +332,11 @@ def bar_metrics(kind: str, source: str) -> dict[str, float]:
     metrics: dict[str, float] = {}
     if kind == "tqdm":
         if "=" in source:
-            eq_body(GENERIC, source, None, metrics)
+            parse_fields(GENERIC, "eq", source, None, metrics)
         elif ": " in source:
-            colon_body(GENERIC, source, None, metrics)
+            parse_fields(GENERIC, "colon", source, None, metrics)
     else:
-        colon_body(GENERIC, source.replace(" - ", "  ") if " - " in source else source, None, metrics)
+        parse_fields(GENERIC, "colon", source.replace(" - ", "  ") if " - " in source else source, None, metrics)
     return metrics
 
 
@@ -304,7 +404,7 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
     step = None
     names = GENERIC.name_map(section)
     if " | " in msg or msg.count("|") >= 2:
-        step = pipe_body(GENERIC, msg, section, metrics)
+        step = parse_fields(GENERIC, "pipe", msg, section, metrics)
         for seg in msg.split("|"):
             um = P.UNIT_ONLY.match(seg) if len(seg) < 100 else None
             if um is not None:  # llm.c's unlabelled `(417.35 ms | 1234 tok/s)`
@@ -332,6 +432,6 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
                 region = item[2].group("num") + (item[2].group("unit") or "") + item[2].group("extra")
                 glued_value(GENERIC, name, region, metrics)
     if not metrics:
-        s = comma_body(GENERIC, msg, section, metrics)
+        s = parse_fields(GENERIC, "comma", msg, section, metrics)
         step = s if s is not None else step
     return metrics, step

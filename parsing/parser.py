@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from parsing import patterns as P
-from parsing.bodies import (BODIES, bar_metrics, dict_pairs, eval_word, field_value, generic_pairs, head_metrics,
-                            metric_words)
+from parsing.bodies import (bar_metrics, dict_pairs, eval_word, field_value, generic_pairs, head_metrics,
+                            metric_words, read_body)
 from parsing.formats import BY_START, EVALISH, GENERIC, HINTED, MISS, PREFIXES, STEP, Fmt, final_name
 from parsing.names import canonical_type, normalize_name
 from parsing.records import ParseStats, Record
@@ -334,8 +334,7 @@ class StreamParser:
             names = [normalize_name(f"{task}_{n}" if task else n) for n in fmt.names]
             metrics = dict(zip(names, values))
         else:
-            metrics = {}
-            step = BODIES[fmt.body](cf, body, section, metrics)
+            metrics, step = read_body(cf, fmt.body, body, section)
         own = g.get("step")
         if own is not None:
             step = int(own)
