@@ -45,7 +45,22 @@ def glued_value(cf: Fmt, name: str, region: str, metrics: dict[str, float]) -> f
     """The value of a field that is not a plain float, and what is glued to it:
     `71.24GiB(74.99%)` -> name_pct, `0.280s,  912.88/s  (0.306s,  835.26/s)` -> more values and
     their running averages (name_avg)."""
-    if "," in region and "(" not in region:
+    if "(" in region:
+        if "," not in region:  # `6.72 (6.81)` (timm), `71.24GiB(74.99%)` (torchtitan)
+            head, _, tail = region.partition("(")
+            tail, close, rest = tail.partition(")")
+            if close and not rest.strip():
+                try:
+                    value = float(head.rstrip().rstrip(UNIT_CHARS))
+                    metrics[name] = value
+                    if tail.rstrip()[-1:] == "%":
+                        metrics[f"{name}_pct"] = float(tail.rstrip()[:-1])
+                    else:
+                        metrics[f"{name}_avg"] = float(tail.rstrip(UNIT_CHARS + " "))
+                    return value
+                except ValueError:
+                    pass
+    elif "," in region:
         try:
             return float(region.replace(",", ""))  # `5,417`
         except ValueError:
@@ -184,30 +199,34 @@ def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict
     """A body's metrics and step: by a learned template of its shape when one fits, else field by
     field (and then its shape is learned)."""
     shapes = cf.shapes.get(section)
-    if shapes:
-        for i, shape in enumerate(shapes):
-            sm = shape.rx.match(body)
-            if sm is not None:
-                got = shape.read(cf, sm)
-                if got is not None:
-                    if i:
-                        shapes.insert(0, shapes.pop(i))
-                    return got
-                break
+    if shapes is None:
+        shapes = cf.shapes[section] = [LEARN_BUDGET]  # [budget, shape, shape, ...]
+    for i in range(1, len(shapes)):
+        shape = shapes[i]
+        sm = shape.rx.match(body)
+        if sm is not None:
+            got = shape.read(cf, sm)
+            if got is not None:
+                if i > 1:
+                    shapes.insert(1, shapes.pop(i))
+                if shapes[0] < LEARN_BUDGET:
+                    shapes[0] += 1  # shapes that pay off earn the right to learn more
+                return got
+            break
     fields = FIELDS[style](body)
     metrics: dict[str, float] = {}
     step = read_fields(cf, section, body, fields, style == "colon", metrics)
-    if metrics and cf.learn_budget > 0:
-        cf.learn_budget -= 1
+    if metrics and shapes[0] > 0:
+        shapes[0] -= 1  # a format whose lines never repeat a shape soon stops paying to learn
         shape = Shape.learn(cf, section, body, fields, metrics, step)
         if shape is not None:
-            shapes = cf.shapes.setdefault(section, [])
-            shapes.insert(0, shape)
-            del shapes[MAX_SHAPES:]
+            shapes.insert(1, shape)
+            del shapes[MAX_SHAPES + 1:]
     return metrics, step
 
 
-MAX_SHAPES = 8
+MAX_SHAPES = 8  # learned shapes kept per format and section, the last used first
+LEARN_BUDGET = 32
 _WS = re.compile(r"(\s+)")
 _STEP_NAME = "\x00step"
 

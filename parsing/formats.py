@@ -33,7 +33,7 @@ def final_name(raw: str, section: str | None) -> object:
 class Fmt:
     """One row of the format table, compiled."""
 
-    __slots__ = ("fmt", "rx", "metric_groups", "template_groups", "names", "kind", "shapes", "learn_budget")
+    __slots__ = ("fmt", "rx", "metric_groups", "template_groups", "names", "kind", "shapes", "sectioned")
 
     def __init__(self, fmt: P.Format) -> None:
         self.fmt = fmt
@@ -43,8 +43,9 @@ class Fmt:
         self.metric_groups = tuple((g[2:], g) for g in groups if g.startswith("m_"))
         self.template_groups = tuple(g for g in groups if g in fmt.templates)
         self.names: dict[str | None, dict[str, object]] = {}
-        self.shapes: dict[str | None, list] = {}  # learned body shapes per section (bodies.Shape)
-        self.learn_budget = 256  # shapes learned at most (a body that never repeats stops trying)
+        # learned body shapes per section: [learning budget, bodies.Shape, ...] (see bodies.read_body)
+        self.shapes: dict[str | None, list] = {}
+        self.sectioned = bool(fmt.section or fmt.section_from_logger or "section" in groups)
 
     def name_map(self, section: str | None) -> dict[str, object]:
         d = self.names.get(section)

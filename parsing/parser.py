@@ -140,6 +140,7 @@ class StreamParser:
     def stats(self) -> ParseStats:
         s = self._stats
         s.lines = self._lineno
+        s.records = sum(self._shapes.values())
         counts: dict[str, int] = {}
         for names, n in self._shapes.items():
             for name in names:
@@ -179,12 +180,16 @@ class StreamParser:
         self._lineno = lineno
 
     def _line(self, line: str, lineno: int, out: list[Record]) -> None:
+        if not line or line.isspace():
+            if self._block is not None and self._block["cf"] is None:
+                self._flush_block(out)
+            return  # a blank line keeps the bar context
         if self._user and self._user_line(line, lineno, out):
             return
         # -- rank and logging prefixes
         pos = 0
         rank = ts = logger = None
-        c = line[:1]
+        c = line[0]
         if c == "[":
             if line.startswith(P.RANK_STARTS):
                 rm = P.RANK_PREFIX.match(line)
@@ -240,8 +245,8 @@ class StreamParser:
                     if _KINDS[cf.kind](self, cf, hm, msg, ts, rank, logger, lineno, out) is not False:
                         return
                     break
-        for cf in HINTED:
-            if cf.fmt.hint in msg:
+        for hint, cf in _HINTS:
+            if hint in msg:
                 hm = cf.rx.search(msg)
                 if hm is not None and _KINDS[cf.kind](self, cf, hm, msg, ts, rank, logger, lineno, out) is not False:
                     return
@@ -283,21 +288,21 @@ class StreamParser:
         if reprint:
             # the epoch is the bar's context, not a reprinted value: it goes with whatever is new
             metrics = {k: v for k, v in metrics.items() if k == "epoch" or k not in last or not _same(last[k], v)}
-            if list(metrics) == ["epoch"] and "epoch" in last and _same(last["epoch"], metrics["epoch"]):
+            if len(metrics) == 1 and "epoch" in metrics and "epoch" in last and _same(last["epoch"], metrics["epoch"]):
                 return False
         elif not EVALISH.isdisjoint(metrics):
             stale = [k for k in metrics if k in EVALISH and k in last and _same(last[k], metrics[k])]
             if stale:
                 metrics = {k: v for k, v in metrics.items() if k not in stale}
-                if list(metrics) == ["epoch"]:
+                if len(metrics) == 1 and "epoch" in metrics:
                     return False
         if not metrics:
             return False
         last.update(metrics)
-        out.append(Record(step, metrics, _timestamp(ts) if ts is not None else None, lineno))
-        self._stats.records += 1
+        out.append(Record(step, metrics, None if ts is None else _timestamp(ts), lineno))
+        shapes = self._shapes
         shape = tuple(metrics)
-        self._shapes[shape] = self._shapes.get(shape, 0) + 1
+        shapes[shape] = shapes.get(shape, 0) + 1
         return True
 
     def _primary_rank(self, metrics: dict[str, float], rank: int) -> dict[str, float]:
@@ -319,11 +324,13 @@ class StreamParser:
     def _format_line(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out: list[Record]) -> bool | None:
         fmt = cf.fmt
         g = hm.groupdict()
-        section = fmt.section or g.get("section") or (logger if fmt.section_from_logger else None)
-        if section is not None:
-            section = section.lower()
-            if section not in P.EVAL_SECTIONS and not (section == "train" and fmt.section_from_logger):
-                section = None  # `Epoch(train)`: training lines keep bare names
+        section = None
+        if cf.sectioned:
+            section = fmt.section or g.get("section") or (logger if fmt.section_from_logger else None)
+            if section is not None:
+                section = section.lower()
+                if section not in P.EVAL_SECTIONS and not (section == "train" and fmt.section_from_logger):
+                    section = None  # `Epoch(train)`: training lines keep bare names
         body = msg[hm.end():]
         step = None
         if fmt.body == "none":
@@ -352,10 +359,14 @@ class StreamParser:
                 step = (int(epoch) - fmt.epoch_base) * int(total) + int(pos)
             else:
                 step = int(pos)
-        if not metrics or list(metrics) == ["epoch"]:
+        if not metrics or (len(metrics) == 1 and "epoch" in metrics):
             return False  # the generic reader may still make sense of it
-        if self._emit(metrics, self._step(step, eval_counter), ts, rank, lineno, out) and step is not None:
-            self._attach = None
+        if step is not None:
+            self._has_steps = True
+            if self._emit(metrics, step, ts, rank, lineno, out):
+                self._attach = None
+        else:
+            self._emit(metrics, self._step(None, eval_counter), ts, rank, lineno, out)
 
     def _epoch_header(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
         epoch = int(hm.group("epoch"))
@@ -630,6 +641,7 @@ class StreamParser:
         return False
 
 
+_HINTS = tuple((cf.fmt.hint, cf) for cf in HINTED)
 _KINDS = {
     "line": StreamParser._format_line,
     "epoch_header": StreamParser._epoch_header,
