@@ -22,6 +22,12 @@ except ImportError:  # pragma: no cover
 UNIT_CHARS = "%/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DURATION_RX = re.compile(r"\s{0,64}" + DURATION)
 
+
+def as_step(value: float) -> int | None:
+    """A printed step as an int; None for nan / inf / a fraction (a step is a count)."""
+    return int(value) if value.is_integer() else None
+
+
 # ---- values -------------------------------------------------------------------------------------
 def field_value(text: str | None) -> float | None:
     """One printed value (units, quotes, list, thousands, duration); None if it is not a number."""
@@ -180,8 +186,7 @@ def read_fields(cf: Fmt, section: str | None, body: str, fields, glue: bool,
             if value is None:
                 continue
         if name is STEP:
-            if value == value:
-                step = int(value)
+            step = as_step(value)
         else:
             metrics[name] = value
     return step
@@ -250,8 +255,7 @@ class Shape:
             metrics = dict(zip(self.plain_names, map(float, values)))
             step = None
             if self.step_idx:
-                v = float(sm.group(self.step_idx))
-                step = int(v) if v == v else None
+                step = as_step(float(sm.group(self.step_idx)))
         except (ValueError, IndexError, OverflowError):
             return None  # this line's value is not plain (`1,000`, `nan%`): read it field by field
         for group, name in self.glued:
@@ -449,8 +453,7 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
         if name is MISS:
             name = GENERIC.resolve(names, key, section)
         if name is STEP:
-            v = to_float(num)
-            step = int(v) if v == v else None
+            step = as_step(to_float(num))
         elif name is not None and name not in metrics:
             metrics[name] = to_float(num)
             if len(item) == 3 and item[2].group("extra"):

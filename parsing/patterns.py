@@ -221,7 +221,7 @@ DICT_PAIR = re.compile(
 # `epoch [1][50/7330]`.
 GENERIC_STEP = re.compile(
     r"(?<![\w.])(?i:global[_ ]step|steps?|iter(?:ation)?s?|num_updates|updates?)['\"]?\s{0,4}[:=#]?\s{0,8}"
-    r"\[?\s{0,8}(?P<step>\d{1,12})(?![\d.])(?:\s{0,4}/\s{0,4}(?P<total>\d{1,12}))?"
+    r"\[?\s{0,8}(?P<step>\d{1,12})(?![\d.eE])(?:\s{0,4}/\s{0,4}(?P<total>\d{1,12}))?"
 )
 GENERIC_EPOCH = re.compile(
     r"(?<![\w.])(?i:epoch)['\"]?\s{0,4}[:=#]?\s{0,4}\[?\s{0,4}(?P<epoch>\d{1,9})(?![\d.])\]?"
