@@ -33,6 +33,19 @@ def bar(step: int, total: int, rate: float, width: int = 10) -> str:
     return f"\r{int(frac * 100):3d}%|{cells}| {step}/{total} [{clock(elapsed)}<{clock(remaining)}, {rate:5.2f}it/s]"
 
 
+def write_above_bar(text: str, redraw: str, out, err, quiet: bool) -> None:
+    """What `tqdm.write` (and so the Trainer's on_log) does: clear the bar on stderr, print the
+    line on stdout, redraw the bar at the same position."""
+    if not quiet:
+        err.write("\r" + " " * 49 + "\r")
+        err.flush()
+    out.write(text)
+    out.flush()
+    if not quiet:
+        err.write(redraw)
+        err.flush()
+
+
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -53,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rng = random.Random(args.seed)
     total, rate = args.steps, args.speed or 3.0
-    per_epoch = max(total // args.epochs, 1)
+    per_epoch = max(-(-total // args.epochs), 1)
     warmup = max(total // 20, 1)
     out, err = sys.stdout, sys.stderr
     print("***** Running training *****", file=out)
@@ -86,18 +99,10 @@ def main(argv: list[str] | None = None) -> int:
                 "learning_rate": lr_at(step, total, args.lr, warmup),
                 "epoch": round(step / per_epoch, 2),
             }
-            if not args.quiet_bar:
-                err.write("\r" + " " * 49 + "\r")
-                err.flush()
-            out.write(f"{logs}\n")
-            out.flush()
+            write_above_bar(f"{logs}\n", bar(step, total, rate), out, err, args.quiet_bar)
         if step % per_epoch == 0 and step // per_epoch <= args.epochs:
             eval_logs = {"eval_loss": round(loss + 0.15, 4), "eval_runtime": 2.5369, "epoch": round(step / per_epoch, 2)}
-            if not args.quiet_bar:
-                err.write("\r" + " " * 49 + "\r")
-                err.flush()
-            out.write(f"{eval_logs}\n")
-            out.flush()
+            write_above_bar(f"{eval_logs}\n", bar(step, total, rate), out, err, args.quiet_bar)
     if not args.quiet_bar:
         err.write("\n")
         err.flush()

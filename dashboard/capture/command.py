@@ -77,10 +77,16 @@ def capture(
         batcher = Batcher(engine, run_id, parser, flush_chunks=flush_chunks, flush_s=flush_s,
                           heartbeat_s=heartbeat_s, report_after_s=report_after_s).start()
         state = ChildState()
+        # The reader must get the GIL back quickly when output arrives while the writer thread
+        # runs Python code: with the default 5 ms a stdout line and the next stderr bar redraw
+        # can land in the same read, and the parser would give the line the wrong step.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, 0.0005))
         try:
             with SignalForwarder(proc, state):
                 pump(proc, batcher.put, outputs, state, stop)
         finally:
+            sys.setswitchinterval(switch)
             if state.returncode is None:  # our own failure mid-read: never leave the job behind
                 proc.kill()
                 state.returncode = proc.wait()

@@ -135,6 +135,11 @@ def pump(
     try:
         while open_pipes:
             events = selector.select(_POLL_S)
+            if len(events) > 1:
+                # Both pipes ready: the order of writes across two pipes is lost. Read stderr
+                # first: a tqdm bar (stderr) redrawn just before a message (stdout) is the
+                # common case, and the parser takes a message's step from that bar.
+                events.sort(key=lambda e: -e[0].data)
             for key, _ in events:
                 data = os.read(key.fd, CHUNK_BYTES)
                 if not data:
