@@ -20,7 +20,6 @@ from sqlalchemy import Engine
 
 from dashboard.capture.batcher import CHUNK_BYTES, Batcher, BatcherStats, PointMaker, clean_text
 from dashboard.capture.common import CaptureError, make_parser, open_engine, warn
-from dashboard.db import queries
 from dashboard.db import runs as runs_db
 from dashboard.db.writer import write_batch
 
@@ -81,6 +80,8 @@ def _resume_at(engine: Engine, run_id: int, path: Path) -> tuple[int, int]:
     """(next seq, characters already stored) for a run that may hold part of this file already.
 
     A run of that name holding a different log is an error, not something to mix into."""
+    from dashboard.db import queries
+
     stored = queries.log_length(engine, run_id)
     if not stored:
         return queries.last_log_seq(engine, run_id) + 1, 0
@@ -199,6 +200,8 @@ def reparse(
     """Parse a run's stored log again and replace its metric points with what comes out: the
     backfill for runs that predate metric capture, or after a parser upgrade. A point's time is
     its line's own timestamp, else the time its chunk was stored."""
+    from dashboard.db import queries  # pandas: only for the commands that read runs back
+
     parser = make_parser(patterns, patterns_file)
     with open_engine(db) as engine:
         run = queries.get_run(engine, run_id)
