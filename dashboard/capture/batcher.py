@@ -3,6 +3,9 @@
 Modelled on datasette's write thread: whoever reads output only puts bytes on a queue and never
 waits for the database; this thread decodes them into log chunks, feeds the parser, and writes
 both with `write_batch` every `flush_chunks` chunks or `flush_s` seconds, whichever comes first.
+A log chunk is the output read within `chunk_s` (0.1 s) of its first byte, at most 64 KiB: a
+job printing 10,000 lines a second in tiny writes makes ten chunks a second, not thousands, so
+the flush rule stays cheap whatever the job's write pattern.
 A failed write keeps its batch in memory and is retried with backoff while the queue keeps
 filling; a long outage is reported once on stderr. A write (even an empty one) at least every
 `heartbeat_s` keeps the run's heartbeat fresh, so a capture that dies is seen as stale.
@@ -26,6 +29,7 @@ from dashboard.db.writer import Point, write_batch
 
 # A stored chunk holds at most this much output (one pipe read is at most this much anyway).
 CHUNK_BYTES = 64 * 1024
+CHUNK_S = 0.1
 _STOP = object()
 
 
@@ -86,6 +90,7 @@ class Batcher:
         *,
         flush_chunks: int = 8,
         flush_s: float = 2.0,
+        chunk_s: float = CHUNK_S,
         heartbeat_s: float = 5.0,
         start_seq: int = 0,
         skip_chars: int = 0,
@@ -99,6 +104,7 @@ class Batcher:
             raise ValueError("flush_chunks >= 1, flush_s > 0 and heartbeat_s > 0 required")
         self.engine, self.run_id, self.parser = engine, run_id, parser
         self.flush_chunks, self.flush_s, self.heartbeat_s = flush_chunks, flush_s, heartbeat_s
+        self.chunk_s = chunk_s
         self.report_after_s, self.final_retry_s, self.max_backoff_s = report_after_s, final_retry_s, max_backoff_s
         self.warn = on_warning
         self.stats = BatcherStats()
@@ -111,7 +117,9 @@ class Batcher:
         self._skip_chars = skip_chars
         self._steps = PointMaker()
         self._points: list[Point] = []
-        self._chunks: list[tuple[int, str]] = []
+        self._chunks: list[tuple[int, str]] = []  # closed chunks, not yet written
+        self._open: list[str] = []  # the chunk being filled: its pieces, its size, when it began
+        self._open_chars, self._open_ts = 0, 0.0
         self._last_flush = self._last_write = time.monotonic()
         self._failing_since: float | None = None
         self._retry_at = 0.0
@@ -170,8 +178,18 @@ class Batcher:
                 self._skip_chars -= len(text)
                 return
             text, self._skip_chars = text[self._skip_chars:], 0
-        self._chunks.append((self._seq, text))
-        self._seq += 1
+        if self._open and (ts - self._open_ts >= self.chunk_s or self._open_chars + len(text) > CHUNK_BYTES):
+            self._close_chunk()
+        if not self._open:
+            self._open_ts = ts
+        self._open.append(text)
+        self._open_chars += len(text)
+
+    def _close_chunk(self) -> None:
+        if self._open:
+            self._chunks.append((self._seq, "".join(self._open)))
+            self._seq += 1
+            self._open, self._open_chars = [], 0
 
     def _add_records(self, records, ts: float) -> None:
         if records:
@@ -182,7 +200,7 @@ class Batcher:
         if self._failing_since is not None:
             return self._retry_at
         nxt = self._last_write + self.heartbeat_s
-        if self._chunks or self._points:
+        if self._chunks or self._points or self._open:
             nxt = min(nxt, self._last_flush + self.flush_s)
         return nxt
 
@@ -192,12 +210,13 @@ class Batcher:
             return False
         if len(self._chunks) >= self.flush_chunks:
             return True
-        if (self._chunks or self._points) and now >= self._last_flush + self.flush_s:
+        if (self._chunks or self._points or self._open) and now >= self._last_flush + self.flush_s:
             return True
         return now >= self._last_write + self.heartbeat_s
 
     def _flush(self) -> bool:
         """Write what is pending; on failure keep it and schedule a retry. True when written."""
+        self._close_chunk()
         if self._run_gone:
             self._points, self._chunks = [], []
             return True

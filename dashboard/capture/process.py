@@ -23,6 +23,10 @@ from dashboard.capture.batcher import CHUNK_BYTES
 # the pipes stay quiet this long (a daemon holding them open must not keep us forever).
 ORPHAN_QUIET_S = 1.0
 _POLL_S = 0.25
+# At most one pass over the pipes every 2 ms: a job writing 20,000 times a second (Python's
+# print() is two writes per line) costs 500 reads a second, not 20,000, and what it prints
+# still reaches the terminal within a few milliseconds.
+READ_INTERVAL_S = 0.002
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -125,6 +129,7 @@ def pump(
     outputs: Sequence[PassThrough],
     state: ChildState,
     stop: threading.Event | None = None,
+    read_interval_s: float = READ_INTERVAL_S,
 ) -> None:
     """Read the child's stdout (stream 1) and stderr (stream 2) until both close, writing each
     read through to `outputs[stream - 1]` before handing it to `sink(data, stream)`."""
@@ -153,6 +158,7 @@ def pump(
                 proc.terminate()
             if events:
                 quiet_since = None
+                time.sleep(read_interval_s)
             elif proc.poll() is not None:
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since >= ORPHAN_QUIET_S:

@@ -151,8 +151,11 @@ def test_batches_1000_chunks_in_100_to_200_flushes(db_url):
     engine = init_db(db_url)
     run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "batch"), "b")
     batcher = Batcher(engine, run_id, StreamParser(), flush_chunks=8, flush_s=2.0).start()
+    # a job printing a line every 0.2 s (read times given, so the test need not take 200 s):
+    # every line is a chunk of its own
+    t0 = time.time()
     for i in range(1000):
-        batcher.put(f"step {i}: loss {1 / (i + 1):.6f}\n".encode(), 1)
+        batcher.put(f"step {i}: loss {1 / (i + 1):.6f}\n".encode(), 1, t0 + i * 0.2)
     stats = batcher.close("completed", 0)
     assert 100 <= stats.flushes <= 200
     assert stats.chunks == 1000 and queries.last_log_seq(engine, run_id) == 999
@@ -172,6 +175,20 @@ def test_a_slow_job_is_flushed_by_time_and_kept_alive_by_heartbeats(sqlite_url):
     wait_for(lambda: queries.get_run(engine, run_id)["updated_at"] > beat)  # nothing printed, still beating
     stats = batcher.close()
     assert stats.flushes == 1 and stats.heartbeats >= 1
+    engine.dispose()
+
+
+def test_output_read_close_together_makes_one_chunk(sqlite_url):
+    engine = init_db(sqlite_url)
+    run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "c"), "c")
+    batcher = Batcher(engine, run_id, StreamParser(), chunk_s=0.1).start()
+    t0 = time.time()
+    for i, at in enumerate([0.0, 0.01, 0.05, 0.2, 0.25, 0.31]):
+        batcher.put(f"step {i}: loss 1.0\n".encode(), 1, t0 + at)
+    batcher.put(b"x" * 70_000, 1, t0 + 0.32)  # a 64 KiB chunk at most
+    batcher.close()
+    sizes = [len(t.splitlines()) for _, t in queries.log_chunks(engine, run_id)]
+    assert sizes[:3] == [3, 2, 1] and len(sizes) == 5
     engine.dispose()
 
 
