@@ -98,13 +98,14 @@ class Batcher:
         final_retry_s: float = 60.0,
         max_backoff_s: float = 5.0,
         max_queued: int = 0,
+        gather_s: float = 0.05,
         on_warning: Callable[[str], None] = warn,
     ) -> None:
         if flush_chunks < 1 or flush_s <= 0 or heartbeat_s <= 0:
             raise ValueError("flush_chunks >= 1, flush_s > 0 and heartbeat_s > 0 required")
         self.engine, self.run_id, self.parser = engine, run_id, parser
         self.flush_chunks, self.flush_s, self.heartbeat_s = flush_chunks, flush_s, heartbeat_s
-        self.chunk_s = chunk_s
+        self.chunk_s, self.gather_s = chunk_s, gather_s
         self.report_after_s, self.final_retry_s, self.max_backoff_s = report_after_s, final_retry_s, max_backoff_s
         self.warn = on_warning
         self.stats = BatcherStats()
@@ -159,6 +160,10 @@ class Batcher:
                 self._absorb(*item)
             if self._due():
                 self._flush()
+            if self.gather_s and self._queue.empty():
+                # Let output gather instead of waking for every read: a live job's reads then
+                # cost this thread about 1/gather_s wake-ups a second, whatever its rate.
+                time.sleep(self.gather_s)
         self._finish()
 
     def _absorb(self, data: bytes, stream: int, ts: float) -> None:
