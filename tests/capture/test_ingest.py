@@ -8,14 +8,15 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.capture import CaptureError, ingest, reparse
-from dashboard.capture.files import REPARSE_BATCH_POINTS
+from dashboard.capture import files
+from dashboard.cli import main
 from dashboard.db import queries
 from dashboard.db import runs as runs_db
 from dashboard.db.engine import init_db
 from dashboard.db.models import LogChunk, MetricPoint
 from dashboard.db.writer import write_batch
 from parsing import parse_text
-from tests.capture.conftest import PY, TOY, trainboard, wait_for
+from tests.capture.conftest import PY, TOY, wait_for
 
 
 @pytest.fixture
@@ -149,31 +150,32 @@ def test_reparse_refuses_a_running_run_and_an_unknown_one(sqlite_url):
     engine.dispose()
 
 
-def test_cli_ingest_with_progress_and_reparse(sqlite_url, toy_log):
-    done = trainboard("ingest", str(toy_log), "--db", sqlite_url, "--experiment", "cli", "--name", "r1", "--progress")
-    assert done.returncode == 0, done.stderr
-    assert b"100% |" in done.stderr and b"MB/s" in done.stderr
+def test_cli_ingest_with_progress_and_reparse(sqlite_url, toy_log, capfd):
+    assert main(["ingest", str(toy_log), "--db", sqlite_url, "--experiment", "cli", "--name", "r1", "--progress"]) == 0
+    err = capfd.readouterr().err
+    assert "100% |" in err and "MB/s" in err
     engine = init_db(sqlite_url)
     [run] = queries.list_runs(engine, queries.list_experiments(engine)[0]["id"])
     before = _rows(engine, run["id"])
-    redone = trainboard("reparse", str(run["id"]), "--db", sqlite_url)
-    assert redone.returncode == 0, redone.stderr
+    assert main(["reparse", str(run["id"]), "--db", sqlite_url]) == 0
     # the same points again (their time is now when each chunk was stored: the file's is unknown)
     assert [p[:4] for p in _rows(engine, run["id"])[0]] == [p[:4] for p in before[0]] and before[0]
-    quiet = trainboard("ingest", str(toy_log), "--db", sqlite_url, "--experiment", "cli", "--name", "r1")
-    assert quiet.returncode == 0 and b"%" not in quiet.stderr  # no progress bar off a terminal
+    capfd.readouterr()
+    assert main(["ingest", str(toy_log), "--db", sqlite_url, "--experiment", "cli", "--name", "r1"]) == 0
+    assert "%" not in capfd.readouterr().err  # no progress bar off a terminal
     assert _rows(engine, run["id"]) == before
-    bad = trainboard("ingest", str(toy_log), "--db", sqlite_url, "--experiment", "cli", "--patterns", "/nonexistent.toml")
-    assert bad.returncode == 2 and b"nonexistent.toml" in bad.stderr
+    assert main(["ingest", str(toy_log), "--db", sqlite_url, "--experiment", "cli", "--patterns", "/nonexistent.toml"]) == 2
+    assert "nonexistent.toml" in capfd.readouterr().err
     engine.dispose()
 
 
-def test_reparse_writes_in_batches(sqlite_url, tmp_path):
+def test_reparse_writes_in_batches(sqlite_url, monkeypatch):
+    monkeypatch.setattr(files, "REPARSE_BATCH_POINTS", 500)
     engine = init_db(sqlite_url)
     run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "e"), "big")
-    n = REPARSE_BATCH_POINTS + 10
+    n = 5_010
     lines = [f"step {i}: loss {i}\n" for i in range(n)]
-    write_batch(engine, run_id, [], [(seq, "".join(lines[k:k + 1000])) for seq, k in enumerate(range(0, n, 1000))])
+    write_batch(engine, run_id, [], [(seq, "".join(lines[k:k + 100])) for seq, k in enumerate(range(0, n, 100))])
     runs_db.set_status(engine, run_id, "completed", finished=True)
     reparse(run_id, db=engine)
     assert queries.point_count(engine, run_id, "loss") == n

@@ -1,8 +1,12 @@
 """`trainboard run` as a user runs it: output passed through byte for byte, exit codes, errors."""
 from __future__ import annotations
 
+import io
+import os
 import subprocess
 
+from dashboard.capture import capture
+from dashboard.cli import main
 from dashboard.db import queries
 from dashboard.db.engine import init_db
 from parsing import parse_text
@@ -50,14 +54,13 @@ def test_output_is_byte_identical_to_running_the_command_directly(sqlite_url, tm
     assert series.value.tolist() == [2.5, 2.25]  # the last line, without newline, too
 
 
-def test_exit_code_is_the_commands(sqlite_url, tmp_path):
+def test_exit_code_is_the_commands(sqlite_url, tmp_path, capfd):
     job = tmp_path / "job.py"
     job.write_text(WEIRD_JOB)
-    failed = trainboard("run", "--db", sqlite_url, "--experiment", "codes", "--name", "three", "--", PY, str(job), "3")
-    assert failed.returncode == 3
-    killed = trainboard("run", "--db", sqlite_url, "--experiment", "codes", "--name", "killed", "--",
-                        PY, "-c", "import os, signal; print('bye', flush=True); os.kill(os.getpid(), signal.SIGKILL)")
-    assert killed.returncode == 128 + 9 and killed.stdout == b"bye\n"
+    assert main(["run", "--db", sqlite_url, "--experiment", "codes", "--name", "three", "--", PY, str(job), "3"]) == 3
+    suicide = "import os, signal; print('bye', flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+    assert main(["run", "--db", sqlite_url, "--experiment", "codes", "--name", "killed", "--", PY, "-c", suicide]) == 137
+    assert capfd.readouterr().out.endswith("bye\n")
     engine = init_db(sqlite_url)
     runs = {r["name"]: r for r in queries.list_runs(engine, queries.list_experiments(engine)[0]["id"])}
     assert (runs["three"]["status"], runs["three"]["exit_code"]) == ("failed", 3)
@@ -79,41 +82,37 @@ def test_toy_trainer_run_stores_its_dicts(sqlite_url):
 
 def test_python_unbuffered_is_set_unless_already_set(sqlite_url):
     code = "import os; print(os.environ.get('PYTHONUNBUFFERED'))"
-    assert trainboard("run", "--db", sqlite_url, "--experiment", "env", "--", PY, "-c", code).stdout == b"1\n"
-    import os
-
-    env = dict(os.environ, PYTHONUNBUFFERED="")
-    kept = trainboard("run", "--db", sqlite_url, "--experiment", "env", "--", PY, "-c", code, env=env)
-    assert kept.stdout == b"\n"
+    for env, expected in ((None, b"1\n"), (dict(os.environ, PYTHONUNBUFFERED=""), b"\n")):
+        out = io.BytesIO()
+        capture([PY, "-c", code], experiment="env", db=sqlite_url, stdout=out, env=env)
+        assert out.getvalue() == expected
 
 
-def test_bad_pattern_is_an_error_before_anything_starts(sqlite_url, tmp_path):
+def test_bad_pattern_is_an_error_before_anything_starts(sqlite_url, tmp_path, capfd):
     marker = tmp_path / "ran"
-    bad = trainboard("run", "--db", sqlite_url, "--experiment", "p", "--pattern", "loss=(?P<loss>[0-9.]+",
-                     "--", PY, "-c", f"open({str(marker)!r}, 'w')")
-    assert bad.returncode == 2
-    assert b"loss=(?P<loss>[0-9.]+" in bad.stderr
+    code = main(["run", "--db", sqlite_url, "--experiment", "p", "--pattern", "loss=(?P<loss>[0-9.]+",
+                 "--", PY, "-c", f"open({str(marker)!r}, 'w')"])
+    assert code == 2
+    assert "loss=(?P<loss>[0-9.]+" in capfd.readouterr().err
     assert not marker.exists()
-    engine = init_db(sqlite_url)
-    assert queries.list_experiments(engine) == []
+    assert queries.list_experiments(init_db(sqlite_url)) == []
 
 
-def test_user_patterns_extract_a_custom_format(sqlite_url, tmp_path):
+def test_user_patterns_extract_a_custom_format(sqlite_url, capfd):
     job = "for i in range(1, 4): print(f'[it {i}] objective={3.0 / i:.3f}', flush=True)"
-    done = trainboard("run", "--db", sqlite_url, "--experiment", "p", "--pattern",
-                      r"\[it (?P<step>\d+)\] objective=(?P<loss>[0-9.]+)", "--", PY, "-c", job)
-    assert done.returncode == 0
+    assert main(["run", "--db", sqlite_url, "--experiment", "p", "--pattern",
+                 r"\[it (?P<step>\d+)\] objective=(?P<loss>[0-9.]+)", "--", PY, "-c", job]) == 0
     engine = init_db(sqlite_url)
     run_id = queries.list_runs(engine, queries.list_experiments(engine)[0]["id"])[0]["id"]
     stored = queries.metric_series(engine, run_id, ["loss"])
     assert list(zip(stored.step, stored.value)) == [(1, 3.0), (2, 1.5), (3, 1.0)]
 
 
-def test_unknown_command_and_missing_command(sqlite_url):
-    missing = trainboard("run", "--db", sqlite_url, "--experiment", "x", "--", "no-such-command-xyz")
-    assert missing.returncode == 127 and b"command not found: no-such-command-xyz" in missing.stderr
-    empty = trainboard("run", "--db", sqlite_url, "--experiment", "x")
-    assert empty.returncode == 2 and b"no command given" in empty.stderr
+def test_unknown_command_and_missing_command(sqlite_url, capfd):
+    assert main(["run", "--db", sqlite_url, "--experiment", "x", "--", "no-such-command-xyz"]) == 127
+    assert "command not found: no-such-command-xyz" in capfd.readouterr().err
+    assert main(["run", "--db", sqlite_url, "--experiment", "x"]) == 2
+    assert "no command given" in capfd.readouterr().err
 
 
 def test_a_closed_stdout_does_not_stop_the_capture(sqlite_url):
