@@ -153,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = capture(
         cmd, experiment=args.experiment, name=args.name, db=resolve_db_url(args.db),
         patterns=args.pattern, patterns_file=args.patterns, flush_chunks=args.flush_chunks,
-        flush_s=args.flush_seconds, heartbeat_s=args.heartbeat,
+        flush_s=args.flush_seconds, heartbeat_s=args.heartbeat, announce=sys.stderr.isatty(),
     )
     return result.exit_code
 

@@ -12,7 +12,7 @@ from typing import BinaryIO
 from sqlalchemy import Engine
 
 from dashboard.capture.batcher import Batcher, BatcherStats
-from dashboard.capture.common import CaptureError, make_parser, open_engine
+from dashboard.capture.common import CaptureError, make_parser, open_engine, warn
 from dashboard.capture.process import ChildState, PassThrough, SignalForwarder, pump, start_child
 from dashboard.db import runs as runs_db
 
@@ -50,6 +50,7 @@ def capture(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     stop: threading.Event | None = None,
+    announce: bool = False,
 ) -> CaptureResult:
     """Run `cmd` (a list, or a string split like a shell would, without a shell) as a new run of
     `experiment`, pass its output through to `stdout`/`stderr` (default: ours; `echo=False`
@@ -57,6 +58,7 @@ def capture(
 
     The run ends `completed` (exit 0), `failed` (exit code kept) or `interrupted` (SIGINT,
     SIGTERM or SIGHUP to us, forwarded to the job, or `stop` set, which terminates the job).
+    `announce` says on stderr which run this is, and how it ended (the CLI does on a terminal).
     Raises CaptureError when the job cannot start, parsing.PatternError for a bad pattern.
     """
     cmd = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
@@ -70,18 +72,21 @@ def capture(
         try:
             proc = start_child(cmd, env=env, cwd=cwd)
         except OSError as exc:
-            runs_db.set_status(engine, run_id, "failed", exit_code=126 if isinstance(exc, PermissionError) else 127,
-                               finished=True)
-            raise CaptureError(f"cannot run {cmd[0]}: {exc.strerror or exc}",
-                               126 if isinstance(exc, PermissionError) else 127) from exc
+            code = 126 if isinstance(exc, PermissionError) else 127  # the shell's codes
+            runs_db.set_status(engine, run_id, "failed", exit_code=code, finished=True)
+            raise CaptureError(f"cannot run {cmd[0]}: {exc.strerror or exc}", code) from exc
         batcher = Batcher(engine, run_id, parser, flush_chunks=flush_chunks, flush_s=flush_s,
                           heartbeat_s=heartbeat_s, report_after_s=report_after_s).start()
         state = ChildState()
+        if announce:
+            warn(f"run {run_id} of experiment {experiment!r} ({engine.url.render_as_string()})")
         # The reader must get the GIL back quickly when output arrives while the writer thread
         # runs Python code: with the default 5 ms a stdout line and the next stderr bar redraw
-        # can land in the same read, and the parser would give the line the wrong step.
+        # can land in the same read, and the parser would give the line the wrong step. Only on
+        # the main thread (the command line): a library caller's process keeps its setting.
         switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch, 0.0005))
+        if threading.current_thread() is threading.main_thread():
+            sys.setswitchinterval(min(switch, 0.0005))
         try:
             with SignalForwarder(proc, state):
                 pump(proc, batcher.put, outputs, state, stop)
@@ -92,4 +97,7 @@ def capture(
                 state.returncode = proc.wait()
             status = "interrupted" if state.interrupted else "completed" if state.exit_code == 0 else "failed"
             stats = batcher.close(status, state.exit_code)
+    if announce:
+        warn(f"run {run_id} {status} (exit code {state.exit_code}): {stats.points:,} points, "
+             f"{stats.chunks:,} log chunks stored")
     return CaptureResult(run_id=run_id, status=status, exit_code=state.exit_code, stats=stats)
