@@ -212,3 +212,24 @@ def test_stop_event_terminates_the_job(sqlite_url):
     result = capture([PY, "-c", "import time\nwhile True: print('step 1: loss 1.0', flush=True); time.sleep(0.05)"],
                      experiment="stop", db=sqlite_url, echo=False, stop=stop)
     assert (result.status, result.exit_code) == ("interrupted", 128 + signal.SIGTERM)
+
+
+def test_a_failing_parser_costs_metrics_not_the_log(sqlite_url, capsys):
+    class Broken(StreamParser):
+        def feed(self, text):
+            if "boom" in text:
+                raise RuntimeError("parser bug")
+            return super().feed(text)
+
+    engine = init_db(sqlite_url)
+    run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "p"), "p")
+    batcher = Batcher(engine, run_id, Broken()).start()
+    t0 = time.time()
+    for i, line in enumerate(["step 1: loss 1.0\n", "boom\n", "step 2: loss 0.5\n"]):
+        batcher.put(line.encode(), 1, t0 + i)
+    stats = batcher.close("completed", 0)
+    assert "".join(t for _, t in queries.log_chunks(engine, run_id)) == "step 1: loss 1.0\nboom\nstep 2: loss 0.5\n"
+    assert _loss_points(engine, run_id) == [(1, 1.0)] and "parser bug" in stats.errors[0]
+    assert "trainboard reparse" in capsys.readouterr().err
+    assert queries.get_run(engine, run_id)["status"] == "completed"
+    engine.dispose()
