@@ -233,3 +233,30 @@ def test_a_failing_parser_costs_metrics_not_the_log(sqlite_url, capsys):
     assert "trainboard reparse" in capsys.readouterr().err
     assert queries.get_run(engine, run_id)["status"] == "completed"
     engine.dispose()
+
+
+def test_a_database_down_past_the_end_spills_the_log_to_a_file(sqlite_url, capsys):
+    engine = init_db(sqlite_url)
+
+    @event.listens_for(engine, "connect")
+    def _short_busy_timeout(dbapi_conn, _record):
+        dbapi_conn.execute("PRAGMA busy_timeout=20")
+
+    engine.dispose()
+    run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "down"), "d")
+    lock = sqlite3.connect(make_url(sqlite_url).database, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        batcher = Batcher(engine, run_id, StreamParser(), final_retry_s=0.5, report_after_s=0.2).start()
+        batcher.put(b"step 1: loss 1.0\nstep 2: loss 0.5\n", 1)
+        stats = batcher.close("completed", 0)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert (stats.lost_chunks, stats.lost_points) == (1, 2)
+    with open(stats.spill_path, encoding="utf-8") as f:
+        assert f.read() == "step 1: loss 1.0\nstep 2: loss 0.5\n"
+    os.unlink(stats.spill_path)
+    err = capsys.readouterr().err
+    assert err.count("cannot write to the database") == 1 and stats.spill_path in err
+    engine.dispose()
