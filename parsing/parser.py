@@ -355,6 +355,8 @@ class StreamParser:
         own = g.get("step")
         if own is not None:
             step = int(own)
+        if g.get("rank") is not None:
+            rank = g["rank"]
         epoch = g.get("epoch")
         is_eval = section in P.EVAL_SECTIONS
         if epoch is not None and not is_eval:
