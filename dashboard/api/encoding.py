@@ -17,11 +17,15 @@ def _put_digits(out: np.ndarray, col: int, values: np.ndarray, width: int) -> No
 
 
 def iso_utc(unix_seconds: np.ndarray, fraction_digits: int = 3) -> np.ndarray:
-    """Unix seconds -> fixed-width ISO 8601 UTC byte strings `YYYY-MM-DDTHH:MM:SS.fffZ` (3 or
-    6 fraction digits, truncated). Dates come from numpy per distinct day, the clock digits
-    from integer arithmetic: about 20x faster than numpy.datetime_as_string."""
+    """Unix seconds -> fixed-width ISO 8601 UTC byte strings `YYYY-MM-DDTHH:MM:SS.fffZ` (3 or 6
+    fraction digits: rounded to the microsecond, then truncated). Dates come from numpy once per
+    distinct day, the clock digits from integer arithmetic: no per-point Python call, and
+    several times faster than numpy.datetime_as_string."""
     unit = 10**fraction_digits
-    ticks = np.floor(np.asarray(unix_seconds, dtype=np.float64) * unit).astype(np.int64)
+    # Round to the microsecond first (a float near 1.7e9 s resolves ~0.2 us): x.123 stored as
+    # x.12299999 must still read .123.
+    micros = np.round(np.asarray(unix_seconds, dtype=np.float64) * 1e6).astype(np.int64)
+    ticks = micros // (1_000_000 // unit)
     days, in_day = np.divmod(ticks, 86_400 * unit)
     distinct, which = np.unique(days, return_inverse=True)
     dates = np.frombuffer(
