@@ -122,7 +122,7 @@ def metrics_payload(engine: Engine, experiment_id: int, run: dict, query: Metric
     }
 
 
-def csv_chunks(engine: Engine, run: dict, flt: SeriesFilter, page: int = CSV_PAGE_ROWS) -> Iterator[bytes]:
+def csv_chunks(engine: Engine, run: dict, flt: SeriesFilter, page: int | None = None) -> Iterator[bytes]:
     """Every point of the run's series (or of those asked for) as CSV: a header, then a block
     per page read from the database, so memory stays flat whatever the run's length."""
     summary = run["metrics"]
@@ -130,5 +130,5 @@ def csv_chunks(engine: Engine, run: dict, flt: SeriesFilter, page: int = CSV_PAG
     yield CSV_HEADER
     for name in names:
         for steps, values, stamps in queries.iter_metric_pages(engine, run["id"], name, flt.step_min,
-                                                               flt.step_max, page=page):
+                                                               flt.step_max, page=page or CSV_PAGE_ROWS):
             yield csv_block(name, steps, values, stamps)
