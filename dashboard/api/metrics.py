@@ -23,15 +23,18 @@ NO_METRICS_MESSAGE = (
 )
 CSV_PAGE_ROWS = 50_000
 CSV_HEADER = b"name,step,value,timestamp\n"
+EMPTY: SeriesArrays = (np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.float64))
 
 
 class OverviewCache:
-    """A small LRU of reduced series. Keys hold the run's `updated_at`, which every write
-    touches (each batch, status change and metric reset), so an entry is never stale; it saves
-    the index scan a long series' overview costs when the same view is asked for again."""
+    """A small LRU of reduced series, bounded by the points it holds. Keys hold the run's
+    `updated_at`, which every write touches (each batch, status change and metric reset), so an
+    entry is never stale; it saves the index scan a long series' overview costs when the same
+    view is asked for again."""
 
-    def __init__(self, size: int = 64):
-        self._size = size
+    def __init__(self, max_points: int = 2_000_000):
+        self._max_points = max_points
+        self._points = 0
         self._items: OrderedDict[Hashable, SeriesArrays] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -42,10 +45,17 @@ class OverviewCache:
             return self._items.get(key)
 
     def put(self, key: Hashable, series: SeriesArrays) -> None:
+        size = len(series[0])
+        if size > self._max_points // 4:
+            return
         with self._lock:
+            if key in self._items:
+                return
             self._items[key] = series
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            self._points += size
+            while self._points > self._max_points:
+                _, dropped = self._items.popitem(last=False)
+                self._points -= len(dropped[0])
 
 
 def reduced_series(engine: Engine, run: dict, name: str, first: int, last: int, max_points: int,
@@ -111,7 +121,9 @@ def metrics_payload(engine: Engine, experiment_id: int, run: dict, query: Metric
         if count > query.max_points:
             series = reduced_series(engine, run, name, first, last, query.max_points, cache)
         else:
-            series = next(queries.iter_metric_pages(engine, run["id"], name, first, last, page=count + 1))
+            # One page of count + 1 rows is the whole range: a single index range scan.
+            pages = list(queries.iter_metric_pages(engine, run["id"], name, first, last, page=count + 1))
+            series = tuple(np.concatenate(column) for column in zip(*pages)) if pages else EMPTY
         metrics[name] = json_points(*series)
     counts = {name: extents[name][0] if name in extents else 0 for name in names}
     return {
