@@ -10,25 +10,22 @@ fast this machine is. Usage: python bench/api_bench.py [--points N] [--repeat N]
 from __future__ import annotations
 
 import argparse
-import gzip
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from sqlalchemy import create_engine  # noqa: E402
 
+from databases import on_each_database  # noqa: E402
 from dashboard import create_app  # noqa: E402
 from dashboard.config import Settings  # noqa: E402
 from dashboard.db import queries, runs  # noqa: E402
-from dashboard.db.engine import init_db, with_search_path  # noqa: E402
+from dashboard.db.engine import init_db  # noqa: E402
 from dashboard.db.writer import write_batch  # noqa: E402
 from dashboard.sampling import minmax_indices  # noqa: E402
 
@@ -131,22 +128,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     print(f"yardstick: a 10M-iteration Python loop takes {yardstick():.2f} s here (to compare machines)")
-    with tempfile.TemporaryDirectory() as tmp:
-        bench(f"sqlite:///{tmp}/bench.db", "sqlite", args.points, args.repeat)
-    pg = os.environ.get("TRAINBOARD_TEST_PG_URL")
-    if not pg:
-        print("postgresql: skipped (TRAINBOARD_TEST_PG_URL not set)")
-        return
-    schema = f"tb_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        bench(with_search_path(pg, schema), "postgresql", args.points, args.repeat)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    on_each_database(lambda url, label: bench(url, label, args.points, args.repeat))
 
 
 if __name__ == "__main__":

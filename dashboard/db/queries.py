@@ -3,7 +3,6 @@ pandas DataFrames (series) or plain dicts (experiments, runs)."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
