@@ -258,3 +258,15 @@ def test_a_zoom_denser_than_the_series_average_is_still_reduced_and_counted(make
     loss = body["metrics"]["loss"]
     assert len(loss) <= 50 and loss[0]["step"] == 0 and loss[-1]["step"] == 299
     assert {p["value"] for p in loss} == {0.0, 4.0}
+
+
+def test_large_responses_are_gzipped_for_clients_that_accept_it(client, seed):
+    import gzip
+
+    exp, run = seed([("loss", s, s / 7) for s in range(500)])
+    plain = client.get(metrics_url(exp, run))
+    packed = client.get(metrics_url(exp, run), headers={"Accept-Encoding": "gzip, deflate"})
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+    assert len(packed.get_data()) < len(plain.get_data()) / 3
+    assert gzip.decompress(packed.get_data()) == plain.get_data()
