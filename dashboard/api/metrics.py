@@ -61,7 +61,7 @@ class OverviewCache:
 def reduced_series(engine: Engine, run: dict, name: str, first: int, last: int, max_points: int,
                    cache: OverviewCache) -> SeriesArrays:
     """A long series' points to draw over [first, last]: the min/max of each step bucket chosen
-    in SQL (one index scan, ~max_points rows fetched), then `minmax_indices` over those
+    in SQL (index range scans, ~max_points rows fetched), then `minmax_indices` over those
     candidates with the same bucket span, so the result has the shape an in-memory reduction
     of the whole series would have."""
     key = (run["id"], run["updated_at"], name, first, last, max_points)

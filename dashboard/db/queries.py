@@ -152,8 +152,6 @@ def point_count(engine: Engine, run_id: int, name: str) -> int:
 
 # (steps int64, values float64 with NaN for NULL, unix timestamps float64)
 SeriesArrays = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
 _POINT = np.dtype([("step", np.int64), ("value", np.float64), ("timestamp", np.float64)])
 
 
@@ -200,9 +198,7 @@ def _bucket_sql(picks: Sequence[tuple[str, str]], *, only_some: bool, with_ends:
     """One statement choosing, in every step bucket, the point each (condition, order) pick
     puts first, by a LIMIT 1 index range scan per bucket (no sort of the whole series, no
     GROUP BY over it), then reading those points back by key."""
-    bucket = (
-        "p.run_id = :run_id AND p.name = :name AND p.step BETWEEN e.s0 AND e.s1"
-    )
+    bucket = "p.run_id = :run_id AND p.name = :name AND p.step BETWEEN e.s0 AND e.s1"
     subqueries = ",\n".join(
         f"(SELECT p.step FROM metric_points p WHERE {bucket}{' AND ' + cond if cond else ''} "
         f"ORDER BY {order} LIMIT 1) AS k{j}"
@@ -210,7 +206,7 @@ def _bucket_sql(picks: Sequence[tuple[str, str]], *, only_some: bool, with_ends:
     )
     keys = " UNION ".join(f"SELECT k{j} AS step FROM c" for j in range(len(picks)))
     if with_ends:
-        keys += " UNION SELECT CAST(:first AS BIGINT) UNION SELECT CAST(:last AS BIGINT)"
+        keys += " UNION SELECT CAST(:lo AS BIGINT) UNION SELECT CAST(:hi AS BIGINT)"
     return f"""
 WITH RECURSIVE b(i) AS (
     SELECT CAST(0 AS BIGINT) UNION ALL SELECT i + 1 FROM b WHERE i < CAST(:nb AS BIGINT) - 1
@@ -262,8 +258,7 @@ def metric_overview(engine: Engine, run_id: int, name: str, lo: int, hi: int, n_
     and `hi` when they exist. About 2 x n_buckets rows whatever the series length, by step."""
     n_buckets = max(1, min(n_buckets, hi - lo + 1))
     q, r = divmod(hi - lo, n_buckets)
-    params = {"run_id": run_id, "name": name, "lo": lo, "hi": hi, "nb": n_buckets, "q": q, "r": r,
-              "first": lo, "last": hi}
+    params = {"run_id": run_id, "name": name, "lo": lo, "hi": hi, "nb": n_buckets, "q": q, "r": r}
     with engine.connect() as conn:
         rows = conn.execute(_OVERVIEW_SQL, params).cursor.fetchall()
         steps, values, _ = _arrays(rows)
@@ -271,7 +266,8 @@ def metric_overview(engine: Engine, run_id: int, name: str, lo: int, hi: int, n_
         if nonfinite.any():
             buckets = np.searchsorted(bucket_starts(lo, hi, n_buckets), steps[nonfinite], side="right") - 1
             extra = conn.execute(_NONFINITE_BUCKETS_SQL, {**params, "buckets": np.unique(buckets).tolist()})
-            rows = sorted({row[0]: row for row in [*rows, *extra.cursor.fetchall()]}.values(), key=lambda row: row[0])
+            by_step = {row[0]: row for row in [*rows, *extra.cursor.fetchall()]}
+            rows = [by_step[step] for step in sorted(by_step)]
     return _arrays(rows)
 
 
