@@ -121,6 +121,36 @@ class MetricPoint(Base):
     __table_args__ = ({"sqlite_with_rowid": False},)
 
 
+class MetricRollup(Base):
+    """One step bucket (`dashboard.db.rollups.WIDTH` steps) of one metric, summarised by the
+    writer in the batch's transaction, so an overview of a long range reads a row per bucket
+    instead of every point. Non-finite points stay visible: the first NaN, +inf and -inf step."""
+
+    __tablename__ = "metric_rollups"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("experiment_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # floor(step / WIDTH)
+    points: Mapped[int] = mapped_column(Integer)
+    nonfinite: Mapped[int] = mapped_column(Integer)
+    first_step: Mapped[int] = mapped_column(BigInteger)
+    first_value: Mapped[float | None] = mapped_column(Float)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    last_value: Mapped[float | None] = mapped_column(Float)
+    # The lowest and highest finite point (the first such step on ties); NULL when none is finite.
+    min_step: Mapped[int | None] = mapped_column(BigInteger)
+    min_value: Mapped[float | None] = mapped_column(Float)
+    max_step: Mapped[int | None] = mapped_column(BigInteger)
+    max_value: Mapped[float | None] = mapped_column(Float)
+    nan_step: Mapped[int | None] = mapped_column(BigInteger)
+    posinf_step: Mapped[int | None] = mapped_column(BigInteger)
+    neginf_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
 class LogChunk(Base):
     __tablename__ = "log_chunks"
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, bindparam, func, select, text
 
+from dashboard.db import rollups
 from dashboard.db.models import FINISHED_STATUSES, Experiment, ExperimentRun, LogChunk, MetricPoint
 
 SERIES_COLUMNS = ["run_id", "name", "step", "value", "timestamp"]
@@ -162,6 +163,10 @@ def _arrays(rows: Sequence[Sequence]) -> SeriesArrays:
     return points["step"].copy(), points["value"].copy(), points["timestamp"].copy()
 
 
+# Output buckets at least this many steps wide are read from the rollups: at most about one
+# point in ROLLUP_MIN_SPAN / WIDTH is then read point by point.
+ROLLUP_MIN_SPAN = 4 * rollups.WIDTH
+
 # Finite floats only: NaN is stored as NULL, and +-inf fall outside.
 _FINITE = "p.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
 
@@ -255,8 +260,16 @@ def metric_overview(engine: Engine, run_id: int, name: str, lo: int, hi: int, n_
     """The points worth drawing of one metric over steps [lo, hi], chosen in the database
     without loading the series: in each of `n_buckets` equal step buckets (`bucket_starts`) its
     lowest and highest finite point and its first NaN, +inf and -inf, plus the points at `lo`
-    and `hi` when they exist. About 2 x n_buckets rows whatever the series length, by step."""
+    and `hi` when they exist. About 2 x n_buckets rows whatever the series length, by step.
+
+    Over a range of wide buckets this reads the rollups (`dashboard.db.rollups`): a row per
+    WIDTH steps plus the points of the rollup buckets the output edges cut; over a narrow one,
+    a scan of the range's points costs less."""
     n_buckets = max(1, min(n_buckets, hi - lo + 1))
+    if (hi - lo + 1) >= ROLLUP_MIN_SPAN * n_buckets:
+        with engine.connect() as conn:
+            steps = rollups.overview_steps(conn, run_id, name, lo, hi, bucket_starts(lo, hi, n_buckets))
+            return _arrays(rollups.points_at(conn, run_id, name, steps))
     q, r = divmod(hi - lo, n_buckets)
     params = {"run_id": run_id, "name": name, "lo": lo, "hi": hi, "nb": n_buckets, "q": q, "r": r}
     with engine.connect() as conn:

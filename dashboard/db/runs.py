@@ -100,8 +100,9 @@ def delete_experiment(engine: Engine, experiment_id: int) -> None:
 def clear_metrics(engine: Engine, run_id: int) -> None:
     """Delete a run's metric points and empty its summary (a reparse starts from nothing);
     its log chunks stay."""
-    from dashboard.db.models import MetricPoint
+    from dashboard.db.models import MetricPoint, MetricRollup
 
     with writer(engine).begin() as conn:
         conn.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id))
+        conn.execute(delete(MetricRollup).where(MetricRollup.run_id == run_id))
         conn.execute(update(ExperimentRun).where(ExperimentRun.id == run_id).values(metrics={}, updated_at=utcnow()))

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from dashboard.db.engine import writer
 from dashboard.db.models import ExperimentRun, utcnow
+from dashboard.db.rollups import update_rollups
 
 # (name, step, value, unix timestamp)
 Point = tuple[str, int, float, float]
@@ -154,6 +155,7 @@ def write_batch(
         ]
         if rows:
             conn.exec_driver_sql(_sql(_UPSERT, conn), rows)
+        update_rollups(conn, run_id, by_name)
         if chunks:
             conn.exec_driver_sql(_sql(_APPEND_CHUNK, conn), [(run_id, seq, text, now) for seq, text in chunks])
         for name, series in by_name.items():

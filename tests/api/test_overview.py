@@ -14,9 +14,10 @@ from dashboard.db import queries
 from dashboard.db.writer import write_batch
 
 
-def reference(steps, values, lo, hi, n_buckets) -> set[int]:
-    """Per bucket: first finite min and max, first NaN, +inf and -inf; plus the ends."""
-    keep = {int(steps[0]), int(steps[-1])}
+def reference(steps, values, lo, hi, n_buckets, ends=None) -> set[int]:
+    """Per bucket: first finite min and max, first NaN, +inf and -inf; plus the ends (by default
+    the first and last points)."""
+    keep = {int(steps[0]), int(steps[-1])} if ends is None else set(ends)
     starts = queries.bucket_starts(lo, hi, n_buckets)
     bucket = np.searchsorted(starts, steps, side="right") - 1
     for b in np.unique(bucket):
@@ -56,6 +57,42 @@ def test_overview_keeps_every_buckets_extremes_and_nonfinite_points(engine, run_
     by_step = dict(zip(steps.tolist(), values.tolist()))
     assert np.array_equal(got_values, np.array([by_step[s] for s in got_steps.tolist()]), equal_nan=True)
     assert np.array_equal(got_stamps, got_steps.astype(float))
+
+
+def _write_spiky(engine, run_id, steps, values):
+    write_batch(engine, run_id, [("loss", int(s), float(v), float(s)) for s, v in zip(steps, values)])
+
+
+@pytest.mark.parametrize("seed_", [4, 5])
+def test_rollup_overview_matches_the_reference_with_nonfinite_and_overwritten_points(engine, run_id, seed_):
+    rng = np.random.default_rng(seed_)
+    steps = np.sort(rng.choice(np.arange(-3000, 9000), size=3000, replace=False))
+    values = rng.normal(0, 1, steps.size).round(1)
+    for kind in (np.nan, np.inf, -np.inf):
+        values[rng.choice(steps.size, 6, replace=False)] = kind
+    # Written out of order in three batches, then a fourth overwrites some points (a NaN becoming
+    # finite, finite points becoming extremes or non-finite): the rollups must follow.
+    order = rng.permutation(steps.size)
+    for part in np.array_split(order, 3):
+        _write_spiky(engine, run_id, steps[part], values[part])
+    again = rng.choice(steps.size, 200, replace=False)
+    values[again] = rng.choice([np.nan, np.inf, -np.inf, 9.0, -9.0, 0.5], size=again.size)
+    _write_spiky(engine, run_id, steps[again], values[again])
+    for lo, hi, n_buckets in [(int(steps[0]), int(steps[-1]), 11), (-1000, 7000, 7), (100, 8000, 30)]:
+        # Buckets wide enough for metric_overview to read the rollups.
+        got_steps, got_values, got_stamps = queries.metric_overview(engine, run_id, "loss", lo, hi, n_buckets)
+        assert (hi - lo + 1) >= queries.ROLLUP_MIN_SPAN * n_buckets
+        assert set(got_steps.tolist()) == reference_in(steps, values, lo, hi, n_buckets)
+        by_step = dict(zip(steps.tolist(), values.tolist()))
+        assert np.array_equal(got_values, np.array([by_step[x] for x in got_steps.tolist()]), equal_nan=True)
+        assert np.array_equal(got_stamps, got_steps.astype(float))
+
+
+def reference_in(steps, values, lo, hi, n_buckets) -> set[int]:
+    """`reference` over the buckets of [lo, hi], with the points at lo and hi if any."""
+    inside = (steps >= lo) & (steps <= hi)
+    s, v = steps[inside], values[inside]
+    return reference(s, v, lo, hi, n_buckets, ends={x for x in (lo, hi) if x in set(s.tolist())})
 
 
 def test_overview_of_a_sub_range(engine, run_id):

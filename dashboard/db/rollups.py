@@ -1,0 +1,160 @@
+"""Per-bucket rollups of metric points: kept current by the writer, read by the overview so a
+long range costs a row per bucket of WIDTH steps instead of every point."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+from sqlalchemy import Connection, text
+
+# Steps per bucket. An overview of a range reads its rollup rows (span / WIDTH) and every point
+# of the buckets an output-bucket edge cuts (about n_buckets x WIDTH): 64 balances the two for a
+# 1M-step run drawn with ~1000 buckets (bench/api_bench.py).
+WIDTH = 64
+
+_BUCKET = f"(CASE WHEN p.step >= 0 THEN p.step / {WIDTH} ELSE (p.step + 1) / {WIDTH} - 1 END)"
+# Finite floats only: NaN is stored as NULL, and +-inf fall outside.
+_FINITE = "p.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
+_COLUMNS = (
+    "points", "nonfinite", "first_step", "first_value", "last_step", "last_value",
+    "min_step", "min_value", "max_step", "max_value", "nan_step", "posinf_step", "neginf_step",
+)
+
+
+def _point(cond: str) -> str:
+    return f"(SELECT {cond} FROM metric_points q WHERE q.run_id = g.run_id AND q.name = g.name AND "
+
+
+def _recompute_sql(where: str) -> str:
+    """INSERT … SELECT of the rollup rows of the buckets holding the points `where` selects
+    (whole buckets: `where` must select every point of them), replacing the stored ones."""
+    extreme = "q.step BETWEEN g.first_step AND g.last_step AND q.value = g.{0}_value)"
+    return f"""
+INSERT INTO metric_rollups (run_id, name, bucket, {", ".join(_COLUMNS)})
+SELECT g.run_id, g.name, g.bucket, g.points, g.nonfinite,
+       g.first_step, {_point("q.value")}q.step = g.first_step),
+       g.last_step, {_point("q.value")}q.step = g.last_step),
+       {_point("min(q.step)")}{extreme.format("min")}, g.min_value,
+       {_point("min(q.step)")}{extreme.format("max")}, g.max_value,
+       g.nan_step, g.posinf_step, g.neginf_step
+FROM (
+    SELECT p.run_id, p.name, {_BUCKET} AS bucket, count(*) AS points,
+           sum(CASE WHEN {_FINITE} THEN 0 ELSE 1 END) AS nonfinite,
+           min(p.step) AS first_step, max(p.step) AS last_step,
+           min(CASE WHEN {_FINITE} THEN p.value END) AS min_value,
+           max(CASE WHEN {_FINITE} THEN p.value END) AS max_value,
+           min(CASE WHEN p.value IS NULL THEN p.step END) AS nan_step,
+           min(CASE WHEN p.value > 1.7976931348623157e308 THEN p.step END) AS posinf_step,
+           min(CASE WHEN p.value < -1.7976931348623157e308 THEN p.step END) AS neginf_step
+    FROM metric_points p
+    WHERE {where}
+    GROUP BY p.run_id, p.name, {_BUCKET}
+) g
+WHERE true
+ON CONFLICT (run_id, name, bucket) DO UPDATE SET
+    {", ".join(f"{c} = excluded.{c}" for c in _COLUMNS)}
+"""
+
+
+# `WHERE true` before ON CONFLICT: SQLite would otherwise read ON as a join constraint.
+BACKFILL_SQL = _recompute_sql("true")
+_RECOMPUTE = text(_recompute_sql("p.run_id = :run_id AND p.name = :name AND p.step BETWEEN :lo AND :hi"))
+
+
+def bucket_of(steps: np.ndarray) -> np.ndarray:
+    """The rollup bucket of each step (floor division, as `_BUCKET` computes it in SQL)."""
+    return np.floor_divide(np.asarray(steps, dtype=np.int64), WIDTH)
+
+
+def bucket_ranges(steps: Iterable[int]) -> list[tuple[int, int]]:
+    """(first step, last step) of each run of consecutive buckets holding some of `steps`."""
+    buckets = np.unique(bucket_of(np.fromiter(steps, dtype=np.int64)))
+    if buckets.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(buckets) != 1)
+    firsts = np.r_[buckets[0], buckets[breaks + 1]]
+    lasts = np.r_[buckets[breaks], buckets[-1]]
+    return [(int(a) * WIDTH, int(b) * WIDTH + WIDTH - 1) for a, b in zip(firsts.tolist(), lasts.tolist())]
+
+
+def update_rollups(conn: Connection, run_id: int, touched: Mapping[str, Iterable[int]]) -> None:
+    """Recompute, from the stored points, the rollups of the buckets holding the steps just
+    written ({name: steps}); to run in the writing transaction, after the points' upsert. An
+    index range scan per run of touched buckets."""
+    params = [
+        {"run_id": run_id, "name": name, "lo": lo, "hi": hi}
+        for name, steps in touched.items()
+        for lo, hi in bucket_ranges(steps)
+    ]
+    if params:
+        conn.execute(_RECOMPUTE, params)
+
+
+_ROLLUP_ROWS = text(
+    "SELECT bucket, min_step, min_value, max_step, max_value, nan_step, posinf_step, neginf_step "
+    "FROM metric_rollups WHERE run_id = :run_id AND name = :name AND bucket BETWEEN :b0 AND :b1 ORDER BY bucket"
+)
+_NAN, _POSINF, _NEGINF = 5, 6, 7  # the columns of the first non-finite steps in _ROLLUP_ROWS
+
+
+def _ranges_sql(ranges: np.ndarray, select: str) -> str:
+    """Points of one metric within many (first, last) step ranges: a VALUES list joined to the
+    points, one index range scan per range. The ranges are int64 array items, never user text."""
+    values = ",".join(f"({int(a)},{int(b)})" for a, b in ranges.tolist())
+    return (
+        f"WITH r(a, b) AS (VALUES {values}) SELECT {select} FROM r JOIN metric_points p "
+        "ON p.run_id = :run_id AND p.name = :name AND p.step BETWEEN r.a AND r.b ORDER BY p.step"
+    )
+
+
+def _firsts(groups: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Index of the first item of each group when ordered by `keys` (most significant first)."""
+    if groups.size == 0:
+        return np.empty(0, np.int64)
+    order = np.lexsort((*keys[::-1], groups))
+    sorted_groups = groups[order]
+    return order[np.r_[True, sorted_groups[1:] != sorted_groups[:-1]]]
+
+
+def overview_steps(conn: Connection, run_id: int, name: str, lo: int, hi: int, starts: np.ndarray) -> np.ndarray:
+    """The steps `queries.metric_overview` keeps over [lo, hi] cut into buckets at `starts`, read
+    from the rollups: a rollup bucket lying inside one output bucket stands for its points by its
+    extremes and first non-finite steps; a rollup bucket an output edge (or lo, hi) cuts is read
+    point by point. So each output bucket gets its exact lowest and highest finite point (the
+    first on ties), its first NaN, +inf and -inf, and lo and hi when they hold a point."""
+    params = {"run_id": run_id, "name": name}
+    rollups = np.array(
+        conn.execute(_ROLLUP_ROWS, {**params, "b0": lo // WIDTH, "b1": hi // WIDTH}).fetchall(), dtype=np.float64
+    ).reshape(-1, 8)
+    cut = np.unique(np.r_[bucket_of(starts), hi // WIDTH])
+    clean = rollups[~np.isin(rollups[:, 0].astype(np.int64), cut)]
+    ranges = np.c_[np.maximum(cut * WIDTH, lo), np.minimum(cut * WIDTH + WIDTH - 1, hi)]
+    exact = np.array(conn.execute(text(_ranges_sql(ranges, "p.step, p.value")), params).fetchall(),
+                     dtype=np.float64).reshape(-1, 2)
+    # Candidates: (step, value) of every cut-bucket point, every clean bucket's extremes and
+    # first non-finite points (a rollup column of NULL step is no candidate).
+    parts = [exact, clean[:, [1, 2]], clean[:, [3, 4]]]
+    for column, value in ((_NAN, np.nan), (_POSINF, np.inf), (_NEGINF, -np.inf)):
+        parts.append(np.c_[clean[:, column], np.full(len(clean), value)])
+    candidates = np.concatenate(parts)
+    candidates = candidates[~np.isnan(candidates[:, 0])]
+    # Steps go through float64: exact below 2**53.
+    steps, values = candidates[:, 0].astype(np.int64), candidates[:, 1]
+    group = np.searchsorted(starts, steps, side="right") - 1
+    finite = np.isfinite(values)
+    keep = [steps[np.isin(steps, [lo, hi])]]
+    f = np.flatnonzero(finite)
+    keep.append(steps[f[_firsts(group[f], values[f], steps[f])]])
+    keep.append(steps[f[_firsts(group[f], -values[f], steps[f])]])
+    for kind in (np.isnan(values), values == np.inf, values == -np.inf):
+        k = np.flatnonzero(kind)
+        keep.append(steps[k[_firsts(group[k], steps[k])]])
+    return np.unique(np.concatenate(keep))
+
+
+def points_at(conn: Connection, run_id: int, name: str, steps: np.ndarray) -> list:
+    """(step, value, timestamp) rows of one metric at the given steps, by step."""
+    if steps.size == 0:
+        return []
+    sql = _ranges_sql(np.c_[steps, steps], "p.step, p.value, p.timestamp")
+    return conn.execute(text(sql), {"run_id": run_id, "name": name}).cursor.fetchall()

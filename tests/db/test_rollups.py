@@ -1,0 +1,96 @@
+"""Rollups: kept equal to a numpy summary of the stored points through overwrites, cleared with
+a run's metrics, and backfilled by migration 0003."""
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import select, text
+
+from dashboard.db import rollups, runs
+from dashboard.db.engine import make_engine, upgrade
+from dashboard.db.models import MetricRollup
+from dashboard.db.writer import write_batch
+
+W = rollups.WIDTH
+
+
+def expected_rollups(points: dict[int, float]) -> dict[int, tuple]:
+    """{bucket: (points, nonfinite, first, last, min_step, min_value, max_step, max_value, nan, +inf, -inf)}."""
+    steps = np.array(sorted(points))
+    values = np.array([points[s] for s in steps.tolist()])
+    out = {}
+    for b in np.unique(steps // W).tolist():
+        s, v = steps[steps // W == b], values[steps // W == b]
+        fin = np.isfinite(v)
+
+        def first(mask):
+            return int(s[mask][0]) if mask.any() else None
+
+        out[b] = (
+            int(s.size), int((~fin).sum()), int(s[0]), int(s[-1]),
+            int(s[fin][np.argmin(v[fin])]) if fin.any() else None, float(v[fin].min()) if fin.any() else None,
+            int(s[fin][np.argmax(v[fin])]) if fin.any() else None, float(v[fin].max()) if fin.any() else None,
+            first(np.isnan(v)), first(v == np.inf), first(v == -np.inf),
+        )
+    return out
+
+
+def stored_rollups(engine, run_id) -> dict[int, tuple]:
+    r = MetricRollup
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(r.bucket, r.points, r.nonfinite, r.first_step, r.last_step, r.min_step, r.min_value, r.max_step,
+                   r.max_value, r.nan_step, r.posinf_step, r.neginf_step)
+            .where(r.run_id == run_id, r.name == "loss")
+        ).all()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_rollups_follow_out_of_order_writes_and_overwrites(engine, run_id):
+    rng = np.random.default_rng(7)
+    points: dict[int, float] = {}
+    for _ in range(4):
+        steps = rng.choice(np.arange(-5 * W, 20 * W), size=300, replace=False)
+        values = rng.choice([np.nan, np.inf, -np.inf, 1.0, -1.0, 0.0, 2.5, -0.0], size=steps.size)
+        values[::3] = rng.normal(0, 1, steps[::3].size)
+        write_batch(engine, run_id, [("loss", int(s), float(v), 0.0) for s, v in zip(steps, values)])
+        points.update(zip(steps.tolist(), values.tolist()))
+        assert stored_rollups(engine, run_id) == expected_rollups(points)
+
+
+def test_first_and_last_values_and_bucket_ranges(engine, run_id):
+    write_batch(engine, run_id, [("loss", s, float("nan") if s == 3 * W else s / 2, 0.0) for s in (5, 9, 3 * W, 3 * W + 1)])
+    r = MetricRollup
+    with engine.connect() as conn:
+        rows = conn.execute(select(r.bucket, r.first_value, r.last_value).where(r.run_id == run_id).order_by(r.bucket)).all()
+    assert [tuple(row) for row in rows] == [(0, 2.5, 4.5), (3, None, (3 * W + 1) / 2)]
+    assert rollups.bucket_ranges([5, W, 2 * W + 1, 7 * W, -1]) == [(-W, 3 * W - 1), (7 * W, 8 * W - 1)]
+    assert rollups.bucket_ranges([]) == []
+
+
+def test_clear_metrics_and_delete_run_drop_rollups(engine, run_id):
+    write_batch(engine, run_id, [("loss", s, 1.0, 0.0) for s in range(3 * W)])
+    assert len(stored_rollups(engine, run_id)) == 3
+    runs.clear_metrics(engine, run_id)
+    assert stored_rollups(engine, run_id) == {}
+    write_batch(engine, run_id, [("loss", 1, 2.0, 0.0)])
+    runs.delete_run(engine, run_id)
+    assert stored_rollups(engine, run_id) == {}
+
+
+def test_migration_0003_backfills_rollups(db_url):
+    engine = make_engine(db_url)
+    upgrade(engine, "0002")
+    rng = np.random.default_rng(3)
+    steps = np.sort(rng.choice(np.arange(-2 * W, 10 * W), size=200, replace=False))
+    values = rng.choice([np.nan, np.inf, -np.inf, 1.0, 3.0], size=steps.size)
+    values[::2] = rng.normal(0, 1, steps[::2].size)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO experiments (id, name, created_at) VALUES (1, 'old', '2025-01-01 00:00:00+00:00')")
+        conn.exec_driver_sql("INSERT INTO experiment_runs (id, experiment_id, name, status, metrics) "
+                             "VALUES (7, 1, 'r', 'completed', '{}')")
+        conn.execute(text("INSERT INTO metric_points (run_id, name, step, value, timestamp) "
+                          "VALUES (7, 'loss', :s, :v, 0)"),
+                     [{"s": s, "v": None if v != v else v} for s, v in zip(steps.tolist(), values.tolist())])
+    upgrade(engine)
+    assert stored_rollups(engine, 7) == expected_rollups(dict(zip(steps.tolist(), values.tolist())))
+    engine.dispose()
