@@ -269,6 +269,8 @@ def metric_overview(engine: Engine, run_id: int, name: str, lo: int, hi: int, n_
     if (hi - lo + 1) >= ROLLUP_MIN_SPAN * n_buckets:
         with engine.connect() as conn:
             steps = rollups.overview_steps(conn, run_id, name, lo, hi, bucket_starts(lo, hi, n_buckets))
+            # lo and hi are kept when they hold a point (points_at reads only those that exist).
+            steps = np.union1d(steps, [lo, hi])
             return _arrays(rollups.points_at(conn, run_id, name, steps))
     q, r = divmod(hi - lo, n_buckets)
     params = {"run_id": run_id, "name": name, "lo": lo, "hi": hi, "nb": n_buckets, "q": q, "r": r}

@@ -15,6 +15,13 @@ WIDTH = 64
 _BUCKET = f"(CASE WHEN p.step >= 0 THEN p.step / {WIDTH} ELSE (p.step + 1) / {WIDTH} - 1 END)"
 # Finite floats only: NaN is stored as NULL, and +-inf fall outside.
 _FINITE = "p.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
+# A group of points' finite extremes and first non-finite steps.
+_AGGREGATES = f"""
+    min(CASE WHEN {_FINITE} THEN p.value END) AS min_value,
+    max(CASE WHEN {_FINITE} THEN p.value END) AS max_value,
+    min(CASE WHEN p.value IS NULL THEN p.step END) AS nan_step,
+    min(CASE WHEN p.value > 1.7976931348623157e308 THEN p.step END) AS posinf_step,
+    min(CASE WHEN p.value < -1.7976931348623157e308 THEN p.step END) AS neginf_step"""
 _COLUMNS = (
     "points", "nonfinite", "first_step", "first_value", "last_step", "last_value",
     "min_step", "min_value", "max_step", "max_value", "nan_step", "posinf_step", "neginf_step",
@@ -40,12 +47,7 @@ SELECT g.run_id, g.name, g.bucket, g.points, g.nonfinite,
 FROM (
     SELECT p.run_id, p.name, {_BUCKET} AS bucket, count(*) AS points,
            sum(CASE WHEN {_FINITE} THEN 0 ELSE 1 END) AS nonfinite,
-           min(p.step) AS first_step, max(p.step) AS last_step,
-           min(CASE WHEN {_FINITE} THEN p.value END) AS min_value,
-           max(CASE WHEN {_FINITE} THEN p.value END) AS max_value,
-           min(CASE WHEN p.value IS NULL THEN p.step END) AS nan_step,
-           min(CASE WHEN p.value > 1.7976931348623157e308 THEN p.step END) AS posinf_step,
-           min(CASE WHEN p.value < -1.7976931348623157e308 THEN p.step END) AS neginf_step
+           min(p.step) AS first_step, max(p.step) AS last_step, {_AGGREGATES}
     FROM metric_points p
     WHERE {where}
     GROUP BY p.run_id, p.name, {_BUCKET}
@@ -97,14 +99,26 @@ _ROLLUP_ROWS = text(
 _NAN, _POSINF, _NEGINF = 5, 6, 7  # the columns of the first non-finite steps in _ROLLUP_ROWS
 
 
-def _ranges_sql(ranges: np.ndarray, select: str) -> str:
-    """Points of one metric within many (first, last) step ranges: a VALUES list joined to the
-    points, one index range scan per range. The ranges are int64 array items, never user text."""
-    values = ",".join(f"({int(a)},{int(b)})" for a, b in ranges.tolist())
-    return (
-        f"WITH r(a, b) AS (VALUES {values}) SELECT {select} FROM r JOIN metric_points p "
-        "ON p.run_id = :run_id AND p.name = :name AND p.step BETWEEN r.a AND r.b ORDER BY p.step"
-    )
+def _values(ranges: np.ndarray) -> str:
+    """A VALUES list of (first, last) step ranges: int64 array items, never user text."""
+    return ",".join(f"({int(a)},{int(b)})" for a, b in ranges.tolist())
+
+
+# CROSS JOIN makes SQLite loop over the ranges outside, an index range scan each (it would
+# otherwise scan the whole series once per range); PostgreSQL plans it as any join.
+_IN_RANGES = "FROM r CROSS JOIN metric_points p WHERE p.run_id = :run_id AND p.name = :name AND p.step BETWEEN r.a AND r.b"
+
+
+def _pieces_sql(ranges: np.ndarray) -> str:
+    """Rows shaped like _ROLLUP_ROWS summarising the points of each step range, computed from the
+    points: each range's extremes (first step on ties) and first non-finite steps."""
+    extreme = ("(SELECT min(q.step) FROM metric_points q WHERE q.run_id = :run_id AND q.name = :name "
+               "AND q.step BETWEEN g.a AND g.b AND q.value = g.{0}_value), g.{0}_value")
+    return f"""
+WITH r(a, b) AS (VALUES {_values(ranges)}),
+g AS (SELECT r.a AS a, r.b AS b, {_AGGREGATES} {_IN_RANGES} GROUP BY r.a, r.b)
+SELECT g.a, {extreme.format("min")}, {extreme.format("max")}, g.nan_step, g.posinf_step, g.neginf_step FROM g
+"""
 
 
 def _firsts(groups: np.ndarray, *keys: np.ndarray) -> np.ndarray:
@@ -116,36 +130,38 @@ def _firsts(groups: np.ndarray, *keys: np.ndarray) -> np.ndarray:
     return order[np.r_[True, sorted_groups[1:] != sorted_groups[:-1]]]
 
 
+def _rows(conn: Connection, statement, params: dict) -> np.ndarray:
+    # The driver's rows: numpy reads SQLAlchemy Row objects 100x slower; NULL becomes NaN.
+    return np.array(conn.execute(statement, params).cursor.fetchall(), dtype=np.float64).reshape(-1, 8)
+
+
 def overview_steps(conn: Connection, run_id: int, name: str, lo: int, hi: int, starts: np.ndarray) -> np.ndarray:
-    """The steps `queries.metric_overview` keeps over [lo, hi] cut into buckets at `starts`, read
-    from the rollups: a rollup bucket lying inside one output bucket stands for its points by its
-    extremes and first non-finite steps; a rollup bucket an output edge (or lo, hi) cuts is read
-    point by point. So each output bucket gets its exact lowest and highest finite point (the
-    first on ties), its first NaN, +inf and -inf, and lo and hi when they hold a point."""
+    """The steps `queries.metric_overview` keeps over [lo, hi] cut into buckets at `starts`
+    (besides lo and hi), read from the rollups: a rollup bucket inside one output bucket stands
+    for its points by its extremes and first non-finite steps; a rollup bucket an output edge
+    (or lo, hi) cuts is summarised piece by piece from its points in SQL. So each output bucket
+    gets its exact lowest and highest finite point (the first on ties) and first NaN, +inf, -inf."""
     params = {"run_id": run_id, "name": name}
-    rollups = np.array(
-        conn.execute(_ROLLUP_ROWS, {**params, "b0": lo // WIDTH, "b1": hi // WIDTH}).fetchall(), dtype=np.float64
-    ).reshape(-1, 8)
+    stored = _rows(conn, _ROLLUP_ROWS, {**params, "b0": lo // WIDTH, "b1": hi // WIDTH})
     cut = np.unique(np.r_[bucket_of(starts), hi // WIDTH])
-    clean = rollups[~np.isin(rollups[:, 0].astype(np.int64), cut)]
-    ranges = np.c_[np.maximum(cut * WIDTH, lo), np.minimum(cut * WIDTH + WIDTH - 1, hi)]
-    exact = np.array(conn.execute(text(_ranges_sql(ranges, "p.step, p.value")), params).fetchall(),
-                     dtype=np.float64).reshape(-1, 2)
-    # Candidates: (step, value) of every cut-bucket point, every clean bucket's extremes and
-    # first non-finite points (a rollup column of NULL step is no candidate).
-    parts = [exact, clean[:, [1, 2]], clean[:, [3, 4]]]
+    clean = stored[~np.isin(stored[:, 0].astype(np.int64), cut)]
+    # The cut buckets split at the output edges: pieces each inside one rollup and one output bucket.
+    edges = np.unique(np.r_[starts, cut * WIDTH, cut * WIDTH + WIDTH, hi + 1])
+    edges = edges[(edges >= lo) & (edges <= hi + 1)]
+    pieces = np.c_[edges[:-1], edges[1:] - 1]
+    pieces = pieces[np.isin(bucket_of(pieces[:, 0]), cut)]
+    summaries = np.r_[clean, _rows(conn, text(_pieces_sql(pieces)), params)]
+    # Candidates (step, value): each summary's extremes and first non-finite points (a NULL step,
+    # now NaN, is none). Steps go through float64: exact below 2**53.
+    parts = [summaries[:, [1, 2]], summaries[:, [3, 4]]]
     for column, value in ((_NAN, np.nan), (_POSINF, np.inf), (_NEGINF, -np.inf)):
-        parts.append(np.c_[clean[:, column], np.full(len(clean), value)])
+        parts.append(np.c_[summaries[:, column], np.full(len(summaries), value)])
     candidates = np.concatenate(parts)
     candidates = candidates[~np.isnan(candidates[:, 0])]
-    # Steps go through float64: exact below 2**53.
     steps, values = candidates[:, 0].astype(np.int64), candidates[:, 1]
     group = np.searchsorted(starts, steps, side="right") - 1
-    finite = np.isfinite(values)
-    keep = [steps[np.isin(steps, [lo, hi])]]
-    f = np.flatnonzero(finite)
-    keep.append(steps[f[_firsts(group[f], values[f], steps[f])]])
-    keep.append(steps[f[_firsts(group[f], -values[f], steps[f])]])
+    f = np.flatnonzero(np.isfinite(values))
+    keep = [steps[f[_firsts(group[f], values[f], steps[f])]], steps[f[_firsts(group[f], -values[f], steps[f])]]]
     for kind in (np.isnan(values), values == np.inf, values == -np.inf):
         k = np.flatnonzero(kind)
         keep.append(steps[k[_firsts(group[k], steps[k])]])
@@ -156,5 +172,5 @@ def points_at(conn: Connection, run_id: int, name: str, steps: np.ndarray) -> li
     """(step, value, timestamp) rows of one metric at the given steps, by step."""
     if steps.size == 0:
         return []
-    sql = _ranges_sql(np.c_[steps, steps], "p.step, p.value, p.timestamp")
+    sql = f"WITH r(a, b) AS (VALUES {_values(np.c_[steps, steps])}) SELECT p.step, p.value, p.timestamp {_IN_RANGES} ORDER BY p.step"
     return conn.execute(text(sql), {"run_id": run_id, "name": name}).cursor.fetchall()
