@@ -68,9 +68,9 @@ def bucket_of(steps: np.ndarray) -> np.ndarray:
     return np.floor_divide(np.asarray(steps, dtype=np.int64), WIDTH)
 
 
-def bucket_ranges(steps: Iterable[int]) -> list[tuple[int, int]]:
+def bucket_ranges(steps: np.ndarray | Iterable[int]) -> list[tuple[int, int]]:
     """(first step, last step) of each run of consecutive buckets holding some of `steps`."""
-    buckets = np.unique(bucket_of(np.fromiter(steps, dtype=np.int64)))
+    buckets = np.unique(bucket_of(np.asarray(steps, dtype=np.int64)))
     if buckets.size == 0:
         return []
     breaks = np.flatnonzero(np.diff(buckets) != 1)
@@ -79,17 +79,82 @@ def bucket_ranges(steps: Iterable[int]) -> list[tuple[int, int]]:
     return [(int(a) * WIDTH, int(b) * WIDTH + WIDTH - 1) for a, b in zip(firsts.tolist(), lasts.tolist())]
 
 
-def update_rollups(conn: Connection, run_id: int, touched: Mapping[str, Iterable[int]]) -> None:
-    """Recompute, from the stored points, the rollups of the buckets holding the steps just
-    written ({name: steps}); to run in the writing transaction, after the points' upsert. An
-    index range scan per run of touched buckets."""
-    params = [
-        {"run_id": run_id, "name": name, "lo": lo, "hi": hi}
-        for name, steps in touched.items()
-        for lo, hi in bucket_ranges(steps)
+_COUNT = text("SELECT count(*) FROM metric_points WHERE run_id = :run_id AND name = :name AND step BETWEEN :lo AND :hi")
+_UPSERT = (
+    f"INSERT INTO metric_rollups (run_id, name, bucket, {', '.join(_COLUMNS)}) VALUES ({', '.join(['{0}'] * (3 + len(_COLUMNS)))}) "
+    f"ON CONFLICT (run_id, name, bucket) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS)}"
+)
+
+
+def _column(n: int, where: np.ndarray, items: np.ndarray) -> list:
+    out: list = [None] * n
+    for i, item in zip(where.tolist(), items.tolist()):
+        out[i] = item
+    return out
+
+
+def summarise(steps: np.ndarray, values: np.ndarray) -> list[tuple]:
+    """Rollup rows (bucket, *_COLUMNS) of points given in full: sorted unique steps, values with
+    NaN; what `_RECOMPUTE` computes in SQL."""
+    buckets = bucket_of(steps)
+    starts = np.flatnonzero(np.r_[True, np.diff(buckets) != 0])
+    lasts = np.r_[starts[1:], steps.size] - 1
+    keys = buckets[starts]
+    n = keys.size
+    finite = np.isfinite(values)
+
+    def firsts(mask: np.ndarray, *order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(output row, point index) of the first point of `mask` per bucket by `order`."""
+        idx = np.flatnonzero(mask)
+        chosen = idx[_firsts(buckets[idx], *(o[idx] for o in order), steps[idx])]
+        return np.searchsorted(keys, buckets[chosen]), chosen
+
+    mins, maxs = firsts(finite, values), firsts(finite, -values)
+    nan, posinf, neginf = (firsts(kind) for kind in (np.isnan(values), values == np.inf, values == -np.inf))
+    nonfinite = np.add.reduceat((~finite).astype(np.int64), starts)
+    nulled = np.where(np.isnan(values), None, values.astype(object))  # NaN is stored as NULL
+    columns = [
+        keys.tolist(), (lasts - starts + 1).tolist(), nonfinite.tolist(),
+        steps[starts].tolist(), nulled[starts].tolist(), steps[lasts].tolist(), nulled[lasts].tolist(),
+        _column(n, mins[0], steps[mins[1]]), _column(n, mins[0], values[mins[1]]),
+        _column(n, maxs[0], steps[maxs[1]]), _column(n, maxs[0], values[maxs[1]]),
+        _column(n, nan[0], steps[nan[1]]), _column(n, posinf[0], steps[posinf[1]]),
+        _column(n, neginf[0], steps[neginf[1]]),
     ]
-    if params:
-        conn.execute(_RECOMPUTE, params)
+    return list(zip(*columns))
+
+
+def update_rollups(conn: Connection, run_id: int, touched: Mapping[str, Mapping[int, tuple]]) -> None:
+    """Bring up to date the rollups of the buckets holding the points just written ({name: {step:
+    (value, timestamp)}}); to run in the writing transaction, after the points' upsert.
+
+    A run of touched buckets whose inner buckets hold only this batch's points (a count over
+    their range says so: the common append) gets those from the batch in numpy; its two end
+    buckets, and any run holding older points, are recomputed from the stored points in SQL."""
+    recompute, rows = [], []
+    for name, series in touched.items():
+        steps = np.fromiter(series, dtype=np.int64, count=len(series))
+        values = np.array([point[0] for point in series.values()], dtype=np.float64)
+        order = np.argsort(steps)
+        steps, values = steps[order], values[order]
+        for lo, hi in bucket_ranges(steps):
+            key = {"run_id": run_id, "name": name}
+            recompute += [{**key, "lo": lo, "hi": lo + WIDTH - 1}]
+            if hi > lo + WIDTH - 1:
+                recompute += [{**key, "lo": hi - WIDTH + 1, "hi": hi}]
+            inner = {**key, "lo": lo + WIDTH, "hi": hi - WIDTH}
+            if inner["lo"] > inner["hi"]:
+                continue
+            a, b = np.searchsorted(steps, inner["lo"]), np.searchsorted(steps, inner["hi"], side="right")
+            if conn.execute(_COUNT, inner).scalar_one() == b - a:
+                rows += [(run_id, name, *row) for row in summarise(steps[a:b], values[a:b])]
+            else:
+                recompute.append(inner)
+    if recompute:
+        conn.execute(_RECOMPUTE, recompute)
+    if rows:
+        # The driver's executemany: SQLAlchemy's parameter handling would cost more than the insert.
+        conn.exec_driver_sql(_UPSERT.format("%s" if conn.dialect.name == "postgresql" else "?"), rows)
 
 
 _ROLLUP_ROWS = text(

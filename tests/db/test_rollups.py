@@ -57,6 +57,19 @@ def test_rollups_follow_out_of_order_writes_and_overwrites(engine, run_id):
         assert stored_rollups(engine, run_id) == expected_rollups(points)
 
 
+def test_rollups_of_appended_batches_summarised_in_numpy_match_sql(engine, run_id):
+    # Appends: each batch's inner buckets hold only its own points, summarised from the batch.
+    rng = np.random.default_rng(11)
+    values = rng.normal(0, 1, 40 * W).round(1)
+    values[rng.choice(values.size, 30, replace=False)] = rng.choice([np.nan, np.inf, -np.inf], size=30)
+    points: dict[int, float] = {}
+    for lo, hi in [(0, 7 * W + 5), (7 * W + 6, 30 * W), (30 * W + 1, 40 * W)]:
+        batch = {s: float(values[s - 0]) for s in range(lo, min(hi, values.size))}
+        write_batch(engine, run_id, [("loss", s, v, 0.0) for s, v in batch.items()])
+        points.update(batch)
+        assert stored_rollups(engine, run_id) == expected_rollups(points)
+
+
 def test_first_and_last_values_and_bucket_ranges(engine, run_id):
     write_batch(engine, run_id, [("loss", s, float("nan") if s == 3 * W else s / 2, 0.0) for s in (5, 9, 3 * W, 3 * W + 1)])
     r = MetricRollup
