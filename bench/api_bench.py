@@ -1,11 +1,12 @@
 """API bench (SPEC §8 "Query"): one metric of a 1,000,000-point run through the real app.
 
 Prints p50/p95 ms and response sizes for a 1,000-step range, for the whole series at
-max_points=2000 (cold: the SQL overview; warm: the same view again, served from the overview
-cache), the time of the CSV of every point, and the SQL overview against loading the series
-and reducing it in numpy. SQLite (a temp file), and PostgreSQL when TRAINBOARD_TEST_PG_URL is
-set (own schema, dropped afterwards). A pure-Python loop is timed first as a yardstick of how
-fast this machine is. Usage: python bench/api_bench.py [--points N] [--repeat N]
+max_points=2000 (cold: the overview from the rollups; warm: the same view again, served from
+the overview cache), the time of the CSV of every point, and the overview from the rollups
+against the same by a scan in SQL and against loading the series and reducing it in numpy.
+SQLite (a temp file), and PostgreSQL when TRAINBOARD_TEST_PG_URL is set (own schema, dropped
+afterwards). A pure-Python loop is timed first as a yardstick of how fast this machine is.
+Usage: python bench/api_bench.py [--points N] [--repeat N]
 """
 from __future__ import annotations
 
@@ -111,13 +112,17 @@ def bench(url: str, label: str, n_points: int, repeat: int) -> None:
     print(f"  CSV of every point (streamed):           {time.perf_counter() - t:7.2f} s; {size / 1e6:.1f} MB")
 
     t = time.perf_counter()
-    queries.metric_overview(engine, run, "loss", 0, n_points - 1, 999)
+    queries.metric_overview(engine, run, "loss", 0, n_points - 1, 999, use_rollups=True)
     sql_s = time.perf_counter() - t
+    t = time.perf_counter()
+    queries.metric_overview(engine, run, "loss", 0, n_points - 1, 999, use_rollups=False)
+    scan_s = time.perf_counter() - t
     t = time.perf_counter()
     steps, values, _ = (np.concatenate(a) for a in zip(*queries.iter_metric_pages(engine, run, "loss", page=n_points)))
     minmax_indices(steps, values, 2000)
     mem_s = time.perf_counter() - t
-    print(f"  overview of {n_points:,} points, 999 buckets: in SQL {sql_s:.2f} s; "
+    print(f"  overview of {n_points:,} points, 999 buckets: from the rollups {sql_s:.2f} s; "
+          f"by a scan of the points in SQL {scan_s:.2f} s; "
           f"loading them and reducing in numpy {mem_s:.2f} s")
     engine.dispose()
 

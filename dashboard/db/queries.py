@@ -256,7 +256,8 @@ _NONFINITE_BUCKETS_SQL = text(_bucket_sql(
 )).bindparams(bindparam("buckets", expanding=True))
 
 
-def metric_overview(engine: Engine, run_id: int, name: str, lo: int, hi: int, n_buckets: int) -> SeriesArrays:
+def metric_overview(engine: Engine, run_id: int, name: str, lo: int, hi: int, n_buckets: int,
+                    use_rollups: bool | None = None) -> SeriesArrays:
     """The points worth drawing of one metric over steps [lo, hi], chosen in the database
     without loading the series: in each of `n_buckets` equal step buckets (`bucket_starts`) its
     lowest and highest finite point and its first NaN, +inf and -inf, plus the points at `lo`
@@ -264,9 +265,11 @@ def metric_overview(engine: Engine, run_id: int, name: str, lo: int, hi: int, n_
 
     Over a range of wide buckets this reads the rollups (`dashboard.db.rollups`): a row per
     WIDTH steps plus the points of the rollup buckets the output edges cut; over a narrow one,
-    a scan of the range's points costs less."""
+    a scan of the range's points costs less (`use_rollups` forces either way)."""
     n_buckets = max(1, min(n_buckets, hi - lo + 1))
-    if (hi - lo + 1) >= ROLLUP_MIN_SPAN * n_buckets:
+    if use_rollups is None:
+        use_rollups = (hi - lo + 1) >= ROLLUP_MIN_SPAN * n_buckets
+    if use_rollups:
         with engine.connect() as conn:
             steps = rollups.overview_steps(conn, run_id, name, lo, hi, bucket_starts(lo, hi, n_buckets))
             # lo and hi are kept when they hold a point (points_at reads only those that exist).

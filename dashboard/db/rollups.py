@@ -169,19 +169,28 @@ def _values(ranges: np.ndarray) -> str:
     return ",".join(f"({int(a)},{int(b)})" for a, b in ranges.tolist())
 
 
-# CROSS JOIN makes SQLite loop over the ranges outside, an index range scan each (it would
-# otherwise scan the whole series once per range); PostgreSQL plans it as any join.
-_IN_RANGES = "FROM r CROSS JOIN metric_points p WHERE p.run_id = :run_id AND p.name = :name AND p.step BETWEEN r.a AND r.b"
+_IN_RANGE = "p.run_id = :run_id AND p.name = :name AND p.step BETWEEN r.a AND r.b"
 
 
-def _pieces_sql(ranges: np.ndarray) -> str:
+def _in_ranges(conn: Connection) -> str:
+    """FROM the points in the ranges `r`, looping over the ranges outside, an index range scan
+    each: SQLite's CROSS JOIN keeps the order written, PostgreSQL's LATERAL forces it (without
+    it, stale statistics after a bulk load can make it scan the whole series once per range)."""
+    if conn.dialect.name == "postgresql":
+        # OFFSET 0 keeps the planner from flattening the LATERAL subquery back into a plain join.
+        return (f"FROM r CROSS JOIN LATERAL (SELECT p.step, p.value, p.timestamp FROM metric_points p "
+                f"WHERE {_IN_RANGE} OFFSET 0) p")
+    return f"FROM r CROSS JOIN metric_points p WHERE {_IN_RANGE}"
+
+
+def _pieces_sql(conn: Connection, ranges: np.ndarray) -> str:
     """Rows shaped like _ROLLUP_ROWS summarising the points of each step range, computed from the
     points: each range's extremes (first step on ties) and first non-finite steps."""
     extreme = ("(SELECT min(q.step) FROM metric_points q WHERE q.run_id = :run_id AND q.name = :name "
                "AND q.step BETWEEN g.a AND g.b AND q.value = g.{0}_value), g.{0}_value")
     return f"""
 WITH r(a, b) AS (VALUES {_values(ranges)}),
-g AS (SELECT r.a AS a, r.b AS b, {_AGGREGATES} {_IN_RANGES} GROUP BY r.a, r.b)
+g AS (SELECT r.a AS a, r.b AS b, {_AGGREGATES} {_in_ranges(conn)} GROUP BY r.a, r.b)
 SELECT g.a, {extreme.format("min")}, {extreme.format("max")}, g.nan_step, g.posinf_step, g.neginf_step FROM g
 """
 
@@ -215,7 +224,7 @@ def overview_steps(conn: Connection, run_id: int, name: str, lo: int, hi: int, s
     edges = edges[(edges >= lo) & (edges <= hi + 1)]
     pieces = np.c_[edges[:-1], edges[1:] - 1]
     pieces = pieces[np.isin(bucket_of(pieces[:, 0]), cut)]
-    summaries = np.r_[clean, _rows(conn, text(_pieces_sql(pieces)), params)]
+    summaries = np.r_[clean, _rows(conn, text(_pieces_sql(conn, pieces)), params)]
     # Candidates (step, value): each summary's extremes and first non-finite points (a NULL step,
     # now NaN, is none). Steps go through float64: exact below 2**53.
     parts = [summaries[:, [1, 2]], summaries[:, [3, 4]]]
@@ -237,5 +246,5 @@ def points_at(conn: Connection, run_id: int, name: str, steps: np.ndarray) -> li
     """(step, value, timestamp) rows of one metric at the given steps, by step."""
     if steps.size == 0:
         return []
-    sql = f"WITH r(a, b) AS (VALUES {_values(np.c_[steps, steps])}) SELECT p.step, p.value, p.timestamp {_IN_RANGES} ORDER BY p.step"
+    sql = f"WITH r(a, b) AS (VALUES {_values(np.c_[steps, steps])}) SELECT p.step, p.value, p.timestamp {_in_ranges(conn)} ORDER BY p.step"
     return conn.execute(text(sql), {"run_id": run_id, "name": name}).cursor.fetchall()
