@@ -124,17 +124,22 @@ def summarise(steps: np.ndarray, values: np.ndarray) -> list[tuple]:
     return list(zip(*columns))
 
 
-def update_rollups(conn: Connection, run_id: int, touched: Mapping[str, Mapping[int, tuple]]) -> None:
+def update_rollups(conn: Connection, run_id: int,
+                   touched: Mapping[str, Mapping[int, tuple] | tuple[np.ndarray, np.ndarray]]) -> None:
     """Bring up to date the rollups of the buckets holding the points just written ({name: {step:
-    (value, timestamp)}}); to run in the writing transaction, after the points' upsert.
+    (value, timestamp)}} or {name: (steps, values)} arrays, NaN as NaN); to run in the writing
+    transaction, after the points' upsert.
 
     A run of touched buckets whose inner buckets hold only this batch's points (a count over
     their range says so: the common append) gets those from the batch in numpy; its two end
     buckets, and any run holding older points, are recomputed from the stored points in SQL."""
     recompute, rows = [], []
     for name, series in touched.items():
-        steps = np.fromiter(series, dtype=np.int64, count=len(series))
-        values = np.array([point[0] for point in series.values()], dtype=np.float64)
+        if isinstance(series, Mapping):
+            steps = np.fromiter(series, dtype=np.int64, count=len(series))
+            values = np.array([point[0] for point in series.values()], dtype=np.float64)
+        else:
+            steps, values = np.asarray(series[0], dtype=np.int64), np.asarray(series[1], dtype=np.float64)
         order = np.argsort(steps)
         steps, values = steps[order], values[order]
         for lo, hi in bucket_ranges(steps):

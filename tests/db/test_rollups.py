@@ -78,6 +78,13 @@ def test_first_and_last_values_and_bucket_ranges(engine, run_id):
     assert [tuple(row) for row in rows] == [(0, 2.5, 4.5), (3, None, (3 * W + 1) / 2)]
     assert rollups.bucket_ranges([5, W, 2 * W + 1, 7 * W, -1]) == [(-W, 3 * W - 1), (7 * W, 8 * W - 1)]
     assert rollups.bucket_ranges([]) == []
+    # The arrays form of `touched` gives the same rows as the {step: (value, ts)} form.
+    before = stored_rollups(engine, run_id)
+    with engine.begin() as conn:
+        conn.execute(MetricRollup.__table__.delete())
+        rollups.update_rollups(conn, run_id, {"loss": (np.array([5, 9, 3 * W, 3 * W + 1]),
+                                                       np.array([2.5, 4.5, np.nan, (3 * W + 1) / 2]))})
+    assert stored_rollups(engine, run_id) == before
 
 
 def test_clear_metrics_and_delete_run_drop_rollups(engine, run_id):
