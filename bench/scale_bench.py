@@ -202,7 +202,7 @@ def bench_api(url: str, label: str, worker_counts: list[int], n_points: int, cli
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--writers", default="1,4,8")
-    parser.add_argument("--points-per-writer", type=int, default=200_000)
+    parser.add_argument("--points-per-writer", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--api-workers", default="1,4")
     parser.add_argument("--api-points", type=int, default=250_000, help="loss points in the API's run")
