@@ -21,23 +21,20 @@ import http.client
 import multiprocessing
 import os
 import queue
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from databases import on_each_database  # noqa: E402
 from dashboard.db import runs  # noqa: E402
 from dashboard.db.engine import init_db, make_engine  # noqa: E402
 from dashboard.db.writer import write_batch  # noqa: E402
+from tests.scale.serving import free_port, start_serve, stop, wait_until_serving  # noqa: E402
 
 NAMES = ("loss", "learning_rate", "grad_norm", "tokens_per_sec")
 SERVER_START_S = 120
@@ -84,23 +81,6 @@ def bench_writes(url: str, label: str, counts: list[int], n_points: int, batch: 
         print(f"{label}: {n} writer process{'es' if n > 1 else ''} × {n_points:,} points "
               f"(batches of {batch:,}): {total / elapsed:,.0f} points/s together ({elapsed:.2f} s)", flush=True)
     engine.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _status(port: int, path: str) -> int | None:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", path)
-        status = conn.getresponse().status
-        conn.close()
-        return status
-    except OSError:
-        return None
 
 
 def _load(port: int, paths, clients: int, max_requests: int, seconds: float) -> tuple[int, float, list[float], int, int]:
@@ -168,19 +148,11 @@ def bench_api(url: str, label: str, worker_counts: list[int], n_points: int, cli
         "moving window": lambda i: f"{base}&step_max={n_points - 1 - i}",
     }
     for workers in worker_counts:
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "dashboard", "serve", "--workers", str(workers), "--host", "127.0.0.1",
-             "--port", str(port), "--db", url],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
+        port = free_port()
+        server = start_serve(url, workers, port)
         try:
-            deadline = time.monotonic() + SERVER_START_S
-            while _status(port, "/api/experiments") != 200:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"{label}: the server with {workers} workers did not start")
-                time.sleep(0.2)
+            if not wait_until_serving(server, port, "/api/experiments", SERVER_START_S):
+                raise SystemExit(f"{label}: the server with {workers} workers did not start")
             server_name = "gunicorn" if workers > 1 else "Flask's threaded server"
             for mode, paths in modes.items():
                 _load(port, paths, clients, clients * 5, seconds)  # warm-up: every worker's first requests
@@ -191,12 +163,7 @@ def bench_api(url: str, label: str, worker_counts: list[int], n_points: int, cli
                       f"{n / elapsed:,.0f} requests/s over {n:,} requests, p50 {statistics.median(lat):.1f} ms, "
                       f"p95 {p95:.1f} ms, {size / 1024:.0f} KB a response (gzip), {failed} failed", flush=True)
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(10)
+            stop(server)
 
 
 def main() -> None:
