@@ -6,17 +6,20 @@ write lock, taken at BEGIN IMMEDIATE), so writers of one run are serialised: the
 merge never loses an update, and no two writers hold locks in opposite orders (no deadlock).
 Under that lock the writer knows which metrics of the batch touch steps already stored; the
 others are new rows for certain, which lets PostgreSQL take its fastest path, a binary COPY
-straight into `metric_points`. Overlapping metrics go through `ON CONFLICT DO UPDATE`
-(SQLite: multi-row VALUES; PostgreSQL: COPY into a temporary staging table, then one upsert).
+(built with numpy) straight into `metric_points`; the overlapping ones are COPYed into a
+temporary staging table and merged with one `INSERT … ON CONFLICT DO UPDATE`. SQLite upserts
+every metric with multi-row VALUES statements. The summary of a batch that rewrote steps is
+merged from stats of its step range (index range scans), and recounted over the whole series
+only when the old min or max may have been overwritten.
 """
 from __future__ import annotations
 
 import math
 import struct
-from operator import itemgetter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -55,7 +58,7 @@ _PG_STAGE = (
 )
 _PG_FROM_STAGE = (
     "INSERT INTO metric_points (run_id, name, step, value, timestamp) "
-    "SELECT run_id, name, step, value, timestamp FROM trainboard_points_stage WHERE true" + _UPSERT_TAIL
+    "SELECT run_id, name, step, value, timestamp FROM trainboard_points_stage" + _UPSERT_TAIL
 )
 _PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _PG_COPY_TRAILER = struct.pack(">h", -1)
@@ -84,7 +87,7 @@ _VALUE_AT = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Series:
     """One metric's points in one batch: steps unique and ascending, NaN values as NaN."""
 
@@ -105,14 +108,15 @@ def _json_value(value: float | None) -> float | None:
     return value
 
 
-def _columns(points: Sequence[Point]) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
-    """The batch as columns (names, steps, values, timestamps), checked: bad input raises
-    ValueError before anything is written."""
+def _columns(points: Sequence[Point]) -> tuple[list, list, np.ndarray, np.ndarray, np.ndarray]:
+    """The batch as columns (names, distinct names, steps, values, timestamps), checked: bad
+    input raises ValueError before anything is written."""
     try:
         if set(map(len, points)) != {4}:
             raise ValueError("a point has other than 4 fields")
         # map(itemgetter) builds each column without a tuple per point (zip(*points) allocates more).
         names, steps, values, stamps = (list(map(itemgetter(i), points)) for i in range(4))
+        distinct = list(dict.fromkeys(names))  # first-seen order
         step_arr = np.asarray(steps)
         if step_arr.dtype.kind not in "iu":
             raise TypeError("steps must be integers")
@@ -123,7 +127,10 @@ def _columns(points: Sequence[Point]) -> tuple[list, np.ndarray, np.ndarray, np.
         raise ValueError(f"points must be (name, int step, float value, float timestamp) tuples: {exc}") from exc
     if not np.isfinite(stamp_arr).all():
         raise ValueError("point timestamps must be finite unix seconds")
-    return names, step_arr, value_arr, stamp_arr
+    for name in distinct:
+        if not isinstance(name, str) or not 0 < len(name) <= NAME_MAX:
+            raise ValueError(f"a metric name must be a string of 1 to {NAME_MAX} characters, not {name!r}")
+    return names, distinct, step_arr, value_arr, stamp_arr
 
 
 def group_points(points: Iterable[Point]) -> list[Series]:
@@ -132,11 +139,7 @@ def group_points(points: Iterable[Point]) -> list[Series]:
     points = points if isinstance(points, (list, tuple)) else list(points)
     if not points:
         return []
-    names, steps, values, stamps = _columns(points)
-    distinct = list(dict.fromkeys(names))
-    for name in distinct:
-        if not isinstance(name, str) or not 0 < len(name) <= NAME_MAX:
-            raise ValueError(f"a metric name must be a string of 1 to {NAME_MAX} characters, not {name!r}")
+    names, distinct, steps, values, stamps = _columns(points)
     if len(distinct) == 1:
         picks = [(distinct[0], slice(None))]
     else:

@@ -30,8 +30,11 @@ def _same(a: float, b: float) -> bool:
     [("", 2, 1.0, 0.0)],
     [("x" * 121, 2, 1.0, 0.0)],
     [(None, 2, 1.0, 0.0)],
+    [(["loss"], 2, 1.0, 0.0)],
     [("loss", 2, 1.0)],
-], ids=["float-step", "str-step", "str-value", "nan-time", "no-time", "empty-name", "long-name", "no-name", "3-fields"])
+    [7],
+], ids=["float-step", "str-step", "str-value", "nan-time", "no-time", "empty-name", "long-name", "no-name",
+        "list-name", "3-fields", "not-a-point"])
 def test_malformed_points_raise_and_write_nothing(engine, run_id, bad):
     write_batch(engine, run_id, [("loss", 1, 1.0, 0.0)], [(0, "a")])
     before = queries.get_run(engine, run_id)
