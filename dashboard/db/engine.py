@@ -8,8 +8,11 @@ from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
-# SQLite waits this long for a lock before `database is locked`; writers retry on top.
-SQLITE_BUSY_TIMEOUT_MS = 5000
+# SQLite waits this long for the write lock before `database is locked`; writers retry on top.
+# SQLite's busy handler is not fair (waiters poll with growing sleeps), so with 8 writer
+# processes on a loaded machine one of them can wait several seconds behind the others
+# (bench/scale_bench.py saw 5 s run out): 30 s makes that a wait, not an error.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _setup_sqlite(engine: Engine) -> None:
