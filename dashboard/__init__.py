@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from dashboard.config import Settings
 from dashboard.db.engine import init_db
+from dashboard.security import install_security
 
 
 # Bootstrap is vendored in assets/vendor: the dashboard must work with no internet at all.
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.server.config["TRAINBOARD_SETTINGS"] = settings
     app.server.config["TRAINBOARD_ENGINE"] = engine
+    install_security(app.server, settings)
     app.layout = lambda: _experiments_layout(engine)
     return app
 

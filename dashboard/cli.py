@@ -41,8 +41,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from dashboard import create_app
+    from dashboard.security import bind_warning
 
     settings = settings_from(args)
+    if warning := bind_warning(settings):
+        print(warning, file=sys.stderr, flush=True)
     app = create_app(settings)
     print(f"trainboard: serving {settings.db_url} at http://{settings.host}:{settings.port}/", flush=True)
     app.run(host=settings.host, port=settings.port, debug=False)
