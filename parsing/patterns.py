@@ -28,13 +28,13 @@ EVAL_SECTIONS = frozenset(
 )
 # A name that already starts with one of these keeps its name in a section (`val_loss` on a
 # `Validation:` line stays `val_loss`).
-SECTION_PREFIXES = tuple(f"{w}_" for w in sorted(EVAL_SECTIONS)) + ("best_",)
+SECTION_PREFIXES = tuple(f"{w}_" for w in sorted(EVAL_SECTIONS))
 
 # Labels that are never metrics, whatever the format (compared after normalize_name).
 NEVER_METRICS = frozenset({"v_num", "eta", "eta_s", "remaining", "elapsed_time", "pid", "rank", "local_rank",
                            "world_size", "seed", "version", "port"})
 # Labels that carry the global step (compared after normalize_name).
-STEP_KEYS = frozenset({"step", "steps", "global_step", "globalstep", "iter", "iteration", "iterations",
+STEP_KEYS = frozenset({"step", "steps", "it", "global_step", "globalstep", "iter", "iteration", "iterations",
                        "num_updates", "update", "updates", "train_step", "trainer_global_step",
                        "trainer/global_step", "_step", "total_steps_done", "optimizer_step"})
 
@@ -43,6 +43,8 @@ STEP_KEYS = frozenset({"step", "steps", "global_step", "globalstep", "iter", "it
 class Format:
     name: str
     head: str
+    starts: tuple[str, ...] = ()  # literals the message starts with (dispatch); else `hint`
+    hint: str | None = None  # a literal the message contains, for a head that starts with a group
     body: str = "colon"  # colon | eq | pipe | comma | positional | none
     kind: str = "line"  # line | epoch_header | table_title | block_header | block_row | copypaste
     epoch_base: int = 0
@@ -63,103 +65,113 @@ _TS = (
 _LEVEL = r"(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|NOTICE|TRACE)"
 _LOGGER = r"[\w.<>\-]{1,64}"
 
+
+@dataclass(frozen=True)
+class Prefix:
+    """A logging prefix: `first` are the characters it can start with; groups `ts`, `logger`."""
+
+    name: str
+    regex: str
+    first: str
+
+
+_DIGITS = "0123456789"
 # Rank prefixes: torchrun `--tee` / `--role` (`[rank0]:`, `[default0]:`), mpirun --tag-output
-# (`[1,0]<stdout>:`), srun --label / torchrun -t (`0: `).
-RANK_PREFIX = (
-    r"(?:\[(?:rank|default|trainer|worker|local_rank)?(?P<rank>\d{1,5})\]:\s?"
-    r"|\[1,(?P<rank_mpi>\d{1,5})\]<std(?:out|err)>:\s?"
-    r"|(?P<rank_label>\d{1,4}): (?=\D))?"
+# (`[1,0]<stdout>:`); srun --label / torchrun -t (`0: `) is read in the parser.
+RANK_PREFIX = re.compile(
+    r"\[(?:rank|default|trainer|worker|local_rank)?(\d{1,5})\]:\s?|\[1,(\d{1,5})\]<std(?:out|err)>:\s?"
 )
-# Logging prefixes; the timestamp group of whichever matched is the record's timestamp.
-LOG_PREFIXES = (
-    # [titan] 2025-06-16 22:28:10,245 - root - INFO -
-    rf"\[[A-Za-z][\w.\-]{{0,30}}\] (?P<ts_a>{_TS}) - {_LOGGER} - {_LEVEL} - ",
-    # 03/25 09:12:03 - mmengine - INFO -   (and logging's "%(asctime)s - %(name)s - %(levelname)s - ")
-    rf"(?P<ts_b>{_TS}) - (?P<lg_b>{_LOGGER}) - {_LEVEL} - ",
-    # 05/02/2024 09:13:41 - WARNING - __main__ -   (transformers examples)
-    rf"(?P<ts_c>{_TS}) - {_LEVEL} - {_LOGGER} - ",
-    # 2021-05-04 09:59:00 | INFO | train_inner |   (fairseq)
-    rf"(?P<ts_d>{_TS}) \| {_LEVEL} \| (?P<lg_d>{_LOGGER}) \| ",
-    # [INFO|trainer.py:2243] 2024-05-02 09:14:03,118 >>   (transformers explicit format)
-    rf"\[{_LEVEL}\|[\w.\-]{{1,64}}:\d{{1,6}}\] (?P<ts_e>{_TS}) >> ",
-    # [05/08 18:42:11 d2.engine.defaults]:   (detectron2)
-    rf"\[(?P<ts_f>{_TS}) {_LOGGER}\]: ",
-    # [2024-03-18 14:04:18] (Megatron)   [2024-01-01 10:00:00,123] [INFO] [logging.py:96:log_dist] (DeepSpeed)
-    rf"\[(?P<ts_g>{_TS})\](?: \[{_LEVEL}\])?(?: \[[^\]\n]{{1,100}}\]){{0,3}} ",
-    # 2024-05-02 09:14:03,118 INFO ...   2025-02-11 10:31:07.112093: I ...
-    rf"(?P<ts_h>{_TS})(?::| -|,)? (?:{_LEVEL}:?\s+|\[{_LEVEL}\]\s+)?",
-    # I0318 14:04:18.123456  1234 file.cc:12]   (glog / absl)
-    r"[IWEF]\d{4} [\d:.]{8,30}\s+\d{1,9} [\w.\-]{1,64}:\d{1,6}\] ",
-    # INFO:root:   (logging.basicConfig)
-    rf"{_LEVEL}:{_LOGGER}:",
-    # [INFO]
-    rf"\[{_LEVEL}\] ",
-)
-TS_GROUPS = ("ts_a", "ts_b", "ts_c", "ts_d", "ts_e", "ts_f", "ts_g", "ts_h")
-LOGGER_GROUPS = ("lg_b", "lg_d")
-PREFIX = (
-    r"\s{0,64}" + RANK_PREFIX + r"\s{0,64}(?:" + "|".join(LOG_PREFIXES) + r")?"
-    r"(?:\[Rank (?P<rank_ds>\d{1,5})\] )?"
+RANK_STARTS = ("[rank", "[default", "[trainer", "[worker", "[local_rank", "[1,")
+# Logging prefixes; the one that matched last is tried first on the next line.
+PREFIXES: tuple[Prefix, ...] = (
+    Prefix("titan", rf"\[[A-Za-z][\w.\-]{{0,30}}\] (?P<ts>{_TS}) - {_LOGGER} - {_LEVEL} - ", "["),
+    Prefix("hf_explicit", rf"\[{_LEVEL}\|[\w.\-]{{1,64}}:\d{{1,6}}\] (?P<ts>{_TS}) >> ", "["),
+    Prefix("detectron2", rf"\[(?P<ts>{_TS}) (?P<logger>{_LOGGER})\]: ", "["),
+    # Megatron `[2024-03-18 14:04:18] `; DeepSpeed `[2024-01-01 10:00:00,123] [INFO] [logging.py:96:log_dist] `
+    Prefix("bracket_ts", rf"\[(?P<ts>{_TS})\](?: \[{_LEVEL}\])?(?: \[[^\]\n]{{1,100}}\]){{0,3}} ", "["),
+    Prefix("bracket_level", rf"\[{_LEVEL}\] ", "["),
+    # `03/25 09:12:03 - mmengine - INFO - `, logging's `%(asctime)s - %(name)s - %(levelname)s - `
+    Prefix("ts_name_level", rf"(?P<ts>{_TS}) - (?P<logger>{_LOGGER}) - {_LEVEL} - ", _DIGITS),
+    # `05/02/2024 09:13:41 - WARNING - __main__ - ` (transformers examples)
+    Prefix("ts_level_name", rf"(?P<ts>{_TS}) - {_LEVEL} - (?P<logger>{_LOGGER}) - ", _DIGITS),
+    # `2021-05-04 09:59:00 | INFO | train_inner | ` (fairseq)
+    Prefix("ts_pipes", rf"(?P<ts>{_TS}) \| {_LEVEL} \| (?P<logger>{_LOGGER}) \| ", _DIGITS),
+    # `2024-05-02 09:14:03,118 INFO `, `2025-02-11 10:31:07.112093: I `
+    Prefix("ts", rf"(?P<ts>{_TS})(?::| -|,)? (?:{_LEVEL}:?\s{{1,8}}|\[{_LEVEL}\]\s{{1,8}})?", _DIGITS),
+    # `I0318 14:04:18.123456  1234 file.cc:12] ` (glog / absl)
+    Prefix("glog", r"[IWEF]\d{4} [\d:.]{8,30}\s{1,8}\d{1,9} [\w.\-]{1,64}:\d{1,6}\] ", "IWEF"),
+    # `INFO:root:` (logging.basicConfig)
+    Prefix("basic", rf"{_LEVEL}:(?P<logger>{_LOGGER}):", "DIWECNT"),
 )
 
 _N = NUM
 FORMATS: tuple[Format, ...] = (
     # --- Megatron-LM -------------------------------------------------------------------------
-    Format("megatron", r"iteration\s{1,16}(?P<step>\d{1,12})/\s{0,16}(?P<total>\d{1,12}) \|", body="pipe"),
+    Format("megatron", r"iteration\s{1,16}(?P<step>\d{1,12})/\s{0,16}(?P<total>\d{1,12}) \|",
+           starts=("iteration",), body="pipe"),
     Format("megatron_validation",
            r"(?P<section>validation) loss at (?:iteration (?P<step>\d{1,12})[^|\n]{0,200}|[^|\n]{1,200}) \|",
-           body="pipe", renames={"lm loss value": "lm loss"}),
-    Format("megatron_memory", r"\(after (?P<step>\d{1,12}) iterations\) memory \(\w{1,4}\) \|", body="pipe"),
+           starts=("validation loss at",), body="pipe", renames={"lm loss value": "lm loss"}),
+    Format("megatron_memory", r"\(after (?P<step>\d{1,12}) iterations\) memory \(\w{1,4}\) \|",
+           starts=("(after ",), body="pipe"),
     # --- torchtitan ------------------------------------------------------------------------------
-    Format("torchtitan", r"(?:(?P<section>validate) )?step:\s{0,8}(?P<step>\d{1,12})\s", body="colon"),
+    Format("torchtitan", r"(?:(?P<section>validate) )?step:\s{0,8}(?P<step>\d{1,12})\s",
+           starts=("step:", "validate step:")),
     # --- detectron2 ------------------------------------------------------------------------------
-    Format("detectron2", r"(?:eta: \S{1,32}\s{1,8})?iter: (?P<step>\d{1,12})\s", body="colon"),
-    Format("detectron2_table_title", r"Evaluation results for (?P<task>\w{1,64}): ?$", kind="table_title"),
-    Format("detectron2_copypaste", r"copypaste: ", kind="copypaste"),
+    Format("detectron2", r"(?:eta: \S{1,32}\s{1,8})?iter: (?P<step>\d{1,12})\s", starts=("eta:", "iter:")),
+    Format("detectron2_table_title", r"Evaluation results for (?P<task>\w{1,64}): ?$",
+           starts=("Evaluation results for",), kind="table_title"),
+    Format("detectron2_copypaste", r"copypaste: ", starts=("copypaste:",), kind="copypaste"),
     # --- mmengine / OpenMMLab --------------------------------------------------------------------
-    Format("mmengine", r"Epoch\((?P<section>\w{1,16})\)\s{0,16}\[(?P<epoch>\d{1,9})\]\[\s{0,12}(?P<pos>\d{1,12})/(?P<total>\d{1,12})\]\s",
-           body="colon", epoch_base=1),
+    Format("mmengine",
+           r"Epoch\((?P<section>\w{1,16})\)\s{0,16}\[(?P<epoch>\d{1,9})\]\[\s{0,12}(?P<pos>\d{1,12})/(?P<total>\d{1,12})\]\s",
+           starts=("Epoch(",), epoch_base=1),
     Format("mmengine_iter", r"Iter\((?P<section>\w{1,16})\)\s{0,16}\[\s{0,12}(?P<step>\d{1,12})/(?P<total>\d{1,12})\]\s",
-           body="colon"),
-    Format("mmengine_copypaste", r"(?P<task>\w{1,64})_mAP_copypaste: ", body="positional",
+           starts=("Iter(",)),
+    Format("mmengine_copypaste", r"(?P<task>\w{1,64})_mAP_copypaste: ", hint="_mAP_copypaste: ", body="positional",
            names=("mAP", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "mAP_l")),
     # pycocotools' summary block: twelve rows, one record
     Format("pycocotools",
-           r"\s{0,8}Average (?:Precision|Recall)\s{1,8}\((?P<kind>A[PR])\) @\[ IoU=(?P<iou>[\d.:]{1,12})\s{0,8}\|"
+           r"Average (?:Precision|Recall)\s{1,8}\((?P<kind>A[PR])\) @\[ IoU=(?P<iou>[\d.:]{1,12})\s{0,8}\|"
            rf" area=\s{{0,8}}(?P<area>\w{{1,16}})\s{{0,8}}\| maxDets=\s{{0,8}}(?P<maxdets>\d{{1,6}}) \] = (?P<value>{_N})",
-           kind="block_row", name_template="{kind}_iou_{iou}_area_{area}_maxdets_{maxdets}"),
+           starts=("Average Precision", "Average Recall"), kind="block_row",
+           name_template="{kind}_iou_{iou}_area_{area}_maxdets_{maxdets}"),
     # --- timm ---------------------------------------------------------------------------------------
     Format("timm_train", r"Train: (?P<epoch>\d{1,9}) \[\s{0,12}(?P<pos>\d{1,12})/(?P<total>\d{1,12}) \(\s{0,3}\d{1,3}%\)\]\s",
-           body="colon", renames={"Data": "data_time"}, unit_names={"/s": "samples_per_sec"}),
+           starts=("Train:",), renames={"Data": "data_time"}, unit_names={"/s": "samples_per_sec"}),
     Format("timm_test", r"(?P<section>Test)(?: \(EMA\))?: \[\s{0,12}(?P<pos>\d{1,12})/(?P<total>\d{1,12})\]\s",
-           body="colon", unit_names={"/s": "samples_per_sec"}),
-    Format("timm_best", rf"\*\*\* Best metric: (?P<m_best_metric>{_N}) \(epoch (?P<m_best_epoch>\d{{1,9}})\)", body="none"),
+           starts=("Test:", "Test (EMA):"), unit_names={"/s": "samples_per_sec"}),
+    Format("timm_best", rf"\*\*\* Best metric: (?P<m_best_metric>{_N}) \(epoch (?P<m_best_epoch>\d{{1,9}})\)",
+           starts=("*** Best metric",), body="none"),
     # --- nanoGPT ----------------------------------------------------------------------------------
-    Format("nanogpt", r"(?:iter|step) (?P<step>\d{1,12}): (?=[A-Za-z])", body="comma"),
+    Format("nanogpt", r"(?:iter|step) (?P<step>\d{1,12}): (?=[A-Za-z])", starts=("iter ", "step "), body="comma"),
     # --- fairseq ----------------------------------------------------------------------------------
     Format("fairseq_inner", r"epoch (?P<epoch>\d{1,9}):\s{1,16}(?P<pos>\d{1,12}) / (?P<total>\d{1,12}) ",
-           body="eq", epoch_base=1),
+           starts=("epoch ",), body="eq", epoch_base=1),
     Format("fairseq_summary", r"epoch (?P<epoch>\d{1,9}) \| (?:valid on '(?P<section>\w{1,32})' subset \| )?",
-           body="pipe", epoch_base=1, section_from_logger=True),
+           starts=("epoch ",), body="pipe", epoch_base=1, section_from_logger=True),
     # --- PyTorch Lightning ModelCheckpoint ----------------------------------------------------------
     Format("lightning_checkpoint",
            rf"Epoch (?P<epoch>\d{{1,9}}), global step (?P<step>\d{{1,12}}): '(?P<name>[^'\n]{{1,100}})' reached"
            rf" (?P<value>{_N}) \(best (?P<best>{_N})\)",
-           body="none", templates={"best": "best_{name}"}),
+           starts=("Epoch ",), body="none", templates={"best": "best_{name}"}),
     # --- Keras: the epoch header above the progress bars ---------------------------------------------
-    Format("keras_epoch", r"Epoch (?P<epoch>\d{1,9})/(?P<total>\d{1,9})\s{0,8}$", kind="epoch_header", epoch_base=1),
+    Format("keras_epoch", r"Epoch (?P<epoch>\d{1,9})/(?P<total>\d{1,9})\s{0,8}$", starts=("Epoch ",),
+           kind="epoch_header", epoch_base=1),
     # --- transformers: `***** train metrics *****` and its `  key = value` rows --------------------------
-    Format("hf_metrics_block", r"\*{3,8} ?(?P<section>\w{1,32}) metrics ?\*{3,8}\s{0,8}$", kind="block_header"),
+    Format("hf_metrics_block", r"\*{3,8} ?(?P<section>\w{1,32}) metrics ?\*{3,8}\s{0,8}$", starts=("****",),
+           kind="block_header"),
 )
 
 # The rows of a block opened by a `block_header` format.
-BLOCK_ROW = re.compile(r"\s{1,16}(?P<name>[\w/.\-@]{1,128})\s{1,64}=\s{1,64}(?P<value>\S[^\n]{0,128}?)\s{0,64}$")
+BLOCK_ROW = re.compile(r"\s{0,16}(?P<name>[\w/.\-@]{1,128})\s{1,64}=\s{1,64}(?P<value>\S[^\n]{0,128}?)\s{0,64}$")
 
 # ---- progress bars --------------------------------------------------------------------------------
 # tqdm: `{desc}: {pct}%|{bar}| {n}/{total} [{elapsed}<{remaining}, {rate}{postfix}]`
 TQDM = re.compile(
     r"(?P<desc>[^|\n]{0,200}?):?\s{0,8}(?:\d{1,3}%)?\|[^|\n]{0,200}\|\s{0,8}"
-    r"(?P<n>\d{1,12})/(?P<total>\d{1,12}|\?)\s{0,8}\[(?P<inner>[^\]\n]{0,4000})\](?P<rest>[^\n]*)"
+    r"(?P<n>\d{1,12})/(?P<total>\d{1,12}|\?)\s{0,8}\[(?P<inner>[^\[\]\n]{0,4000}(?:\[[^\]\n]{0,400}\][^\[\]\n]{0,4000}){0,16})\]"
+    r"(?P<rest>[^\n]*)"
 )
 # tqdm without a total: `{desc}: {n}it [{elapsed}, {rate}{postfix}]`
 TQDM_NOTOTAL = re.compile(
@@ -220,13 +232,24 @@ GENERIC_EPOCH = re.compile(
 GENERIC_SECTION = re.compile(r"(?i)\s{0,8}(?P<section>validation|validate|valid|val|evaluation|eval|test|dev)\b[\s:|\-,]")
 
 # What makes an unknown line worth the generic parser: a label that names a training quantity.
+# (Applied to lowercased text: a case-insensitive scan costs several times more.)
 METRIC_WORDS = re.compile(
-    r"(?i)(?<![a-z])(?:loss|lr|learning|g?norm|acc|accuracy|ppl|perplexity|reward|rewards|kl|entropy|f1"
+    r"(?<![a-z])(?:loss|lr|learning|g?norm|acc|accuracy|ppl|perplexity|reward|rewards|kl|entropy|f1"
     r"|bleu|rouge\w{0,4}|auc|map|wer|cer|err|error|mse|mae|rmse|score|mfu|tflops|tps|throughput"
     r"|tokens|samples|precision|recall|iou|miou|dice|bpb|bpc|nll)(?![a-z])"
 )
 # Lines that talk about metrics without reporting one: events, configuration, checkpoints.
+# (Applied to lowercased text.)
 NEVER_LINES = re.compile(
-    r"(?i)overflow|reducing|setting|skipping|saving|saved|checkpoint|ckpt|loading|resum|overrid"
+    r"overflow|reducing|setting|skipping|saving|saved|checkpoint|ckpt|loading|resum|overrid"
     r"|namespace\(|config|argument|hyperparam|warning|deprecat|will be|if you|should"
 )
+
+# One printed value and what may be glued to it, when a value is more than a plain float:
+# `71.24GiB(74.99%)`, `0.280s,  912.88/s  (0.306s,  835.26/s)`, `'4.706'`, `[0.0001, 0.0001]`, `5,417`.
+VALUE_GROUP = re.compile(
+    rf"\s{{0,64}}(?:\[\s{{0,4}})?(['\"]?)(?P<num>{NUM})\1(?P<unit>{UNIT})?"
+    rf"(?P<more>(?:,\s{{1,8}}{_V}){{0,4}})"
+    rf"(?:\s{{0,8}}\((?P<paren>\s{{0,12}}{_V}(?:,\s{{1,8}}{_V}){{0,4}})\s{{0,4}}\))?{END}"
+)
+EXTRA_VALUE = re.compile(rf"(?P<num>{NUM})(?P<unit>{UNIT})?")

@@ -37,7 +37,7 @@ class UserPattern:
         try:
             compiled = re.compile(self.regex)
         except re.error as e:
-            raise PatternError(f"pattern {label!r} does not compile: {e}") from None
+            raise PatternError(f"pattern '{label}' does not compile: {e}") from None
         groups = compiled.groupindex
         metric_groups = tuple(g for g in groups if g not in _STRUCTURAL and not _PAIR.fullmatch(g))
         suffixes = [pm.group(2) for g in groups if (pm := _PAIR.fullmatch(g)) and pm.group(1) == "name"]
@@ -47,7 +47,7 @@ class UserPattern:
         )
         if not metric_groups and not pairs and not lone_value:
             raise PatternError(
-                f"pattern {label!r} has no metric group: use (?P<loss>...), (?P<name>...)/(?P<value>...), "
+                f"pattern '{label}' has no metric group: use (?P<loss>...), (?P<name>...)/(?P<value>...), "
                 "or one group with a name"
             )
         object.__setattr__(self, "compiled", compiled)
