@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.server.config["TRAINBOARD_SETTINGS"] = settings
     app.server.config["TRAINBOARD_ENGINE"] = engine
     install_security(app.server, settings)
+    from dashboard.api import register_api
+    register_api(app.server, engine, settings)
     app.layout = lambda: _experiments_layout(engine)
     return app
 
