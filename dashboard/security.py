@@ -6,8 +6,9 @@ import hmac
 import ipaddress
 from urllib.parse import urlencode
 
-from flask import Flask, Response, jsonify, redirect, request
+from flask import Flask, Response, redirect, request
 
+from dashboard.api.errors import ApiError, error_response
 from dashboard.config import Settings
 
 COOKIE_NAME = "trainboard_session"
@@ -88,7 +89,7 @@ def unauthorized(path: str) -> Response:
         "or add ?token=<token> to the URL"
     )
     if is_api_path(path):
-        response = jsonify({"error": {"code": "unauthorized", "message": message, "param": None}})
+        response = error_response(ApiError(401, message, code="unauthorized"))
     else:
         # Plain text: nothing of the request is echoed, so nothing can be injected.
         response = Response(f"401 Unauthorized: {message}\n", mimetype="text/plain")

@@ -12,10 +12,16 @@ from dashboard.db.writer import write_batch
 TOKEN = "s3cret-Tok3n/with+odd=chars"
 
 
-@pytest.fixture
-def seeded_engine(sqlite_url):
-    """Two experiments, one run each, a few points and log chunks."""
-    engine = init_db(sqlite_url)
+@pytest.fixture(scope="module")
+def seeded_url(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('seeded') / 'trainboard.db'}"
+
+
+@pytest.fixture(scope="module")
+def seeded_engine(seeded_url):
+    """Two experiments, one run each, a few points and log chunks: built once per module, so
+    tests that use it only read."""
+    engine = init_db(seeded_url)
     for exp_name in ("exp-a", "exp-b"):
         exp = runs.get_or_create_experiment(engine, exp_name)
         run = runs.create_run(engine, exp, f"{exp_name}-run")
@@ -29,9 +35,9 @@ def seeded_engine(sqlite_url):
 
 
 @pytest.fixture
-def make_app(seeded_engine, sqlite_url):
+def make_app(seeded_engine, seeded_url):
     """`make_app(token=..., frame_ancestors=...)` -> a Dash app over the seeded database."""
     def build(**settings):
         settings.setdefault("token", None)
-        return create_app(Settings(db_url=sqlite_url, **settings), engine=seeded_engine)
+        return create_app(Settings(db_url=seeded_url, **settings), engine=seeded_engine)
     return build
