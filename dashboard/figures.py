@@ -30,6 +30,9 @@ PALETTE = (
 )
 # Above this many drawn points a figure switches to WebGL traces.
 WEBGL_THRESHOLD = 20_000
+# Points per figure when many runs are overlaid: each line gets about 2x the plot's width in
+# points, but no more than its share of this (20 runs: 2,000 each, ~1.7 MB of JSON).
+FIGURE_POINT_BUDGET = 40_000
 X_MODES = ("step", "relative", "wall")
 
 THEMES = {
@@ -265,22 +268,31 @@ def robust_range(arrays: list[np.ndarray], log_y: bool) -> list[float] | None:
     return [float(lo - pad), float(hi + pad)]
 
 
-def _customdata(line: RunLine, idx: np.ndarray, xaxis: str, as_list: bool) -> Any:
-    """Per-point hover data: [exact value, wall ms] (+ step when x is not the step)."""
-    cols = [line.values[idx], line.wall[idx] * 1000.0]
+def per_line_points(max_points: int, n_lines: int) -> int:
+    """Points for each line of a figure: `max_points`, or its share of the figure budget."""
+    return max(200, min(max_points, FIGURE_POINT_BUDGET // max(n_lines, 1)))
+
+
+def _customdata(line: RunLine, idx: np.ndarray, xaxis: str, as_list: bool, smoothed: bool) -> Any:
+    """Per-point hover data, as little as the hover needs (it is most of a figure's bytes):
+    [wall ms] (+ exact value when y is the smoothed one) (+ step when x is a time)."""
+    cols = [line.wall[idx] * 1000.0]
+    if smoothed:
+        cols.append(line.values[idx])
     if xaxis != "step":
         cols.append(line.steps[idx].astype(np.float64))
     custom = np.column_stack(cols)
     if not as_list:
         return custom
-    return [[None if not math.isfinite(v) else v for v in row] for row in custom.tolist()]
+    return [[v if math.isfinite(v) else None for v in row] for row in custom.tolist()]
 
 
 def hover_template(compare: bool, smoothed: bool, xaxis: str) -> str:
-    step = "%{x}" if xaxis == "step" else "%{customdata[2]}"
-    value = "%{y:.6~g} (smoothed) · value %{customdata[0]:.10~g}" if smoothed else "%{customdata[0]:.10~g}"
+    """Run, step, exact value, wall time (UTC)."""
+    step = "%{x}" if xaxis == "step" else f"%{{customdata[{2 if smoothed else 1}]}}"
+    value = "%{y:.6~g} smoothed · value %{customdata[1]:.10~g}" if smoothed else "%{y:.10~g}"
     head = "" if compare else "<b>%{fullData.name}</b><br>"
-    return (head + f"step {step} · " + value + "<br>%{customdata[1]|%Y-%m-%d %H:%M:%S} UTC"
+    return (head + f"step {step} · {value}<br>%{{customdata[0]|%Y-%m-%d %H:%M:%S}} UTC"
             + ("<extra>%{fullData.name}</extra>" if compare else "<extra></extra>"))
 
 
@@ -314,8 +326,9 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[go.Figure, d
     nonempty = [x for x in xs.values() if x.size]
     # one overview window for every run: shared bucket edges, runs compared on one grid
     overview = (min(float(x[0]) for x in nonempty), max(float(x[-1]) for x in nonempty)) if nonempty else None
-    # the faint raw line of a smoothed comparison needs less detail than the line read
-    raw_points = opts.max_points // 2 if (smoothing > 0 and opts.compare) else opts.max_points
+    per_line = per_line_points(opts.max_points, len(lines))
+    # the faint raw line behind a smoothed comparison needs less detail than the line read
+    raw_points = per_line // 4 if (smoothing > 0 and opts.compare) else per_line
 
     prepared, shown, in_view, nonpositive = [], 0, 0, 0
     for line in lines:
@@ -324,7 +337,7 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[go.Figure, d
         smooth = sidx = None
         if smoothing > 0:
             smooth = ema_debiased(line.values, smoothing)
-            sidx = reduce_indices(xn, smooth, opts.max_points, opts.x_range, overview)
+            sidx = reduce_indices(xn, smooth, per_line, opts.x_range, overview)
         prepared.append(_Prepared(line, xn, idx, smooth, sidx))
         shown += visible_count(xn[sidx if sidx is not None else idx], opts.x_range)
         in_view += visible_count(xn, opts.x_range)
@@ -356,7 +369,7 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[go.Figure, d
                 x=_as(_x_for(line, p.xn, p.sidx, opts.xaxis), as_list),
                 # float32 is plenty for a smoothed curve; the exact value rides in customdata
                 y=_as(smooth_y, True) if as_list else smooth_y.astype(np.float32),
-                customdata=_customdata(line, p.sidx, opts.xaxis, as_list),
+                customdata=_customdata(line, p.sidx, opts.xaxis, as_list, True),
                 mode="lines", name=line.name, legendgroup=str(rid), showlegend=opts.compare,
                 line={"color": color, "width": 2}, connectgaps=False,
                 hovertemplate=hover_template(opts.compare, True, opts.xaxis),
@@ -366,7 +379,7 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[go.Figure, d
             entry["line"] = len(traces)
             traces.append(Line(
                 x=_as(_x_for(line, p.xn, p.idx, opts.xaxis), as_list), y=_as(raw_y, as_list),
-                customdata=_customdata(line, p.idx, opts.xaxis, as_list),
+                customdata=_customdata(line, p.idx, opts.xaxis, as_list, False),
                 mode="lines", name=line.name, legendgroup=str(rid), showlegend=opts.compare,
                 line={"color": color, "width": 1.6}, connectgaps=False,
                 hovertemplate=hover_template(opts.compare, False, opts.xaxis),
@@ -481,7 +494,7 @@ def extension(new: list[RunLine], state: dict, opts: ChartOptions) -> Extension:
             xn = steps.astype(np.float64)
         x = steps.tolist() if opts.xaxis == "step" else _as(_x_out(xn, opts.xaxis), True)
         chunk = RunLine(line.run_id, line.name, steps, values, wall)
-        custom = _customdata(chunk, np.arange(steps.size), opts.xaxis, True)
+        custom = _customdata(chunk, np.arange(steps.size), opts.xaxis, True, smoothing > 0 and "raw" in entry)
         finite = np.isfinite(values)
         if smoothing > 0 and "raw" in entry:
             last, n = ema.get(key, [0.0, 0])

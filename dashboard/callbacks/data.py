@@ -5,8 +5,10 @@ Smoothing needs the whole series and zooming needs full resolution, so charts wo
 full series. Reading 100,000 points back through the driver costs ~0.3 s; a comparison of
 20 such runs would pay that at every control change. A finished run never changes, and a
 live one only grows, so each series is read once, then only its new points (`after_step`).
-The run's `metrics` summary (count, last step, kept current at every flush) says whether a
-cached copy is still whole.
+The run's `metrics` summary (count, last step, min, max, last value; kept current at every
+flush) says whether a cached copy is still whole. A resumed run may rewrite earlier steps,
+which a summary cannot always reveal, so a series cached while its run was live is read
+whole once more when the run has finished: a finished run's chart is always exact.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class _Entry:
     wall: np.ndarray
     count: int
     last_step: int
+    complete: bool = False  # read after the run finished: final, never read again while unchanged
 
 
 class SeriesCache:
@@ -56,21 +59,24 @@ class SeriesCache:
                 summary = run["metrics"][name]
                 key = (run["id"], name)
                 entry = self._entries.get(key)
-                if entry is not None and entry.count == summary.get("count") and entry.last_step == summary.get("last_step"):
+                same = entry is not None and entry.count == summary.get("count") \
+                    and entry.last_step == summary.get("last_step")
+                if same and (entry.complete or not run["is_complete"]) and _agrees(entry, summary):
                     self._entries.move_to_end(key)
                     found[key] = entry
-                elif entry is not None and entry.last_step < (summary.get("last_step") or 0):
+                elif entry is not None and not run["is_complete"] and entry.last_step < (summary.get("last_step") or 0):
                     tails.append((run, name, entry))  # a live run grew: read only what is new
                 else:
                     stale.setdefault(name, []).append(run["id"])
         for run, name, entry in tails:
             grown = self._extend(run["id"], name, entry)
-            if grown.count == run["metrics"][name].get("count"):
+            if grown.count == run["metrics"][name].get("count") and _agrees(grown, run["metrics"][name]):
                 found[(run["id"], name)] = grown
             else:  # an earlier step was rewritten (a resumed run): read it whole
                 stale.setdefault(name, []).append(run["id"])
+        complete = {r["id"] for r in runs if r["is_complete"]}
         for name, ids in stale.items():
-            found.update(self._load(ids, name))
+            found.update(self._load(ids, name, complete))
         out = []
         for run, name in wanted:
             e = found.get((run["id"], name))
@@ -78,13 +84,13 @@ class SeriesCache:
                 out.append(RunLine(run["id"], run["name"], e.steps, e.values, e.wall))
         return out
 
-    def _load(self, run_ids: list[int], name: str) -> dict[tuple[int, str], _Entry]:
+    def _load(self, run_ids: list[int], name: str, complete: set[int]) -> dict[tuple[int, str], _Entry]:
         frame = queries.metric_series(self.engine, run_ids, [name])
         self.reads += len(run_ids)
         loaded = {}
         for line in lines_from_frame(frame, {}, run_ids):
             entry = _Entry(line.steps, line.values, line.wall, line.steps.size,
-                           int(line.steps[-1]) if line.steps.size else -1)
+                           int(line.steps[-1]) if line.steps.size else -1, line.run_id in complete)
             loaded[(line.run_id, name)] = entry
             self._put((line.run_id, name), entry)
         return loaded
@@ -124,3 +130,16 @@ class SeriesCache:
         with self._lock:
             self._entries.clear()
             self._points = 0
+
+
+def _agrees(entry: _Entry, summary: dict) -> bool:
+    """The cached series has the summary's last value, min and max (finite values; None when none)."""
+    if not entry.values.size:
+        return not summary.get("count")
+    last = float(entry.values[-1])
+    want_last = summary.get("last_value")
+    if (want_last is None) != (not np.isfinite(last)) or (want_last is not None and want_last != last):
+        return False
+    finite = entry.values[np.isfinite(entry.values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (None, None)
+    return summary.get("min") == lo and summary.get("max") == hi
