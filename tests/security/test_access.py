@@ -69,10 +69,21 @@ def test_dash_update_component_needs_token(client):
     assert response.get_json()["response"]["echo"]["children"] == "doubled 42"
 
 
+ROUTE_BODY = {  # the router callback: what the browser asks for the page at /
+    "output": "tb-page.children",
+    "outputs": {"id": "tb-page", "property": "children"},
+    "inputs": [{"id": "url", "property": "pathname", "value": "/"}],
+    "changedPropIds": ["url.pathname"],
+    "state": [{"id": "url", "property": "search", "value": ""}],
+}
+
+
 def test_page_data_reaches_client_only_with_token(client):
-    """The layout carries the experiments' names: 401 hides them, the token shows them."""
-    assert b"exp-a" not in client.get("/_dash-layout").data
-    assert b"exp-a" in client.get("/_dash-layout", headers=AUTH).data
+    """The experiments page carries the experiments' names: 401 hides them, the token shows them."""
+    refused = client.post("/_dash-update-component", json=ROUTE_BODY)
+    assert refused.status_code == 401 and b"exp-a" not in refused.data
+    page = client.post("/_dash-update-component", json=ROUTE_BODY, headers=AUTH)
+    assert page.status_code == 200 and b"exp-a" in page.data and b"exp-b" in page.data
 
 
 def test_api_401_is_the_json_error_shape(client):
@@ -176,7 +187,7 @@ def test_static_bundles_stay_open(client):
 
 def test_no_token_leaves_everything_open(open_client):
     assert open_client.get("/").status_code == 200
-    assert b"exp-b" in open_client.get("/_dash-layout").data
+    assert b"exp-b" in open_client.post("/_dash-update-component", json=ROUTE_BODY).data
     assert open_client.post("/_dash-update-component", json=UPDATE_BODY).status_code == 200
 
 
