@@ -35,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("file", help="a log file, or - for stdin")
     ap.add_argument("--pattern", action="append", default=[], metavar="REGEX",
                     help="a user format: a regex with named groups (step, loss, name/value, ...)")
-    ap.add_argument("--patterns", metavar="FILE", help=f"a TOML file with [[parsing.patterns]] (default: ./{DEFAULT_CONFIG})")
-    ap.add_argument("--stats", action="store_true", help="print lines, records, per-metric counts, failures and lines/s to stderr")
+    ap.add_argument("--patterns", metavar="FILE",
+                    help=f"a TOML file with [[parsing.patterns]] (default: ./{DEFAULT_CONFIG})")
+    ap.add_argument("--stats", action="store_true",
+                    help="print lines, records, per-metric counts, failures and lines/s to stderr")
     args = ap.parse_args(argv)
 
     toml_path = args.patterns

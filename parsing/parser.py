@@ -51,6 +51,8 @@ _COPY_VALUES = re.compile(rf"{NUM}(?:,{NUM}){{0,63}}\s{{0,8}}$")
 _FAIL_HINT = re.compile(r"(?i)(?:loss|lr|learning[ _]rate|acc\w{0,8}|norm)['\"]?\s{0,4}[:=]\s{0,4}\S")
 _TEMPLATE_CLEAN = re.compile(r"[^a-z0-9]+")
 _DIGIT = re.compile(r"\d")
+
+
 def _same(a: float, b: float) -> bool:
     return a == b or (a != a and b != b)
 
@@ -138,15 +140,14 @@ class StreamParser:
 
     @property
     def stats(self) -> ParseStats:
+        """Counts so far (records and per-metric counts are totalled from the record shapes)."""
         s = self._stats
-        s.lines = self._lineno
-        s.records = sum(self._shapes.values())
-        counts: dict[str, int] = {}
+        counts = dict(s.metric_counts)
         for names, n in self._shapes.items():
             for name in names:
                 counts[name] = counts.get(name, 0) + n
-        s.metric_counts = counts
-        return s
+        return ParseStats(lines=self._lineno, records=s.records + sum(self._shapes.values()), failures=s.failures,
+                          truncated_lines=s.truncated_lines, metric_counts=counts)
 
     def _cap(self, partial: str) -> str:
         if len(partial) > MAX_LINE:
@@ -302,7 +303,16 @@ class StreamParser:
         out.append(Record(step, metrics, None if ts is None else _timestamp(ts), lineno))
         shapes = self._shapes
         shape = tuple(metrics)
-        shapes[shape] = shapes.get(shape, 0) + 1
+        n = shapes.get(shape)
+        if n is not None:
+            shapes[shape] = n + 1
+        elif len(shapes) < 4096:
+            shapes[shape] = 1
+        else:  # a stream whose records keep changing names: count per name instead
+            counts = self._stats.metric_counts
+            for name in shape:
+                counts[name] = counts.get(name, 0) + 1
+            self._stats.records += 1
         return True
 
     def _primary_rank(self, metrics: dict[str, float], rank: int) -> dict[str, float]:

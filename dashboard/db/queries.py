@@ -321,8 +321,35 @@ def last_log_seq(engine: Engine, run_id: int) -> int:
         return conn.execute(select(func.coalesce(func.max(lc.c.seq), -1)).where(lc.c.run_id == run_id)).scalar_one()
 
 
+def log_length(engine: Engine, run_id: int) -> int:
+    """Characters in a run's stored log (what a resumed ingest skips)."""
+    lc = LogChunk.__table__
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.coalesce(func.sum(func.length(lc.c.text)), 0)).where(lc.c.run_id == run_id)
+        ).scalar_one()
+
+
+def iter_log_chunks(engine: Engine, run_id: int, page: int = 1000) -> Iterator[tuple[int, str, float]]:
+    """(seq, text, created_at as unix seconds) of a whole log, in order, a page at a time."""
+    lc = LogChunk.__table__
+    after = -1
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(lc.c.seq, lc.c.text, lc.c.created_at)
+                .where(lc.c.run_id == run_id, lc.c.seq > after).order_by(lc.c.seq).limit(page)
+            ).all()
+        for seq, text, created in rows:
+            yield seq, text, created.timestamp()
+        if len(rows) < page:
+            return
+        after = rows[-1][0]
+
+
 __all__ = [
     "effective_status", "list_experiments", "get_experiment", "list_runs", "get_run", "metric_names",
     "metric_range_stats", "bucket_starts", "metric_overview", "iter_metric_pages",
     "metric_series", "series_frame", "point_count", "log_chunks", "last_log_seq",
+    "log_length", "iter_log_chunks",
 ]

@@ -95,3 +95,13 @@ def delete_run(engine: Engine, run_id: int) -> None:
 def delete_experiment(engine: Engine, experiment_id: int) -> None:
     with writer(engine).begin() as conn:
         conn.execute(delete(Experiment).where(Experiment.id == experiment_id))
+
+
+def clear_metrics(engine: Engine, run_id: int) -> None:
+    """Delete a run's metric points and empty its summary (a reparse starts from nothing);
+    its log chunks stay."""
+    from dashboard.db.models import MetricPoint
+
+    with writer(engine).begin() as conn:
+        conn.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id))
+        conn.execute(update(ExperimentRun).where(ExperimentRun.id == run_id).values(metrics={}, updated_at=utcnow()))
