@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, redirect, request
 
-from dashboard.api.errors import ApiError, error_response
 from dashboard.config import Settings
 
 COOKIE_NAME = "trainboard_session"
@@ -89,6 +88,9 @@ def unauthorized(path: str) -> Response:
         "or add ?token=<token> to the URL"
     )
     if is_api_path(path):
+        # Imported here: dashboard imports this module, and the API package pulls in the query layer.
+        from dashboard.api.errors import ApiError, error_response
+
         response = error_response(ApiError(401, message, code="unauthorized"))
     else:
         # Plain text: nothing of the request is echoed, so nothing can be injected.
