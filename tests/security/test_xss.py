@@ -123,8 +123,7 @@ def hostile_app(sqlite_url):
 
 def test_no_script_runs_in_the_browser(dash_duo, hostile_app):
     app, exp, run = hostile_app
-    dash_duo.start_server(app)
-    dash_duo.wait_for_contains_text("#experiments-table", "exp <i><svg", timeout=10)
+    dash_duo.start_server(app, navigate=False)
     dash_duo.wait_for_page(f"{dash_duo.server.url}/experiments/{exp}?run={run}")
     dash_duo.wait_for_contains_text("#terminal", "red <b>bold?</b> done", timeout=10)
     dash_duo.wait_for_contains_text(".tb-run-name", RUN_NAME, timeout=10)
