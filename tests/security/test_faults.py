@@ -31,6 +31,7 @@ from dashboard.db.engine import init_db, make_engine, upgrade
 from parsing import StreamParser, parse_text
 from tests.capture.conftest import PY, REPO, TOY, wait_for
 from tests.conftest import PG_URL
+from tests.security.hooks import on_points_commit
 
 TOY_JOB = [PY, TOY, "--steps", "150", "--speed", "150", "--log-every", "1", "--quiet-bar"]
 
@@ -46,48 +47,23 @@ def _printed_loss(output: str) -> list[tuple[int, float]]:
     return [(r.step, r.metrics["loss"]) for r in parse_text(output) if "loss" in r.metrics]
 
 
-def _points_transactions(engine, on_commit) -> None:
-    """Call `on_commit(n)` before the COMMIT of the n-th transaction that writes metric points."""
-    count = {"n": 0}
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _mark(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO METRIC_POINTS"):
-            conn.info["writes_points"] = True
-
-    @event.listens_for(engine, "commit")
-    def _before_commit(conn):
-        if conn.info.pop("writes_points", False):
-            count["n"] += 1
-            on_commit(count["n"])
-
-
 # ---------------------------------------------------------------- kill -9 mid-batch
 
 KILLED_CAPTURE = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {repo!r})
-    from sqlalchemy import event
     from dashboard.capture import capture
     from dashboard.db.engine import init_db
+    from tests.security.hooks import on_points_commit
+
+    def stall(n):
+        if n == 3:  # the third batch has inserted its points: say so, then wait to be killed
+            with open({marker!r}, "w") as f:
+                f.write("mid-batch")
+            time.sleep(120)
 
     engine = init_db({url!r})
-    batches = []
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def mark(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO METRIC_POINTS"):
-            conn.info["writes_points"] = True
-
-    @event.listens_for(engine, "commit")
-    def stall(conn):
-        if conn.info.pop("writes_points", False):
-            batches.append(1)
-            if len(batches) == 3:  # the third batch has inserted its points: say so, wait to be killed
-                with open({marker!r}, "w") as f:
-                    f.write("mid-batch")
-                time.sleep(120)
-
+    on_points_commit(engine, stall)
     capture({job!r}, experiment="k9", name="killed", db=engine, echo=False, flush_s=0.1, flush_chunks=5,
             heartbeat_s=0.2)
 """)
@@ -239,7 +215,7 @@ def test_postgresql_connection_dropped_mid_batch(pg_app_url):
             at_commit.set()
             release.wait(30)
 
-    _points_transactions(engine, stall)
+    on_points_commit(engine, stall)
     out, result = io.BytesIO(), {}
     worker = threading.Thread(target=lambda: result.update(r=capture(
         TOY_JOB, experiment="pg-drop", db=engine, stdout=out, stderr=io.BytesIO(), flush_s=0.1)))
