@@ -7,20 +7,17 @@ dropped afterwards). Usage: python bench/db_bench.py [--points N] [--batch N]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import create_engine  # noqa: E402
-
+from databases import on_each_database  # noqa: E402
 from dashboard.db import queries, runs  # noqa: E402
-from dashboard.db.engine import init_db, with_search_path  # noqa: E402
+from dashboard.db.engine import init_db  # noqa: E402
 from dashboard.db.writer import write_batch  # noqa: E402
 
 
@@ -63,21 +60,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=20_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        bench(f"sqlite:///{tmp}/bench.db", "sqlite", args.points, args.batch)
-    pg = os.environ.get("TRAINBOARD_TEST_PG_URL")
-    if not pg:
-        print("postgresql: skipped (TRAINBOARD_TEST_PG_URL not set)")
-        return
-    schema = f"tb_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        bench(with_search_path(pg, schema), "postgresql", args.points, args.batch)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    on_each_database(lambda url, label: bench(url, label, args.points, args.batch))
 
 
 if __name__ == "__main__":

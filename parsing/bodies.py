@@ -22,6 +22,12 @@ except ImportError:  # pragma: no cover
 UNIT_CHARS = "%/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DURATION_RX = re.compile(r"\s{0,64}" + DURATION)
 
+
+def as_step(value: float) -> int | None:
+    """A printed step as an int; None for nan / inf / a fraction (a step is a count)."""
+    return int(value) if value.is_integer() else None
+
+
 # ---- values -------------------------------------------------------------------------------------
 def field_value(text: str | None) -> float | None:
     """One printed value (units, quotes, list, thousands, duration); None if it is not a number."""
@@ -60,11 +66,8 @@ def glued_value(cf: Fmt, name: str, region: str, metrics: dict[str, float]) -> f
                     return value
                 except ValueError:
                     pass
-    elif "," in region:
-        try:
-            return float(region.replace(",", ""))  # `5,417`
-        except ValueError:
-            pass
+    elif "," in region and _THOUSANDS.match(region):
+        return float(region.replace(",", ""))  # `5,417`
     vm = P.VALUE_GROUP.match(region)
     if vm is None:
         return field_value(region)
@@ -183,8 +186,7 @@ def read_fields(cf: Fmt, section: str | None, body: str, fields, glue: bool,
             if value is None:
                 continue
         if name is STEP:
-            if value == value:
-                step = int(value)
+            step = as_step(value)
         else:
             metrics[name] = value
     return step
@@ -218,7 +220,7 @@ def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict
     step = read_fields(cf, section, body, fields, style == "colon", metrics)
     if metrics and shapes[0] > 0:
         shapes[0] -= 1  # a format whose lines never repeat a shape soon stops paying to learn
-        shape = Shape.learn(cf, section, body, fields, metrics, step)
+        shape = Shape.learn(cf, section, body, fields, style == "colon", metrics, step)
         if shape is not None:
             shapes.insert(1, shape)
             del shapes[MAX_SHAPES + 1:]
@@ -228,16 +230,19 @@ def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict
 MAX_SHAPES = 8  # learned shapes kept per format and section, the last used first
 LEARN_BUDGET = 32
 _WS = re.compile(r"(\s+)")
-_STEP_NAME = "\x00step"
+_NO_FIELD = r"(?:(?!: ).)*?"  # text that holds no `key: ` of its own
+_THOUSANDS = re.compile(r"\s{0,64}[-+]?\d{1,3}(?:,\d{3})+(?:\.\d{1,40})?\s{0,64}$")
+_UNIT_NUM = r"[-+]?(?:\d[\d.]*|\.\d+)(?:[eE][-+]?\d+)?"
 
 
 class Shape:
     """A learned line shape: one regex for a body's fixed text, a group per value. Reading a line
     of a known shape is one match and a dict(zip(...)) instead of a split and a loop per field."""
 
-    __slots__ = ("rx", "plain_idx", "plain_names", "step_idx", "glued")
+    __slots__ = ("rx", "plain_idx", "plain_names", "step_idx", "glued", "glue")
 
-    def __init__(self, rx, plain_idx, plain_names, step_idx, glued):
+    def __init__(self, rx, plain_idx, plain_names, step_idx, glued, glue):
+        self.glue = glue  # read the other values as the field reader of this style does
         self.rx = rx
         self.plain_idx = plain_idx
         self.plain_names = plain_names
@@ -250,22 +255,22 @@ class Shape:
             metrics = dict(zip(self.plain_names, map(float, values)))
             step = None
             if self.step_idx:
-                v = float(sm.group(self.step_idx))
-                step = int(v) if v == v else None
+                step = as_step(float(sm.group(self.step_idx)))
         except (ValueError, IndexError, OverflowError):
             return None  # this line's value is not plain (`1,000`, `nan%`): read it field by field
         for group, name in self.glued:
-            value = glued_value(cf, name, sm.group(group), metrics)
+            raw = sm.group(group)
+            value = glued_value(cf, name, raw, metrics) if self.glue else field_value(raw)
             if value is None:
                 return None
             metrics[name] = value
         return metrics, step
 
     @classmethod
-    def learn(cls, cf: Fmt, section: str | None, body: str, fields, metrics: dict[str, float],
+    def learn(cls, cf: Fmt, section: str | None, body: str, fields, glue: bool, metrics: dict[str, float],
               step: int | None) -> Shape | None:
         names = cf.name_map(section)
-        parts = ["\\s*"]
+        parts = ["\\s*"]  # the head's own pattern took what padding it wanted
         prev = 0
         group = 0
         plain_idx, plain_names, glued = [], [], []
@@ -280,7 +285,7 @@ class Shape:
             parts.append(_literal(body[prev:vs]))
             value = body[vs:ve]
             if name is None or name is MISS:
-                parts.append(".*?")  # a label that is never a metric (an ETA): any text
+                parts.append(_NO_FIELD)  # a label that is never a metric (an ETA): any text but a field
             else:
                 group += 1
                 bare = value.rstrip(UNIT_CHARS)
@@ -290,16 +295,20 @@ class Shape:
                     plain = True
                 except ValueError:
                     plain = False
+                # a unit is fixed text after a number (`nanms` is no number: the field reader says so)
+                value_rx = f"({_UNIT_NUM}){re.escape(unit)}" if unit else "(\\S+)"
                 if name is STEP:
                     step_idx = group
-                    parts.append("(\\S+?)" + re.escape(unit) if unit else "(\\S+)")
+                    parts.append(value_rx)
                 elif plain:
                     plain_idx.append(group)
                     plain_names.append(name)
-                    parts.append("(\\S+?)" + re.escape(unit) if unit else "(\\S+)")
-                else:
+                    parts.append(value_rx)
+                elif glue:
                     glued.append((group, name))
-                    parts.append("(.*?)")
+                    parts.append(f"({_NO_FIELD})")
+                else:
+                    return None  # only `key: value` bodies read a glued value the way a shape can
             prev = ve
         if not plain_idx:
             return None
@@ -309,7 +318,7 @@ class Shape:
             rx = re.compile("".join(parts))
         except re.error:  # pragma: no cover
             return None
-        shape = cls(rx, tuple(plain_idx), tuple(plain_names), step_idx, tuple(glued))
+        shape = cls(rx, tuple(plain_idx), tuple(plain_names), step_idx, tuple(glued), glue)
         sm = rx.match(body)
         got = shape.read(cf, sm) if sm is not None else None
         if got is None or got[1] != step or not _same_metrics(got[0], metrics):
@@ -318,8 +327,9 @@ class Shape:
 
 
 def _literal(text: str) -> str:
-    """Fixed text between values, any run of spaces standing for any padding."""
-    return "".join("\\s*" if chunk.isspace() else re.escape(chunk) for chunk in _WS.split(text) if chunk)
+    """Fixed text between values, a run of spaces standing for any (non-empty) padding: a line that
+    is not exactly of the shape falls back to the field reader, never the other way round."""
+    return "".join("\\s+" if chunk.isspace() else re.escape(chunk) for chunk in _WS.split(text) if chunk)
 
 
 def _same_metrics(a: dict[str, float], b: dict[str, float]) -> bool:
@@ -443,8 +453,7 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
         if name is MISS:
             name = GENERIC.resolve(names, key, section)
         if name is STEP:
-            v = to_float(num)
-            step = int(v) if v == v else None
+            step = as_step(to_float(num))
         elif name is not None and name not in metrics:
             metrics[name] = to_float(num)
             if len(item) == 3 and item[2].group("extra"):

@@ -6,8 +6,8 @@ import re
 from parsing import patterns as P
 from parsing.names import canonical_type, normalize_name
 
-# A label the generic reader accepts: up to six words, none of them a bare number.
-GENERIC_KEY = re.compile(r"[A-Za-z_(@][\w@%/.()\-]{0,63}(?: [A-Za-z_(@][\w@%/.()\-]{0,63}){0,5}")
+# What a printed label looks like: up to six words, none of them a bare number.
+LABEL = re.compile(r"[A-Za-z_(@][\w@%/.()\-]{0,63}(?: [A-Za-z_(@][\w@%/.()\-]{0,63}){0,5}")
 STEP = object()  # a label that carries the step, not a metric
 MISS = object()
 # Final names that belong to an evaluation; a line reprinting one unchanged is not a new point.
@@ -54,7 +54,7 @@ class Fmt:
         return d
 
     def resolve(self, d: dict[str, object], raw: str, section: str | None) -> object:
-        if self.fmt.name == "generic" and not GENERIC_KEY.fullmatch(raw.strip()):
+        if not LABEL.fullmatch(raw.strip()):
             result = None  # `step 3 | loss`, `0.5, time`: not a label
         else:
             result = final_name(self.fmt.renames.get(raw.strip(), raw), section)

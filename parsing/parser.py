@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from parsing import patterns as P
-from parsing.bodies import (bar_metrics, dict_pairs, eval_word, field_value, generic_pairs, head_metrics,
+from parsing.bodies import (as_step, bar_metrics, dict_pairs, eval_word, field_value, generic_pairs, head_metrics,
                             metric_words, read_body)
 from parsing.formats import BY_START, EVALISH, GENERIC, HINTED, MISS, PREFIXES, STEP, Fmt, final_name
 from parsing.names import canonical_type, normalize_name
@@ -355,6 +355,8 @@ class StreamParser:
         own = g.get("step")
         if own is not None:
             step = int(own)
+        if g.get("rank") is not None:
+            rank = g["rank"]
         epoch = g.get("epoch")
         is_eval = section in P.EVAL_SECTIONS
         if epoch is not None and not is_eval:
@@ -463,7 +465,7 @@ class StreamParser:
             for name, v in zip(table["names"], values):
                 final = final_name(prefix + name, None)
                 if final is STEP:
-                    step = int(v)
+                    step = as_step(v)
                 elif final is not None:
                     metrics[final] = v
             if metrics:
@@ -563,8 +565,7 @@ class StreamParser:
             if name is MISS:
                 name = GENERIC.resolve(names, key, None)
             if name is STEP:
-                if value == value and value.is_integer():
-                    step = int(value)
+                step = as_step(value)
             elif name is not None:
                 metrics[name] = value
         if not metrics or not metric_words(" ".join(metrics)):
@@ -621,8 +622,8 @@ class StreamParser:
             gd = um.groupdict()
             if gd.get("step"):
                 v = field_value(gd["step"])
-                if v is not None and v == v:
-                    step = int(v)
+                if v is not None:
+                    step = as_step(v)
             if gd.get("epoch"):
                 v = field_value(gd["epoch"])
                 if v is not None:

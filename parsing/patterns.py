@@ -2,8 +2,9 @@
 line prefixes (ranks, logging timestamps), progress bars and the generic key/value shapes.
 
 Adding a framework is one `Format` in `FORMATS` and one sample log under `shared/logs/`: a `head`
-regex anchored at the start of the message (after any rank / logging prefix) and the shape of the
-text after it (`body`). Named groups in `head` carry meaning:
+regex anchored at the start of the message (after any rank / logging prefix), the literals the
+message starts with (`starts`, which pick the candidate formats of a line without any scan), and the
+shape of the text after the head (`body`). Named groups in `head` carry meaning:
 
     step            the global step / iteration / update printed on the line
     epoch, pos, total   the epoch and the position within it (`[2][50/7330]`): the step is
@@ -205,11 +206,6 @@ EQ_PAIR = re.compile(
     r"(?<![\w.\-/])(?P<key>[A-Za-z_][\w@%/.\-]{0,63})\s?=\s?(?:\[\s{0,4})?"
     rf"(?P<num>{NUM})(?P<unit>{UNIT})?{END}"
 )
-# One segment of a `|`- or `,`-separated line: `label: value`, `label=value`, `label value`.
-SEGMENT = re.compile(
-    rf"\s{{0,64}}(?P<key>[^\n]{{0,160}}?[^\s:=\d.\-+][^\n]{{0,0}})(?:\s{{0,64}}[:=]\s{{0,64}}|\s{{1,64}})(?:\[\s{{0,4}})?(?P<num>{NUM})(?P<unit>{UNIT})?"
-    r"\s{0,64}\]?\s{0,64}$"
-)
 # A value printed with no label but a unit (llm.c's `(417.35 ms | 1234 tok/s)`).
 UNIT_ONLY = re.compile(rf"\s{{0,64}}\(?(?P<num>{NUM}) ?(?P<unit>{UNIT})\)?\s{{0,64}}$")
 # Python dict / JSON object entries, numbers possibly quoted: `{'loss': '4.706', 'lr': [1e-4]}`
@@ -221,7 +217,7 @@ DICT_PAIR = re.compile(
 # `epoch [1][50/7330]`.
 GENERIC_STEP = re.compile(
     r"(?<![\w.])(?i:global[_ ]step|steps?|iter(?:ation)?s?|num_updates|updates?)['\"]?\s{0,4}[:=#]?\s{0,8}"
-    r"\[?\s{0,8}(?P<step>\d{1,12})(?![\d.])(?:\s{0,4}/\s{0,4}(?P<total>\d{1,12}))?"
+    r"\[?\s{0,8}(?P<step>\d{1,12})(?![\d.eE])(?:\s{0,4}/\s{0,4}(?P<total>\d{1,12}))?"
 )
 GENERIC_EPOCH = re.compile(
     r"(?<![\w.])(?i:epoch)['\"]?\s{0,4}[:=#]?\s{0,4}\[?\s{0,4}(?P<epoch>\d{1,9})(?![\d.])\]?"

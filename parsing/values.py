@@ -8,7 +8,6 @@ Every fragment is bounded or anchored on a literal so that no pattern backtracks
 from __future__ import annotations
 
 import math
-import re
 
 # A number as logs print it. The thousands form needs groups of exactly three digits and must not
 # run into more digits (`1,2345` is `1` then `2345`); `nan`/`inf` must not start a word (`info`).
@@ -25,13 +24,6 @@ END = r"(?=[\s,;|()\[\]{}'\"]|$)"
 # `0:04:50.23`, `1 day, 0:30:51`
 DURATION = r"(?:(\d{1,6}) days?, )?(\d{1,6}):(\d\d):(\d\d(?:\.\d{1,9})?)"
 
-_NUM_RX = re.compile(NUM)
-_VALUE_RX = re.compile(
-    r"\s*(?:\[\s*)?(['\"]?)(?P<num>" + NUM + r")\1(?P<unit>" + UNIT + r")?\s*(?:[\],].*)?$"
-)
-_DURATION_RX = re.compile(r"\s*" + DURATION + r"\s*$")
-
-NAN = math.nan
 INF = math.inf
 
 
@@ -41,27 +33,6 @@ def to_float(token: str) -> float:
         return float(token)
     except ValueError:
         return float(token.replace(",", ""))
-
-
-def parse_value(text: str) -> float | None:
-    """The value of one printed field, or None when it is not a number (a path, a date, a word)."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    m = _VALUE_RX.match(text)
-    if m is not None:
-        return to_float(m.group("num"))
-    m = _DURATION_RX.match(text)
-    if m is not None:
-        days, h, mnt, sec = m.groups()
-        return (int(days or 0) * 24 + int(h)) * 3600 + int(mnt) * 60 + float(sec)
-    return None
-
-
-def first_number(text: str) -> float | None:
-    m = _NUM_RX.search(text)
-    return to_float(m.group()) if m else None
 
 
 def json_value(v: float) -> float | str:

@@ -8,6 +8,8 @@ import numpy as np
 import orjson
 
 _DIGITS = 48  # ord("0")
+# Years 0001 to 9999, what four digits can hold (a corrupt timestamp must not break a response).
+_FIRST_SECOND, _LAST_SECOND = -62_135_596_800.0, 253_402_300_799.0
 
 
 def _put_digits(out: np.ndarray, col: int, values: np.ndarray, width: int) -> None:
@@ -24,7 +26,8 @@ def iso_utc(unix_seconds: np.ndarray, fraction_digits: int = 3) -> np.ndarray:
     unit = 10**fraction_digits
     # Round to the microsecond first (a float near 1.7e9 s resolves ~0.2 us): x.123 stored as
     # x.12299999 must still read .123.
-    micros = np.round(np.asarray(unix_seconds, dtype=np.float64) * 1e6).astype(np.int64)
+    seconds = np.clip(np.asarray(unix_seconds, dtype=np.float64), _FIRST_SECOND, _LAST_SECOND)
+    micros = np.round(seconds * 1e6).astype(np.int64)
     ticks = micros // (1_000_000 // unit)
     days, in_day = np.divmod(ticks, 86_400 * unit)
     distinct, which = np.unique(days, return_inverse=True)

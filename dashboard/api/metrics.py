@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import numpy as np
@@ -23,15 +23,18 @@ NO_METRICS_MESSAGE = (
 )
 CSV_PAGE_ROWS = 50_000
 CSV_HEADER = b"name,step,value,timestamp\n"
+EMPTY: SeriesArrays = (np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.float64))
 
 
 class OverviewCache:
-    """A small LRU of reduced series. Keys hold the run's `updated_at`, which every write
-    touches (each batch, status change and metric reset), so an entry is never stale; it saves
-    the index scan a long series' overview costs when the same view is asked for again."""
+    """A small LRU of reduced series, bounded by the points it holds. Keys hold the run's
+    `updated_at`, which every write touches (each batch, status change and metric reset), so an
+    entry is never stale; it saves the index scan a long series' overview costs when the same
+    view is asked for again."""
 
-    def __init__(self, size: int = 64):
-        self._size = size
+    def __init__(self, max_points: int = 2_000_000):
+        self._max_points = max_points
+        self._points = 0
         self._items: OrderedDict[Hashable, SeriesArrays] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -42,16 +45,23 @@ class OverviewCache:
             return self._items.get(key)
 
     def put(self, key: Hashable, series: SeriesArrays) -> None:
+        size = len(series[0])
+        if size > self._max_points // 4:
+            return
         with self._lock:
+            if key in self._items:
+                return
             self._items[key] = series
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            self._points += size
+            while self._points > self._max_points:
+                _, dropped = self._items.popitem(last=False)
+                self._points -= len(dropped[0])
 
 
 def reduced_series(engine: Engine, run: dict, name: str, first: int, last: int, max_points: int,
                    cache: OverviewCache) -> SeriesArrays:
     """A long series' points to draw over [first, last]: the min/max of each step bucket chosen
-    in SQL (one index scan, ~max_points rows fetched), then `minmax_indices` over those
+    in SQL (index range scans, ~max_points rows fetched), then `minmax_indices` over those
     candidates with the same bucket span, so the result has the shape an in-memory reduction
     of the whole series would have."""
     key = (run["id"], run["updated_at"], name, first, last, max_points)
@@ -65,28 +75,38 @@ def reduced_series(engine: Engine, run: dict, name: str, first: int, last: int, 
     return series
 
 
-def series_extents(engine: Engine, run: dict, names: Sequence[str], flt: SeriesFilter) -> dict[str, tuple[int, int, int]]:
-    """(count, first step, last step) of each series within the filter: from the run's summary
-    when the range covers the whole series, else counted in SQL over the range."""
-    summary = run["metrics"]
-    lo = -np.inf if flt.step_min is None else flt.step_min
-    hi = np.inf if flt.step_max is None else flt.step_max
-    extents, to_count = {}, []
-    for name in names:
-        s = summary[name]
-        if lo <= s["first_step"] and s["last_step"] <= hi:
-            extents[name] = (s["count"], s["first_step"], s["last_step"])
-        else:
-            to_count.append(name)
-    if to_count:
-        extents.update(queries.metric_range_stats(engine, run["id"], to_count, flt.step_min, flt.step_max))
-    return extents
+def _read_range(engine: Engine, run_id: int, name: str, lo: int, hi: int, count: int) -> SeriesArrays:
+    # A page of count + 1 rows holds the whole range: a single index range scan.
+    pages = list(queries.iter_metric_pages(engine, run_id, name, lo, hi, page=count + 1))
+    return tuple(np.concatenate(column) for column in zip(*pages)) if pages else EMPTY
+
+
+def series_points(engine: Engine, run: dict, name: str, flt: SeriesFilter, max_points: int,
+                  cache: OverviewCache) -> tuple[SeriesArrays, int]:
+    """(the points to send, the series' true point count in the step range) for one series of
+    the run: every point when they are at most max_points, else the reduced series."""
+    summary = run["metrics"][name]
+    first, last, count = summary["first_step"], summary["last_step"], summary["count"]
+    lo = first if flt.step_min is None else max(flt.step_min, first)
+    hi = last if flt.step_max is None else min(flt.step_max, last)
+    if hi < lo:
+        return EMPTY, 0
+    if (lo, hi) != (first, last):
+        # A zoom: read it at once when, at the series' mean density, it should fit (the common
+        # case: one index range scan); else, or when it did not fit, count the range first.
+        if count * (hi - lo + 1) / (last - first + 1) <= 4 * max_points:
+            page = next(queries.iter_metric_pages(engine, run["id"], name, lo, hi, page=max_points + 1), EMPTY)
+            if len(page[0]) <= max_points:
+                return page, len(page[0])
+        count, lo, hi = queries.metric_range_stats(engine, run["id"], [name], lo, hi).get(name, (0, lo, hi))
+    if count > max_points:
+        return reduced_series(engine, run, name, lo, hi, max_points, cache), count
+    return _read_range(engine, run["id"], name, lo, hi, count), count
 
 
 def metrics_payload(engine: Engine, experiment_id: int, run: dict, query: MetricsQuery,
                     cache: OverviewCache) -> dict[str, Any]:
-    """The body of GET …/metrics for one run (SPEC §5). Series within max_points come exact,
-    read by an index range scan each; longer ones reduced (`reduced_series`)."""
+    """The body of GET …/metrics for one run (SPEC §5)."""
     available = sorted(run["metrics"])
     payload: dict[str, Any] = {
         "experiment_id": experiment_id,
@@ -101,19 +121,13 @@ def metrics_payload(engine: Engine, experiment_id: int, run: dict, query: Metric
         return {**payload, "metrics": {}, "point_counts": {}, "downsampled": False, "message": NO_METRICS_MESSAGE}
     flt = query.series
     names = list(flt.types) if flt.types is not None else available
-    extents = series_extents(engine, run, [n for n in names if n in run["metrics"]], flt)
     metrics: dict[str, list] = {}
+    counts: dict[str, int] = {}
     for name in names:
-        if name not in extents:
-            metrics[name] = []
-            continue
-        count, first, last = extents[name]
-        if count > query.max_points:
-            series = reduced_series(engine, run, name, first, last, query.max_points, cache)
-        else:
-            series = next(queries.iter_metric_pages(engine, run["id"], name, first, last, page=count + 1))
+        series, counts[name] = (
+            series_points(engine, run, name, flt, query.max_points, cache) if name in run["metrics"] else (EMPTY, 0)
+        )
         metrics[name] = json_points(*series)
-    counts = {name: extents[name][0] if name in extents else 0 for name in names}
     return {
         **payload,
         "metrics": metrics,

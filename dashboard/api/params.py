@@ -28,10 +28,6 @@ class SeriesFilter:
     step_min: int | None = None
     step_max: int | None = None
 
-    @property
-    def has_step_range(self) -> bool:
-        return self.step_min is not None or self.step_max is not None
-
 
 @dataclass(frozen=True)
 class MetricsQuery:
@@ -74,7 +70,10 @@ def parse_types(args) -> tuple[str, ...] | None:
             raise ApiError.bad_param(
                 "types", f"`types` must be a comma-separated list of metric names; {item[:40]!r} is not one."
             )
-        canonical[canonical_type(item)] = None
+        name = canonical_type(item)
+        if not name:
+            raise ApiError.bad_param("types", f"{item!r} does not name a metric type.")
+        canonical[name] = None
     return tuple(canonical)
 
 

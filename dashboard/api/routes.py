@@ -35,9 +35,9 @@ def build_blueprint(engine: Engine, settings: Settings) -> Blueprint:
         return experiment
 
     def run_or_404(experiment_id: int, run_id: int) -> dict:
-        experiment_or_404(experiment_id)
         run = queries.get_run(engine, run_id, stale_after_s=stale)
         if run is None or run["experiment_id"] != experiment_id:
+            experiment_or_404(experiment_id)  # the experiment is checked only to name the culprit
             raise ApiError(404, f"Experiment {experiment_id} has no run {run_id}.", param="run_id")
         return run
 

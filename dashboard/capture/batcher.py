@@ -68,6 +68,8 @@ class BatcherStats:
     chunks: int = 0           # chunks stored
     points: int = 0           # points stored
     records: int = 0          # parsed records
+    parse_s: float = 0.0      # time spent in the parser
+    write_s: float = 0.0      # time spent in successful database writes
     lost_chunks: int = 0      # given up on at the end (database down for good)
     lost_points: int = 0
     spill_path: str | None = None
@@ -149,6 +151,12 @@ class Batcher:
 
     # -- the writer thread -------------------------------------------------------------------
     def _loop(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._finish()  # whatever happened, what was read gets its final flush
+
+    def _serve(self) -> None:
         while True:
             try:
                 item = self._queue.get(timeout=max(self._next_wakeup() - time.monotonic(), 0.0))
@@ -164,7 +172,6 @@ class Batcher:
                 # Let output gather instead of waking for every read: a live job's reads then
                 # cost this thread about 1/gather_s wake-ups a second, whatever its rate.
                 time.sleep(self.gather_s)
-        self._finish()
 
     def _absorb(self, data: bytes, stream: int, ts: float) -> None:
         decoder = self._decoders.get(stream)
@@ -177,7 +184,13 @@ class Batcher:
         if not text:
             return  # a read that ended inside a UTF-8 sequence: the rest comes with the next read
         text = clean_text(text)
-        self._add_records(self.parser.feed(text), ts)
+        if self.parser is not None:
+            t = time.perf_counter()
+            try:
+                self._add_records(self.parser.feed(text), ts)
+            except Exception as exc:  # noqa: BLE001 - a parser bug must not cost the log
+                self._parser_failed(exc)
+            self.stats.parse_s += time.perf_counter() - t
         if self._skip_chars:
             if len(text) <= self._skip_chars:
                 self._skip_chars -= len(text)
@@ -195,6 +208,12 @@ class Batcher:
             self._chunks.append((self._seq, "".join(self._open)))
             self._seq += 1
             self._open, self._open_chars = [], 0
+
+    def _parser_failed(self, exc: Exception) -> None:
+        self.parser = None
+        self.stats.errors.append(f"parser: {type(exc).__name__}: {exc}")
+        self.warn(f"the parser failed ({type(exc).__name__}: {exc}); the log is still stored, "
+                  f"metrics stop here (`trainboard reparse {self.run_id}` later)")
 
     def _add_records(self, records, ts: float) -> None:
         if records:
@@ -226,6 +245,7 @@ class Batcher:
             self._points, self._chunks = [], []
             return True
         points, chunks = self._points, self._chunks
+        t = time.perf_counter()
         try:
             write_batch(self.engine, self.run_id, points, chunks)
         except NoResultFound:
@@ -237,6 +257,7 @@ class Batcher:
             self._write_failed(exc)
             return False
         now = time.monotonic()
+        self.stats.write_s += time.perf_counter() - t
         if points or chunks:
             self.stats.flushes += 1
             self._last_flush = now
@@ -269,9 +290,13 @@ class Batcher:
             )
 
     def _finish(self) -> None:
-        for stream, decoder in self._decoders.items():
+        for decoder in self._decoders.values():
             self._add_text(decoder.decode(b"", final=True), time.time())
-        self._add_records(self.parser.finish(), time.time())
+        if self.parser is not None:
+            try:
+                self._add_records(self.parser.finish(), time.time())
+            except Exception as exc:  # noqa: BLE001
+                self._parser_failed(exc)
         deadline = time.monotonic() + self.final_retry_s
         while not self._flush():
             if time.monotonic() >= deadline:

@@ -246,3 +246,27 @@ def test_a_new_batch_is_seen_by_the_next_reduced_request(engine, make_client, se
     second = client.get(metrics_url(exp, run)).get_json()
     assert second["point_counts"]["loss"] == 1001
     assert second["metrics"]["loss"][-1]["value"] == 7.0 and first[-1]["step"] == 999
+
+
+def test_a_zoom_denser_than_the_series_average_is_still_reduced_and_counted(make_client, seed):
+    dense = [("loss", s, float(s % 5)) for s in range(300)]
+    sparse = [("loss", s, 1.0) for s in range(1000, 100_000, 1000)]
+    exp, run = seed(dense + sparse)
+    client = make_client(max_points_default=50)
+    body = client.get(metrics_url(exp, run, "step_min=0&step_max=299")).get_json()
+    assert body["point_counts"]["loss"] == 300 and body["downsampled"] is True
+    loss = body["metrics"]["loss"]
+    assert len(loss) <= 50 and loss[0]["step"] == 0 and loss[-1]["step"] == 299
+    assert {p["value"] for p in loss} == {0.0, 4.0}
+
+
+def test_large_responses_are_gzipped_for_clients_that_accept_it(client, seed):
+    import gzip
+
+    exp, run = seed([("loss", s, s / 7) for s in range(500)])
+    plain = client.get(metrics_url(exp, run))
+    packed = client.get(metrics_url(exp, run), headers={"Accept-Encoding": "gzip, deflate"})
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+    assert len(packed.get_data()) < len(plain.get_data()) / 3
+    assert gzip.decompress(packed.get_data()) == plain.get_data()

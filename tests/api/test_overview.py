@@ -90,3 +90,22 @@ def test_csv_block_round_trips_and_quotes_odd_names():
     assert np.array_equal(np.array([float(r[2]) for r in rows]), values, equal_nan=True)
     assert {r[3] for r in rows} == {"1970-01-01T00:00:01.500000Z"}
     assert csv_block("loss", np.array([], dtype=np.int64), np.array([]), np.array([])) == b""
+
+
+def test_overview_cache_is_bounded_by_points_and_least_recently_used():
+    from dashboard.api.metrics import OverviewCache
+
+    def series(n):
+        return np.arange(n), np.zeros(n), np.zeros(n)
+
+    cache = OverviewCache(max_points=100)
+    cache.put("a", series(20))
+    cache.put("b", series(20))
+    assert cache.get("a") is not None  # "a" is now the most recently used
+    cache.put("c", series(20))
+    cache.put("d", series(20))
+    cache.put("e", series(20))
+    cache.put("f", series(20))  # 120 points: the least recently used ("b") goes
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("f") is not None
+    cache.put("huge", series(26))  # over a quarter of the budget: never cached
+    assert cache.get("huge") is None

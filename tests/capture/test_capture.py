@@ -212,3 +212,51 @@ def test_stop_event_terminates_the_job(sqlite_url):
     result = capture([PY, "-c", "import time\nwhile True: print('step 1: loss 1.0', flush=True); time.sleep(0.05)"],
                      experiment="stop", db=sqlite_url, echo=False, stop=stop)
     assert (result.status, result.exit_code) == ("interrupted", 128 + signal.SIGTERM)
+
+
+def test_a_failing_parser_costs_metrics_not_the_log(sqlite_url, capsys):
+    class Broken(StreamParser):
+        def feed(self, text):
+            if "boom" in text:
+                raise RuntimeError("parser bug")
+            return super().feed(text)
+
+    engine = init_db(sqlite_url)
+    run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "p"), "p")
+    batcher = Batcher(engine, run_id, Broken()).start()
+    t0 = time.time()
+    for i, line in enumerate(["step 1: loss 1.0\n", "boom\n", "step 2: loss 0.5\n"]):
+        batcher.put(line.encode(), 1, t0 + i)
+    stats = batcher.close("completed", 0)
+    assert "".join(t for _, t in queries.log_chunks(engine, run_id)) == "step 1: loss 1.0\nboom\nstep 2: loss 0.5\n"
+    assert _loss_points(engine, run_id) == [(1, 1.0)] and "parser bug" in stats.errors[0]
+    assert "trainboard reparse" in capsys.readouterr().err
+    assert queries.get_run(engine, run_id)["status"] == "completed"
+    engine.dispose()
+
+
+def test_a_database_down_past_the_end_spills_the_log_to_a_file(sqlite_url, capsys):
+    engine = init_db(sqlite_url)
+
+    @event.listens_for(engine, "connect")
+    def _short_busy_timeout(dbapi_conn, _record):
+        dbapi_conn.execute("PRAGMA busy_timeout=20")
+
+    engine.dispose()
+    run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "down"), "d")
+    lock = sqlite3.connect(make_url(sqlite_url).database, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        batcher = Batcher(engine, run_id, StreamParser(), final_retry_s=0.5, report_after_s=0.2).start()
+        batcher.put(b"step 1: loss 1.0\nstep 2: loss 0.5\n", 1)
+        stats = batcher.close("completed", 0)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert (stats.lost_chunks, stats.lost_points) == (1, 2)
+    with open(stats.spill_path, encoding="utf-8") as f:
+        assert f.read() == "step 1: loss 1.0\nstep 2: loss 0.5\n"
+    os.unlink(stats.spill_path)
+    err = capsys.readouterr().err
+    assert err.count("cannot write to the database") == 1 and stats.spill_path in err
+    engine.dispose()
