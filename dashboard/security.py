@@ -109,8 +109,9 @@ def _embeds_cross_site(frame_ancestors: str) -> bool:
 
 def _url_without_token() -> str:
     query = [(k, v) for k, v in request.args.items(multi=True) if k != QUERY_PARAM]
-    # request.path has one leading slash (werkzeug folds `//evil.example`), so this stays on-site.
-    return request.path + ("?" + urlencode(query) if query else "")
+    # request.path has one leading slash (werkzeug folds `//evil.example`), so this stays on-site;
+    # script_root keeps the prefix a reverse proxy mounts the app under.
+    return request.script_root + request.path + ("?" + urlencode(query) if query else "")
 
 
 def _with_session_cookie(response: Response, settings: Settings) -> Response:

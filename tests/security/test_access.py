@@ -223,3 +223,8 @@ def test_blank_token_is_refused(make_app):
 )
 def test_is_loopback(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_query_token_redirect_keeps_a_proxy_prefix(client):
+    response = client.get(f"/experiments/1?token={Q_TOKEN}", environ_overrides={"SCRIPT_NAME": "/board"})
+    assert response.status_code == 303 and response.headers["Location"] == "/board/experiments/1"
