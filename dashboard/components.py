@@ -18,11 +18,6 @@ TABLE_INTERVAL_MS = 5000
 # The terminal keeps this many lines, like a terminal's scrollback.
 TERMINAL_MAX_LINES = 3000
 
-STATUS_COLORS = {
-    "running": "primary", "completed": "success", "failed": "danger",
-    "interrupted": "warning", "pending": "secondary",
-}
-
 
 # ---------------------------------------------------------------- chrome
 
@@ -45,8 +40,9 @@ def page(children: list, crumbs: list[tuple[str, str | None]] = ()) -> html.Div:
     return html.Div([navbar(crumbs), html.Main(children, className="tb-main")], className="tb-page")
 
 
-def status_badge(status: str) -> dbc.Badge:
-    return dbc.Badge(status, color=STATUS_COLORS.get(status, "secondary"), className=f"tb-status tb-status-{status}")
+def status_badge(status: str) -> html.Span:
+    """The same pill as the runs table's status cell renderer (assets/dashAgGridComponentFunctions.js)."""
+    return html.Span(status, className=f"tb-badge tb-status-{status}")
 
 
 # ---------------------------------------------------------------- runs table

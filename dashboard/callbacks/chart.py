@@ -218,7 +218,7 @@ def register(app, engine: Engine, cache: SeriesCache, stale_after_s: float = que
             raise PreventUpdate
         # the layout (the user's zoom) stays as it is: only the traces change
         patch = Patch()
-        patch["data"] = out["figure"].to_plotly_json()["data"]
+        patch["data"] = out["figure"]["data"]
         return patch, out["cursor"], out["note"]
 
     @app.callback(
