@@ -177,6 +177,8 @@ def test_router_resolves_every_page_and_reports_bad_urls(engine, exp):
 
 def test_url_state_helpers():
     assert experiment_search(7, "loss") == "?run=7&metric=loss"
+    assert experiment_search(8, "learning_rate", "?run=7&smoothing=0.6&token=t") == \
+        "?run=8&smoothing=0.6&token=t&metric=learning_rate"
     assert compare_href(1, [7, 8, 9], "learning_rate") == "/experiments/1/compare?runs=7%2C8%2C9&metric=learning_rate"
 
 
