@@ -18,11 +18,6 @@ TABLE_INTERVAL_MS = 5000
 # The terminal keeps this many lines, like a terminal's scrollback.
 TERMINAL_MAX_LINES = 3000
 
-STATUS_COLORS = {
-    "running": "primary", "completed": "success", "failed": "danger",
-    "interrupted": "warning", "pending": "secondary",
-}
-
 
 # ---------------------------------------------------------------- chrome
 
@@ -45,8 +40,9 @@ def page(children: list, crumbs: list[tuple[str, str | None]] = ()) -> html.Div:
     return html.Div([navbar(crumbs), html.Main(children, className="tb-main")], className="tb-page")
 
 
-def status_badge(status: str) -> dbc.Badge:
-    return dbc.Badge(status, color=STATUS_COLORS.get(status, "secondary"), className=f"tb-status tb-status-{status}")
+def status_badge(status: str) -> html.Span:
+    """The same pill as the runs table's status cell renderer (assets/dashAgGridComponentFunctions.js)."""
+    return html.Span(status, className=f"tb-badge tb-status-{status}")
 
 
 # ---------------------------------------------------------------- runs table
@@ -246,6 +242,7 @@ def chart_card(chart: str, *, runs: list[int], metric: str = "loss", smoothing: 
         dcc.Store(id=_cid("tb-opts", chart), data={"compare": compare, "theme": theme, "embed": embed}),
         dcc.Store(id=_cid("tb-cursor", chart)),
         dcc.Store(id=_cid("tb-width", chart)),
+        dcc.Store(id=_cid("tb-zoom", chart)),  # x-range changes only, filtered from relayoutData
         dcc.Interval(id=_cid("tb-interval", chart), interval=LIVE_INTERVAL_MS, disabled=True),
         dcc.Download(id=_cid("tb-download", chart)),
     ], className="tb-chart" + (" tb-chart-embed" if embed else ""), **{"data-chart": chart})

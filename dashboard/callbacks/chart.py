@@ -165,31 +165,61 @@ def register(app, engine: Engine, cache: SeriesCache, stale_after_s: float = que
         Output(_id("tb-graph"), "figure"), Output(_id("tb-cursor"), "data"), Output(_id("tb-note"), "children"),
         Output(_id("tb-interval"), "disabled"), Output(_id("tb-metric"), "options"),
         Output(_id("tb-summary"), "children"), Output(_id("tb-empty"), "children"), Output(_id("tb-empty"), "hidden"),
-        Input(_id("tb-runs"), "data"), *controls, Input(_id("tb-graph"), "relayoutData"),
+        Input(_id("tb-runs"), "data"), *controls,
         State(_id("tb-opts"), "data"), State(_id("tb-cursor"), "data"),
     )
-    def update_chart(run_ids, choice, smoothing, xaxis, yopts, width, theme, relayout, opts, cursor):
+    def update_chart(run_ids, choice, smoothing, xaxis, yopts, width, theme, opts, cursor):
         if width is None:
             raise PreventUpdate  # the client reports its width first: one render, at the right resolution
         trigger = ctx.triggered_id
         x_range = None
-        if isinstance(trigger, dict) and trigger.get("type") == "tb-graph":
-            kind, x_range = parse_relayout(relayout, xaxis)
-            if kind == "ignore" or not cursor or not cursor.get("traces"):
-                raise PreventUpdate
-            if kind == "reset" and not cursor.get("x_range"):
-                raise PreventUpdate  # already the overview
-            out = render(data, cursor["runs"], cursor["choice"], smoothing, xaxis, yopts, width, theme, opts, x_range)
-            # the layout (the user's zoom) stays as it is: only the traces change
-            patch = Patch()
-            patch["data"] = out["figure"].to_plotly_json()["data"] if out["empty"] is None else []
-            return patch, out["cursor"], out["note"], no_update, no_update, no_update, no_update, no_update
-        elif cursor and cursor.get("x_range") and trigger is not None and not (
-                isinstance(trigger, dict) and trigger.get("type") in ("tb-runs", "tb-metric", "tb-xaxis")):
+        if cursor and cursor.get("x_range") and isinstance(trigger, dict) and trigger.get("type") in (
+                "tb-smoothing", "tb-yopts"):
             x_range = tuple(cursor["x_range"])  # smoothing / y options keep the zoomed window's resolution
         out = render(data, run_ids, choice, smoothing, xaxis, yopts, width, theme, opts, x_range)
         return (out["figure"], out["cursor"], out["note"], out["interval_disabled"], out["options"],
                 out["summary"], out["empty"], out["empty"] is None)
+
+    # Plotly reports every resize and redraw as a relayout; only x-range changes go to the
+    # server. Filtering them in the browser matters: a newer call of a callback supersedes one
+    # still in flight, so a no-op "autosize" would drop the zoom's or the render's result.
+    app.clientside_callback(
+        """function(r) {
+            if (!r) { return window.dash_clientside.no_update; }
+            const keep = {};
+            for (const k of ['xaxis.autorange', 'xaxis.range[0]', 'xaxis.range[1]', 'xaxis.range']) {
+                if (k in r) { keep[k] = r[k]; }
+            }
+            if (!Object.keys(keep).length) { return window.dash_clientside.no_update; }
+            keep.at = Date.now();
+            return keep;
+        }""",
+        Output(_id("tb-zoom"), "data"), Input(_id("tb-graph"), "relayoutData"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(_id("tb-graph"), "figure", allow_duplicate=True), Output(_id("tb-cursor"), "data", allow_duplicate=True),
+        Output(_id("tb-note"), "children", allow_duplicate=True),
+        Input(_id("tb-zoom"), "data"),
+        State(_id("tb-cursor"), "data"), State(_id("tb-smoothing"), "value"), State(_id("tb-xaxis"), "value"),
+        State(_id("tb-yopts"), "value"), State(_id("tb-width"), "data"), State("tb-theme", "data"),
+        State(_id("tb-opts"), "data"),
+        prevent_initial_call=True,
+    )
+    def zoom(relayout, cursor, smoothing, xaxis, yopts, width, theme, opts):
+        kind, x_range = parse_relayout(relayout, xaxis)
+        if kind == "ignore" or not cursor or not cursor.get("traces"):
+            raise PreventUpdate
+        if kind == "reset" and not cursor.get("x_range"):
+            raise PreventUpdate  # already the overview
+        out = render(data, cursor["runs"], cursor["choice"], smoothing, xaxis, yopts, width, theme, opts, x_range)
+        if out["empty"] is not None:
+            raise PreventUpdate
+        # the layout (the user's zoom) stays as it is: only the traces change
+        patch = Patch()
+        patch["data"] = out["figure"]["data"]
+        return patch, out["cursor"], out["note"]
 
     @app.callback(
         Output(_id("tb-graph"), "figure", allow_duplicate=True), Output(_id("tb-cursor"), "data", allow_duplicate=True),

@@ -21,8 +21,10 @@ def table_rows(engine: Engine, experiment_id: int, selected: int | None, stale_a
             for r in queries.list_runs(engine, experiment_id, stale_after_s)]
 
 
-def experiment_search(run_id: int | None, metric: str | None) -> str:
-    params = {k: v for k, v in (("run", run_id), ("metric", metric)) if v not in (None, "")}
+def experiment_search(run_id: int | None, metric: str | None, current: str | None = None) -> str:
+    """The query string with this run and metric; other parameters (smoothing, token) kept."""
+    params = {k: v[-1] for k, v in parse_qs((current or "").lstrip("?")).items()}
+    params.update({k: str(v) for k, v in (("run", run_id), ("metric", metric)) if v not in (None, "")})
     return "?" + urlencode(params) if params else ""
 
 
@@ -67,12 +69,15 @@ def register(app, engine: Engine, stale_after_s: float = queries.STALE_AFTER_S) 
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        Input("exp-run", "data"), Input({"type": "tb-metric", "chart": "main"}, "value"),
+        Input("exp-run", "data"), Input({"type": "tb-metric", "chart": "main"}, "value"), State("url", "search"),
         prevent_initial_call=True,
     )
-    def state_into_url(run_id, metric):
+    def state_into_url(run_id, metric, search):
         # the page renders on path changes only, so this keeps the view and makes it linkable
-        return experiment_search(run_id, metric)
+        new = experiment_search(run_id, metric, search)
+        if new == (search or ""):
+            raise PreventUpdate
+        return new
 
     @app.callback(
         Output({"type": "tb-runs", "chart": "section"}, "data"), Output("compare-section", "hidden"),

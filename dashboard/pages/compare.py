@@ -8,10 +8,11 @@ from sqlalchemy import Engine
 from dashboard.components import chart_card, page, status_badge
 from dashboard.db import queries
 from dashboard.figures import run_colors
-from dashboard.pages.params import int_list, int_param
+from dashboard.pages.params import float_param, int_list, int_param
 
 
-def layout(engine: Engine, experiment_id: str, runs: str | None = None, metric: str = "loss", **_query):
+def layout(engine: Engine, experiment_id: str, runs: str | None = None, metric: str = "loss",
+           smoothing: str | None = None, **_query):
     from dashboard.pages import not_found
 
     exp_id = int_param(experiment_id)
@@ -24,7 +25,9 @@ def layout(engine: Engine, experiment_id: str, runs: str | None = None, metric: 
     colors = run_colors(ids)
     chips = [html.Span([html.Span(className="tb-swatch", style={"background": colors[i]}), by_id[i]["name"],
                         status_badge(by_id[i]["status"])], className="tb-run-chip") for i in ids]
-    charts = [html.Div(chart_card(f"cmp-{k}", runs=ids, metric=m, compare=True), className="tb-card tb-chart-card")
+    weight = float_param(smoothing, 0.0, 0.0, 0.99)
+    charts = [html.Div(chart_card(f"cmp-{k}", runs=ids, metric=m, compare=True, smoothing=weight),
+                       className="tb-card tb-chart-card")
               for k, m in enumerate(metrics)]
     return page([
         html.Div([

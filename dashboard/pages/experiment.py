@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from dashboard.components import TABLE_INTERVAL_MS, chart_card, page, run_row, runs_grid, terminal_card
 from dashboard.db import queries
-from dashboard.pages.params import int_param
+from dashboard.pages.params import float_param, int_param
 
 
 def default_run(runs: list[dict]) -> int | None:
@@ -18,7 +18,8 @@ def default_run(runs: list[dict]) -> int | None:
     return pick[0]["id"] if pick else None
 
 
-def layout(engine: Engine, experiment_id: str, run: str | None = None, metric: str = "loss", **_query):
+def layout(engine: Engine, experiment_id: str, run: str | None = None, metric: str = "loss",
+           smoothing: str | None = None, **_query):
     from dashboard.pages import not_found
 
     exp_id = int_param(experiment_id)
@@ -72,7 +73,8 @@ def layout(engine: Engine, experiment_id: str, run: str | None = None, metric: s
             html.Div([
                 html.Div([html.H2("Training metrics", className="tb-h2"),
                           html.Span(id="chart-run-name", className="tb-muted")], className="tb-section-head"),
-                chart_card("main", runs=[selected] if selected else [], metric=metric),
+                chart_card("main", runs=[selected] if selected else [], metric=metric,
+                           smoothing=float_param(smoothing, 0.0, 0.0, 0.99)),
             ], className="tb-card tb-chart-card"),
         ], className="tb-run-view"),
         html.Section([

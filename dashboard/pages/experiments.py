@@ -34,13 +34,16 @@ def layout(engine: Engine, **_query) -> html.Div:
         rows.append(html.Tr([
             html.Td([dcc.Link(exp["name"], href=f"/experiments/{exp['id']}", className="tb-exp-link"),
                      html.Div(exp.get("description") or "", className="tb-muted tb-small")]),
+            html.Td(html.Div([dcc.Link(r["name"], href=f"/experiments/{exp['id']}?run={r['id']}", className="tb-run-link")
+                              for r in runs[-6:]] + ([html.Span(f"+{len(runs) - 6} more", className="tb-muted")]
+                                                     if len(runs) > 6 else []), className="tb-run-links")),
             html.Td(f"{exp['run_count']}", className="text-end"),
             html.Td(badges),
             html.Td(_ago(exp.get("last_activity")), className="tb-muted"),
         ]))
     if rows:
         body = html.Table([
-            html.Thead(html.Tr([html.Th("Experiment"), html.Th("Runs", className="text-end"), html.Th("Status"),
+            html.Thead(html.Tr([html.Th("Experiment"), html.Th("Latest runs"), html.Th("Runs", className="text-end"), html.Th("Status"),
                                 html.Th("Last activity")])),
             html.Tbody(rows),
         ], className="table tb-table mb-0", id="experiments-table")

@@ -4,6 +4,7 @@ series cache, the router and the relayout parsing."""
 from __future__ import annotations
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 from dash.exceptions import PreventUpdate
 
@@ -43,8 +44,9 @@ def run_with(engine, exp, name, pts, status="completed", log=None):
 def chart(data, runs, choice="loss", **kw):
     args = dict(smoothing=0.0, xaxis="step", yopts=[], width=2000, theme="dark", opts={})
     args.update(kw)
-    return render(data, runs, choice, args["smoothing"], args["xaxis"], args["yopts"], args["width"],
-                  args["theme"], args["opts"], args.get("x_range"))
+    out = render(data, runs, choice, args["smoothing"], args["xaxis"], args["yopts"], args["width"],
+                 args["theme"], args["opts"], args.get("x_range"))
+    return {**out, "figure": go.Figure(out["figure"])}  # a valid figure; attributes for the asserts
 
 
 def test_run_without_metrics_says_so_and_nothing_breaks(engine, exp, data):
@@ -175,6 +177,8 @@ def test_router_resolves_every_page_and_reports_bad_urls(engine, exp):
 
 def test_url_state_helpers():
     assert experiment_search(7, "loss") == "?run=7&metric=loss"
+    assert experiment_search(8, "learning_rate", "?run=7&smoothing=0.6&token=t") == \
+        "?run=8&smoothing=0.6&token=t&metric=learning_rate"
     assert compare_href(1, [7, 8, 9], "learning_rate") == "/experiments/1/compare?runs=7%2C8%2C9&metric=learning_rate"
 
 

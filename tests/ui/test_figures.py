@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import plotly.graph_objects as go
+
+from dashboard import figures
 from dashboard.figures import (
     PALETTE,
     ChartOptions,
     RunLine,
-    build_figure,
     csv_text,
     ema_resume,
     ema_state,
@@ -30,6 +32,12 @@ from dashboard.figures import (
 from dashboard.sampling import ema_debiased
 
 T0 = 1_700_000_000.0
+
+
+def build_figure(lines, opts):
+    """The builder's dict as a validated go.Figure: the dict must be a valid figure, and tests read attributes."""
+    fig, info = figures.build_figure(lines, opts)
+    return go.Figure(fig), info
 
 
 def line(run_id=1, n=100, values=None, name=None, start=0) -> RunLine:
@@ -168,7 +176,8 @@ def test_webgl_above_the_threshold_and_compact_json():
     runs = [line(r, n=100_000, values=np.random.default_rng(r).random(100_000)) for r in range(20)]
     fig, info = build_figure(runs, ChartOptions(compare=True, max_points=2000))
     assert info["webgl"] and fig.data[0].type == "scattergl"
-    assert len(fig.to_json()) < 2_000_000
+    from plotly.io.json import to_json_plotly
+    assert len(to_json_plotly(figures.build_figure(runs, ChartOptions(compare=True, max_points=2000))[0])) < 2_000_000
 
 
 def test_ema_resume_continues_exactly():
@@ -183,7 +192,7 @@ def test_ema_resume_continues_exactly():
 def test_live_extension_sends_only_points_after_the_cursor():
     first = line(n=10)
     fig, info = build_figure([first], ChartOptions(live_runs=frozenset({1}), smoothing=0.5))
-    assert isinstance(fig.data[0].x, tuple)  # live traces are plain arrays a Patch can extend
+    assert isinstance(figures.build_figure([first], ChartOptions(live_runs=frozenset({1})))[0]["data"][0]["x"], list)  # a Patch can extend it
     grown = line(n=14, values=np.r_[np.linspace(3.0, 1.0, 10), [0.9, np.nan, 0.8, 0.7]])
     ext = extension([grown], info, ChartOptions(smoothing=0.5))
     assert ext.added == 4 and ext.last_step == {"1": 13}
