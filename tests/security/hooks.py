@@ -5,17 +5,24 @@ from sqlalchemy import event
 
 
 def on_points_commit(engine, callback) -> None:
-    """Call `callback(n)` before the COMMIT of the n-th transaction that writes metric points:
-    its inserts are done, nothing of it is acknowledged yet."""
-    count = {"n": 0}
+    """Call `callback(n)` before the COMMIT of the n-th transaction that added metric points:
+    its inserts are done, nothing of it is acknowledged yet.
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _mark(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO METRIC_POINTS"):
-            conn.info["writes_points"] = True
+    The writer may insert through the driver's own cursor (executemany, COPY), out of
+    SQLAlchemy's sight; so the hook asks the transaction itself, on the same connection, how
+    many points it now sees. Register it on a migrated database that holds no points yet.
+    """
+    state = {"batches": 0, "points": 0}
 
     @event.listens_for(engine, "commit")
     def _before_commit(conn):
-        if conn.info.pop("writes_points", False):
-            count["n"] += 1
-            callback(count["n"])
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT count(*) FROM metric_points")
+            points = cursor.fetchone()[0]
+        finally:
+            cursor.close()
+        if points > state["points"]:
+            state["points"] = points
+            state["batches"] += 1
+            callback(state["batches"])
