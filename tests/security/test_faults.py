@@ -245,8 +245,6 @@ def test_postgresql_connection_dropped_mid_batch(pg_app_url):
 
 # ---------------------------------------------------------------- a poisoned line
 
-@pytest.mark.xfail(strict=True, reason="parser emits a step beyond int64; every batch holding it then fails "
-                                       "to write, so the rest of the run is never stored (reported)")
 def test_a_step_beyond_int64_costs_only_its_own_record(sqlite_url):
     """One odd line (`{"step": 1e300, ...}`) must not poison the batch it lands in, nor the
     batches after it: the writer keeps retrying a failed batch with the bad point inside."""
