@@ -129,13 +129,15 @@ def _spaced_fields(body: str, sep: str, label_sep: str | None) -> list[tuple[str
     off = 0
     for seg in body.split(sep):
         i = seg.find(label_sep) if label_sep else -1
-        if i >= 0:
+        if i >= 0 and not seg[:i].rstrip()[-1:].isdigit():
             fields.append((seg[:i], off + i + len(label_sep), off + len(seg)))
         else:
+            # `label value`; also after a counter (`Step 3: loss 2.0`), which the step search reads
+            start = i + len(label_sep) if i >= 0 else 0
             core = seg.rstrip()
             j = core.rfind(" ")
-            if j >= 0:
-                fields.append((core[:j].lstrip(), off + j + 1, off + len(core)))
+            if j > start:
+                fields.append((core[start:j].lstrip(), off + j + 1, off + len(core)))
         off += len(seg) + len(sep)
     return fields
 
@@ -146,7 +148,9 @@ def pipe_fields(body: str) -> list[tuple[str, int, int]]:
 
 
 def comma_fields(body: str) -> list[tuple[str, int, int]]:
-    """`label value, label value` (nanoGPT)."""
+    """`label value, label value` (nanoGPT); `label value | label value` when the body has pipes."""
+    if "|" in body:
+        return _spaced_fields(body, "|", ":")
     return _spaced_fields(body, ", ", None)
 
 

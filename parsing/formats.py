@@ -71,5 +71,5 @@ for _cf in FMTS:
             BY_START[_s[:4]] = BY_START.get(_s[:4], ()) + (_cf,)
 HINTED = tuple(cf for cf in FMTS if cf.fmt.hint)
 GENERIC = Fmt(P.Format("generic", ""))
-PREFIXES = tuple((rx, p.first, "ts" in rx.groupindex, "logger" in rx.groupindex)
+PREFIXES = tuple((rx, p.first, "ts" in rx.groupindex, "logger" in rx.groupindex, p.weak)
                  for p in P.PREFIXES for rx in (re.compile(p.regex),))

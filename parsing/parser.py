@@ -68,7 +68,7 @@ class StreamParser:
         self._lineno = 0
         self._stats = ParseStats()
         self._shapes: dict[tuple[str, ...], int] = {}
-        # logging prefixes by first character, the last one that matched first
+        # logging prefixes by first character, the last one that matched first (weak ones last)
         self._prefixes: dict[str, list] = {}
         for entry in PREFIXES:
             for c in entry[1]:
@@ -211,10 +211,10 @@ class StreamParser:
             pos, c = 1, "["
         prefixes = self._prefixes.get(c)
         if prefixes is not None and (c not in _DIGITS or line[pos + 2:pos + 3] in _TS_SEP or line[pos + 4:pos + 5] == "-"):
-            for k, (rx, _first, has_ts, has_logger) in enumerate(prefixes):
+            for k, (rx, _first, has_ts, has_logger, weak) in enumerate(prefixes):
                 pm = rx.match(line, pos)
                 if pm is not None:
-                    if k:
+                    if k and not weak:
                         prefixes.insert(0, prefixes.pop(k))
                     if has_ts:
                         ts = pm.group("ts")
