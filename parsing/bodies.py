@@ -309,8 +309,17 @@ class Shape:
                     plain_names.append(name)
                     parts.append(value_rx)
                 elif glue:
-                    glued.append((group, name))
-                    parts.append(f"({_NO_FIELD})")
+                    spread = _glued_groups(cf, name, value)
+                    if spread is None:
+                        glued.append((group, name))
+                        parts.append(f"({_NO_FIELD})")
+                    else:  # `6.89 (6.85)`, `71.24GiB(74.99%)`: a group per number, the text between fixed
+                        rx_text, names_of = spread
+                        parts.append(rx_text)
+                        for i, extra in enumerate(names_of):
+                            plain_idx.append(group + i)
+                            plain_names.append(extra)
+                        group += len(names_of) - 1
                 else:
                     return None  # only `key: value` bodies read a glued value the way a shape can
             prev = ve
@@ -328,6 +337,35 @@ class Shape:
         if got is None or got[1] != step or not _same_metrics(got[0], metrics):
             return None
         return shape
+
+
+_PLAIN_NUM = re.compile(_UNIT_NUM)
+
+
+def _glued_groups(cf: Fmt, name: str, value: str) -> tuple[str, list[str]] | None:
+    """A glued value as fixed text around plain numbers, when each number is one metric in order:
+    (regex with a group per number, the metric names). None when it is not that simple (`5,417`)."""
+    got: dict[str, float] = {}
+    first = glued_value(cf, name, value, got)
+    if first is None:
+        return None
+    if not got:
+        got[name] = first
+    nums = list(_PLAIN_NUM.finditer(value))
+    if len(nums) != len(got):
+        return None
+    parts, prev = [], 0
+    for nm, v in zip(nums, got.values()):
+        try:
+            if float(nm.group()) != v:
+                return None
+        except ValueError:
+            return None
+        parts.append(_literal(value[prev:nm.start()]))
+        parts.append(f"({_UNIT_NUM})")
+        prev = nm.end()
+    parts.append(_literal(value[prev:]))
+    return "".join(parts), list(got)
 
 
 def _literal(text: str) -> str:
