@@ -270,6 +270,12 @@ class Shape:
             metrics[name] = value
         return metrics, step
 
+    def shifted(self, offset: int) -> Shape:
+        """This shape's reader for a regex that has `offset` groups before the body's."""
+        return Shape(None, tuple(i + offset for i in self.plain_idx), self.plain_names,
+                     self.step_idx + offset if self.step_idx else 0,
+                     tuple((g + offset, name) for g, name in self.glued), self.glue)
+
     @classmethod
     def learn(cls, cf: Fmt, section: str | None, body: str, fields, glue: bool, metrics: dict[str, float],
               step: int | None) -> Shape | None:
