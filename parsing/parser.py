@@ -721,6 +721,8 @@ class FastLine:
             parts.append(" ")
         if prefix is not None:
             parts.append(f"(?:{prefix[0].pattern})")
+        else:
+            parts.append("(?P<fast_msg>)")  # where the full path would look for a logging prefix
         parts.append(f"(?:[ \\t]\\s*)?(?P<fast_head>{cf.rx.pattern})")
         try:
             offset = re.compile("".join(parts)).groups
@@ -740,9 +742,14 @@ class FastLine:
 
     def read(self, parser: StreamParser, m: re.Match, line: str, lineno: int, out: list[Record]) -> bool:
         """Emit the line's record; False (nothing done) when the full path must read it."""
+        if self.check_prefix:
+            at = m.start("fast_msg")
+            prefixes = parser._prefixes.get(line[at:at + 1])
+            if prefixes is not None:
+                for entry in prefixes:
+                    if entry[0].match(line, at) is not None:
+                        return False  # the full path would take a logging prefix off here
         hs = m.start("fast_head")
-        if self.check_prefix and line[hs] in parser._prefixes:
-            return False  # a logging prefix might start here
         cands = BY_START.get(line[hs:hs + 4])
         if cands is None:
             return False
