@@ -92,8 +92,9 @@ class StreamParser:
         self._table_title: str | None = None
         self._copy_task: str | None = None
         self._copy_names: list[str] | None = None
-        # learned whole lines (prefix + head + body shape as one regex), the last used first
-        self._fast: list[FastLine] = []
+        # learned whole lines (prefix + head + body shape as one regex) by the line's first
+        # character, the last used first
+        self._fast: dict[str, list[FastLine]] = {}
         self._fast_known: dict[tuple, FastLine | None] = {}
 
     # ---- input ------------------------------------------------------------------------------
@@ -191,15 +192,17 @@ class StreamParser:
         if self._user:
             if self._user_line(line, lineno, out):
                 return
-        elif self._fast and self._block is None and len(line) <= MAX_PARSE:
-            for k, fl in enumerate(self._fast):
-                m = fl.rx.match(line)
-                if m is not None:
-                    if fl.read(self, m, line, lineno, out):
-                        if k:
-                            self._fast.insert(0, self._fast.pop(k))
-                        return
-                    break
+        else:
+            fast = self._fast.get(line[0])
+            if fast is not None and self._block is None and len(line) <= MAX_PARSE:
+                for k, fl in enumerate(fast):
+                    m = fl.rx.match(line)
+                    if m is not None:
+                        if fl.read(self, m, line, lineno, out):
+                            if k:
+                                fast.insert(0, fast.pop(k))
+                            return
+                        break
         # -- rank and logging prefixes
         pos = 0
         rank = ts = logger = None
@@ -371,8 +374,9 @@ class StreamParser:
         if len(self._fast_known) < 256:
             self._fast_known[key] = fl
         if fl is not None and fl.rx.match(line) is not None:
-            self._fast.insert(0, fl)
-            del self._fast[_MAX_FAST:]
+            fast = self._fast.setdefault(line[0], [])
+            fast.insert(0, fl)
+            del fast[_MAX_FAST:]
 
     # ---- formats of the table ----------------------------------------------------------------
     def _format_line(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out: list[Record]) -> bool | None:
