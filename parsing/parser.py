@@ -409,12 +409,15 @@ class StreamParser:
             total = g.get("total")
             if is_eval:
                 eval_counter = True  # an evaluation batch counter is not a training step
-            elif epoch is not None and total is not None:
-                step = (int(epoch) - fmt.epoch_base) * int(total) + int(pos)
             else:
-                step = int(pos)
+                step = _position_step(epoch, pos, total, fmt.epoch_base)
         if not metrics or (len(metrics) == 1 and "epoch" in metrics):
             return False  # the generic reader may still make sense of it
+        self._emit_format(metrics, step, eval_counter, ts, rank, lineno, out)
+
+    def _emit_format(self, metrics: dict[str, float], step: int | None, eval_counter: bool, ts, rank,
+                     lineno: int, out: list[Record]) -> None:
+        """A format line's record: its own step ends the bar context; else the step it follows."""
         if step is not None:
             self._has_steps = True
             if self._emit(metrics, step, ts, rank, lineno, out):
@@ -782,22 +785,20 @@ class FastLine:
         if step is None and "pos" in has:
             pos = m.group("pos")
             if pos is not None:
-                total = m.group("total") if "total" in has else None
-                if epoch is not None and total is not None:
-                    step = (int(epoch) - self.base) * int(total) + int(pos)
-                else:
-                    step = int(pos)
+                step = _position_step(epoch, pos, m.group("total") if "total" in has else None, self.base)
         if not metrics or (len(metrics) == 1 and "epoch" in metrics):
             return False
         ts = m.group("ts") if "ts" in has else None
         rank = (m.group(1) or m.group(2)) if self.ranked else None
-        if step is not None:
-            parser._has_steps = True
-            if parser._emit(metrics, step, ts, rank, lineno, out):
-                parser._attach = None
-        else:
-            parser._emit(metrics, parser._step(None, False), ts, rank, lineno, out)
+        parser._emit_format(metrics, step, False, ts, rank, lineno, out)
         return True
+
+
+def _position_step(epoch: str | None, pos: str, total: str | None, base: int) -> int:
+    """The global step of a position in an epoch (`[2][50/7330]`), else the position itself."""
+    if epoch is not None and total is not None:
+        return (int(epoch) - base) * int(total) + int(pos)
+    return int(pos)
 
 
 _HINTS = tuple((cf.fmt.hint, cf) for cf in HINTED)
