@@ -406,14 +406,15 @@ def head_metrics(cf: Fmt, hm: re.Match, g: dict) -> dict[str, float]:
 
 
 def bar_metrics(kind: str, source: str) -> dict[str, float]:
-    # a bar redraws one postfix shape over and over: read it by a learned shape
+    metrics: dict[str, float] = {}
     if kind == "tqdm":
         if "=" in source:
-            return read_body(GENERIC, "eq", source, None)[0]
-        if ": " in source:
-            return read_body(GENERIC, "colon", source, None)[0]
-        return {}
-    return read_body(GENERIC, "colon", source.replace(" - ", "  ") if " - " in source else source, None)[0]
+            parse_fields(GENERIC, "eq", source, None, metrics)
+        elif ": " in source:
+            parse_fields(GENERIC, "colon", source, None, metrics)
+    else:
+        parse_fields(GENERIC, "colon", source.replace(" - ", "  ") if " - " in source else source, None, metrics)
+    return metrics
 
 
 def eval_word(desc: str) -> str | None:
