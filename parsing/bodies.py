@@ -129,13 +129,15 @@ def _spaced_fields(body: str, sep: str, label_sep: str | None) -> list[tuple[str
     off = 0
     for seg in body.split(sep):
         i = seg.find(label_sep) if label_sep else -1
-        if i >= 0:
+        if i >= 0 and not seg[:i].rstrip()[-1:].isdigit():
             fields.append((seg[:i], off + i + len(label_sep), off + len(seg)))
         else:
+            # `label value`; also after a counter (`Step 3: loss 2.0`), which the step search reads
+            start = i + len(label_sep) if i >= 0 else 0
             core = seg.rstrip()
             j = core.rfind(" ")
-            if j >= 0:
-                fields.append((core[:j].lstrip(), off + j + 1, off + len(core)))
+            if j > start:
+                fields.append((core[start:j].lstrip(), off + j + 1, off + len(core)))
         off += len(seg) + len(sep)
     return fields
 
@@ -146,7 +148,9 @@ def pipe_fields(body: str) -> list[tuple[str, int, int]]:
 
 
 def comma_fields(body: str) -> list[tuple[str, int, int]]:
-    """`label value, label value` (nanoGPT)."""
+    """`label value, label value` (nanoGPT); `label value | label value` when the body has pipes."""
+    if "|" in body:
+        return _spaced_fields(body, "|", ":")
     return _spaced_fields(body, ", ", None)
 
 
@@ -266,6 +270,12 @@ class Shape:
             metrics[name] = value
         return metrics, step
 
+    def shifted(self, offset: int) -> Shape:
+        """This shape's reader for a regex that has `offset` groups before the body's."""
+        return Shape(None, tuple(i + offset for i in self.plain_idx), self.plain_names,
+                     self.step_idx + offset if self.step_idx else 0,
+                     tuple((g + offset, name) for g, name in self.glued), self.glue)
+
     @classmethod
     def learn(cls, cf: Fmt, section: str | None, body: str, fields, glue: bool, metrics: dict[str, float],
               step: int | None) -> Shape | None:
@@ -305,8 +315,17 @@ class Shape:
                     plain_names.append(name)
                     parts.append(value_rx)
                 elif glue:
-                    glued.append((group, name))
-                    parts.append(f"({_NO_FIELD})")
+                    spread = _glued_groups(cf, name, value)
+                    if spread is None:
+                        glued.append((group, name))
+                        parts.append(f"({_NO_FIELD})")
+                    else:  # `6.89 (6.85)`, `71.24GiB(74.99%)`: a group per number, the text between fixed
+                        rx_text, names_of = spread
+                        parts.append(rx_text)
+                        for i, extra in enumerate(names_of):
+                            plain_idx.append(group + i)
+                            plain_names.append(extra)
+                        group += len(names_of) - 1
                 else:
                     return None  # only `key: value` bodies read a glued value the way a shape can
             prev = ve
@@ -324,6 +343,35 @@ class Shape:
         if got is None or got[1] != step or not _same_metrics(got[0], metrics):
             return None
         return shape
+
+
+_PLAIN_NUM = re.compile(_UNIT_NUM)
+
+
+def _glued_groups(cf: Fmt, name: str, value: str) -> tuple[str, list[str]] | None:
+    """A glued value as fixed text around plain numbers, when each number is one metric in order:
+    (regex with a group per number, the metric names). None when it is not that simple (`5,417`)."""
+    got: dict[str, float] = {}
+    first = glued_value(cf, name, value, got)
+    if first is None:
+        return None
+    if not got:
+        got[name] = first
+    nums = list(_PLAIN_NUM.finditer(value))
+    if len(nums) != len(got):
+        return None
+    parts, prev = [], 0
+    for nm, v in zip(nums, got.values()):
+        try:
+            if float(nm.group()) != v:
+                return None
+        except ValueError:
+            return None
+        parts.append(_literal(value[prev:nm.start()]))
+        parts.append(f"({_UNIT_NUM})")
+        prev = nm.end()
+    parts.append(_literal(value[prev:]))
+    return "".join(parts), list(got)
 
 
 def _literal(text: str) -> str:
