@@ -23,9 +23,12 @@ UNIT_CHARS = "%/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DURATION_RX = re.compile(r"\s{0,64}" + DURATION)
 
 
+STEP_MAX = 2**63 - 1  # what a database BIGINT holds; beyond it a "step" is not a step
+
+
 def as_step(value: float) -> int | None:
-    """A printed step as an int; None for nan / inf / a fraction (a step is a count)."""
-    return int(value) if value.is_integer() else None
+    """A printed step as an int; None for nan / inf / a fraction / beyond int64 (a step is a count)."""
+    return int(value) if value.is_integer() and abs(value) <= STEP_MAX else None
 
 
 # ---- values -------------------------------------------------------------------------------------
@@ -457,7 +460,12 @@ def dict_pairs(text: str) -> list[tuple[str, float]]:
     return [(dm.group("key"), to_float(dm.group("num"))) for dm in P.DICT_PAIR.finditer(text)]
 
 
-def flatten(obj: dict, prefix: str, out: list[tuple[str, float]]) -> None:
+FLATTEN_DEPTH = 16  # nested metric dicts are a few levels deep; 1000 levels is an attack
+
+
+def flatten(obj: dict, prefix: str, out: list[tuple[str, float]], depth: int = 0) -> None:
+    if depth > FLATTEN_DEPTH:
+        return
     for k, v in obj.items():
         key = f"{prefix}{k}"
         if isinstance(v, bool):
@@ -471,7 +479,7 @@ def flatten(obj: dict, prefix: str, out: list[tuple[str, float]]) -> None:
         elif isinstance(v, list) and v and isinstance(v[0], (int, float)) and not isinstance(v[0], bool):
             out.append((key, float(v[0])))
         elif isinstance(v, dict):
-            flatten(v, f"{key}/", out)
+            flatten(v, f"{key}/", out, depth + 1)
 
 
 def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int | None]:

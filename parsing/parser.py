@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from parsing import patterns as P
-from parsing.bodies import (as_step, bar_metrics, dict_pairs, eval_word, field_value, generic_pairs, head_metrics,
+from parsing.bodies import (STEP_MAX, as_step, bar_metrics, dict_pairs, eval_word, field_value, generic_pairs, head_metrics,
                             metric_words, read_body)
 from parsing.formats import BY_START, EVALISH, GENERIC, HINTED, MISS, PREFIXES, STEP, Fmt, final_name
 from parsing.names import canonical_type, normalize_name
@@ -292,6 +292,8 @@ class StreamParser:
     def _step(self, step: int | None, eval_counter: bool = False) -> int | None:
         """Own step; else none for an evaluation batch; else the bar position the report follows;
         else, in a log that prints no steps at all, the running count of records."""
+        if step is not None and abs(step) > STEP_MAX:
+            step = None  # `step=1e300`: no database holds it, and no training ran that long
         if step is not None:
             self._has_steps = True
             return step

@@ -25,8 +25,6 @@ INT64 = 2**63
 # int64 fails the whole batch write (BIGINT overflow), and flattening JSON nested ~1000 deep
 # overflows the stack (the line is lost to the safety net). strict: once the parser is fixed
 # these pass, and the marks must go.
-STEP_BUG = pytest.mark.xfail(strict=True, reason="parser: steps beyond int64 are emitted")
-NESTING_BUG = pytest.mark.xfail(strict=True, reason="parser: RecursionError flattening JSON ~1000 deep")
 
 FUZZ = settings(
     max_examples=75,
@@ -172,7 +170,7 @@ def test_millions_of_digits(line, internal_errors):
 @pytest.mark.parametrize(
     ("depth", "quote"),
     [(10, '"'), (10, "'"), (500, '"'), (500, "'"), (1023, "'"), (5000, "'"), (5000, '"'),
-     pytest.param(1000, '"', marks=NESTING_BUG), pytest.param(1023, '"', marks=NESTING_BUG)],
+     (1000, '"'), (1023, '"')],
 )
 def test_deeply_nested_dicts(depth, quote, internal_errors):
     q = quote
@@ -186,9 +184,9 @@ def test_deeply_nested_dicts(depth, quote, internal_errors):
 @pytest.mark.parametrize(
     "line",
     [
-        pytest.param('{"step": 1e308, "loss": 1.0}', marks=STEP_BUG),
-        pytest.param("{'step': 99999999999999999999999, 'loss': 2}", marks=STEP_BUG),
-        pytest.param("step=1e300 loss=2.0", marks=STEP_BUG),
+        '{"step": 1e308, "loss": 1.0}',
+        "{'step': 99999999999999999999999, 'loss': 2}",
+        "step=1e300 loss=2.0",
         '{"' + "a" * 500 + '_loss": 1.0}',
         '{"loss": 1, ' + '"ab": {' * 60 + '"x": 1' + "}" * 60 + "}",
     ],
