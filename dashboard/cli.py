@@ -93,9 +93,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from dashboard.security import bind_warning
     from dashboard.server import serve
 
-    return serve(settings_from(args), workers=getattr(args, "workers", 1))
+    settings = settings_from(args)
+    if warning := bind_warning(settings):
+        print(warning, file=sys.stderr, flush=True)
+    return serve(settings, workers=getattr(args, "workers", 1))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
