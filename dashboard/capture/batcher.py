@@ -262,6 +262,14 @@ class Batcher:
             self.warn(f"run {self.run_id} was deleted; its output is no longer stored")
             self._points, self._chunks = [], []
             return True
+        except ValueError as exc:
+            # write_batch refused a malformed point before writing anything: retrying can never
+            # succeed, so the points go (reported) and the log chunks are written on the retry.
+            self.warn(f"dropped {len(points)} points the database cannot store: {exc}")
+            self.stats.errors.append(f"ValueError: {exc}")
+            self._points = []
+            self._retry_at = time.monotonic()
+            return False
         except Exception as exc:  # noqa: BLE001 - any database error: keep the batch, retry
             self._write_failed(exc)
             return False

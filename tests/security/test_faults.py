@@ -261,3 +261,32 @@ def test_a_step_beyond_int64_costs_only_its_own_record(sqlite_url):
     assert log == "".join(lines) and stats.lost_chunks == 0
     assert points == [(i, float(f"1.{i}")) for i in range(10)]
     engine.dispose()
+
+
+def test_points_the_writer_refuses_are_dropped_and_the_log_still_lands(sqlite_url, monkeypatch):
+    """write_batch's ValueError (a point no database can hold) is permanent: the batcher drops
+    those points, says so, and still stores every log chunk instead of retrying forever."""
+    import dashboard.capture.batcher as batcher_module
+
+    real = batcher_module.write_batch
+
+    def refuse_points(engine, run_id, points=(), chunks=(), **kw):
+        if points:
+            raise ValueError("a metric name must be a string of 1 to 120 characters")
+        return real(engine, run_id, points, chunks, **kw)
+
+    monkeypatch.setattr(batcher_module, "write_batch", refuse_points)
+    engine = init_db(sqlite_url)
+    run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "refused"), "r")
+    warnings = []
+    batcher = Batcher(engine, run_id, StreamParser(), flush_s=0.05, final_retry_s=0.5, gather_s=0,
+                      on_warning=warnings.append).start()
+    lines = [f"step {i}: loss 1.{i}\n" for i in range(5)]
+    for line in lines:
+        batcher.put(line.encode(), 1)
+    stats = batcher.close("completed", 0)
+    points, log = _stored(engine, run_id)
+    assert log == "".join(lines) and stats.lost_chunks == 0 and points == []
+    assert any("dropped" in w for w in warnings)
+    assert queries.get_run(engine, run_id)["status"] == "completed"
+    engine.dispose()
