@@ -6,7 +6,10 @@ fractional digits of every number redrawn so that no two metric lines are alike;
 the lines carry no metric. The baseline is one generic key/value `re.findall` over each line of
 the same file, measured in the same run. Prints figures; asserts nothing.
 
-    python bench/parse_bench.py [--lines N] [--seed S] [--profile]
+With `--per-format`, each sample log is also repeated (fractions redrawn) into a log of one
+framework, the common case of a real run, and timed against the same baseline.
+
+    python bench/parse_bench.py [--lines N] [--seed S] [--profile] [--per-format]
 """
 from __future__ import annotations
 
@@ -70,6 +73,23 @@ def generate(path: Path, n_lines: int, seed: int) -> tuple[int, int]:
     return written, metric
 
 
+def per_format(tmp: Path, n_lines: int, seed: int) -> None:
+    """Lines/s of CPU for a log of each framework alone, and the baseline on the same file."""
+    rng = random.Random(seed)
+    redraw = lambda m: "".join(rng.choice("0123456789") for _ in m.group())  # noqa: E731
+    for log, run in zip(sorted(shared_logs().glob("*.log")), sample_runs()):
+        path = tmp / f"{log.stem}.log"
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            written = 0
+            while written < n_lines:
+                f.write(_FRACTION.sub(redraw, "".join(run)))
+                written += len(run)
+        _, cpu, records, _ = bench_parser(path)
+        _, base_cpu, _ = bench_baseline(path)
+        print(f"  {log.stem:<12} {written / cpu:>10,.0f} lines/s of CPU  baseline {written / base_cpu:>10,.0f}"
+              f"  ratio {base_cpu / cpu:5.2f}  ({records:,} records)")
+
+
 def bench_parser(path: Path) -> tuple[float, float, int, int]:
     """(wall seconds, CPU seconds, records, points); CPU time is what a shared machine does not blur."""
     t0, c0 = time.perf_counter(), time.process_time()
@@ -94,6 +114,7 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--profile", action="store_true", help="run the parser under cProfile and print the top")
+    ap.add_argument("--per-format", action="store_true", help="also time a log of each framework alone")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "mixed.log"
@@ -113,6 +134,9 @@ def main() -> None:
         print(f"baseline: {lines / base_cpu:>12,.0f} lines/s of CPU  ({lines / base_dt:,.0f} wall; {base_cpu:.2f} s, "
               f"one generic re.findall per line, {pairs:,} pairs)")
         print(f"ratio:    {base_cpu / cpu:>12.2f} x baseline; target 1,000,000 lines/s")
+        if a.per_format:
+            print(f"per format ({a.lines // 10:,} lines each):")
+            per_format(Path(tmp), a.lines // 10, a.seed)
 
 
 if __name__ == "__main__":

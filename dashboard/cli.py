@@ -93,13 +93,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from dashboard import create_app
+    from dashboard.security import bind_warning
+    from dashboard.server import serve
 
     settings = settings_from(args)
-    app = create_app(settings)
-    print(f"trainboard: serving {settings.db_url} at http://{settings.host}:{settings.port}/", flush=True)
-    app.run(host=settings.host, port=settings.port, debug=False)
-    return 0
+    if warning := bind_warning(settings):
+        print(warning, file=sys.stderr, flush=True)
+    return serve(settings, workers=getattr(args, "workers", 1))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -23,9 +23,12 @@ UNIT_CHARS = "%/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DURATION_RX = re.compile(r"\s{0,64}" + DURATION)
 
 
+STEP_MAX = 2**63 - 1  # what a database BIGINT holds; beyond it a "step" is not a step
+
+
 def as_step(value: float) -> int | None:
-    """A printed step as an int; None for nan / inf / a fraction (a step is a count)."""
-    return int(value) if value.is_integer() else None
+    """A printed step as an int; None for nan / inf / a fraction / beyond int64 (a step is a count)."""
+    return int(value) if value.is_integer() and abs(value) <= STEP_MAX else None
 
 
 # ---- values -------------------------------------------------------------------------------------
@@ -129,13 +132,15 @@ def _spaced_fields(body: str, sep: str, label_sep: str | None) -> list[tuple[str
     off = 0
     for seg in body.split(sep):
         i = seg.find(label_sep) if label_sep else -1
-        if i >= 0:
+        if i >= 0 and not seg[:i].rstrip()[-1:].isdigit():
             fields.append((seg[:i], off + i + len(label_sep), off + len(seg)))
         else:
+            # `label value`; also after a counter (`Step 3: loss 2.0`), which the step search reads
+            start = i + len(label_sep) if i >= 0 else 0
             core = seg.rstrip()
             j = core.rfind(" ")
-            if j >= 0:
-                fields.append((core[:j].lstrip(), off + j + 1, off + len(core)))
+            if j > start:
+                fields.append((core[start:j].lstrip(), off + j + 1, off + len(core)))
         off += len(seg) + len(sep)
     return fields
 
@@ -146,7 +151,9 @@ def pipe_fields(body: str) -> list[tuple[str, int, int]]:
 
 
 def comma_fields(body: str) -> list[tuple[str, int, int]]:
-    """`label value, label value` (nanoGPT)."""
+    """`label value, label value` (nanoGPT); `label value | label value` when the body has pipes."""
+    if "|" in body:
+        return _spaced_fields(body, "|", ":")
     return _spaced_fields(body, ", ", None)
 
 
@@ -266,6 +273,12 @@ class Shape:
             metrics[name] = value
         return metrics, step
 
+    def shifted(self, offset: int) -> Shape:
+        """This shape's reader for a regex that has `offset` groups before the body's."""
+        return Shape(None, tuple(i + offset for i in self.plain_idx), self.plain_names,
+                     self.step_idx + offset if self.step_idx else 0,
+                     tuple((g + offset, name) for g, name in self.glued), self.glue)
+
     @classmethod
     def learn(cls, cf: Fmt, section: str | None, body: str, fields, glue: bool, metrics: dict[str, float],
               step: int | None) -> Shape | None:
@@ -305,8 +318,17 @@ class Shape:
                     plain_names.append(name)
                     parts.append(value_rx)
                 elif glue:
-                    glued.append((group, name))
-                    parts.append(f"({_NO_FIELD})")
+                    spread = _glued_groups(cf, name, value)
+                    if spread is None:
+                        glued.append((group, name))
+                        parts.append(f"({_NO_FIELD})")
+                    else:  # `6.89 (6.85)`, `71.24GiB(74.99%)`: a group per number, the text between fixed
+                        rx_text, names_of = spread
+                        parts.append(rx_text)
+                        for i, extra in enumerate(names_of):
+                            plain_idx.append(group + i)
+                            plain_names.append(extra)
+                        group += len(names_of) - 1
                 else:
                     return None  # only `key: value` bodies read a glued value the way a shape can
             prev = ve
@@ -324,6 +346,35 @@ class Shape:
         if got is None or got[1] != step or not _same_metrics(got[0], metrics):
             return None
         return shape
+
+
+_PLAIN_NUM = re.compile(_UNIT_NUM)
+
+
+def _glued_groups(cf: Fmt, name: str, value: str) -> tuple[str, list[str]] | None:
+    """A glued value as fixed text around plain numbers, when each number is one metric in order:
+    (regex with a group per number, the metric names). None when it is not that simple (`5,417`)."""
+    got: dict[str, float] = {}
+    first = glued_value(cf, name, value, got)
+    if first is None:
+        return None
+    if not got:
+        got[name] = first
+    nums = list(_PLAIN_NUM.finditer(value))
+    if len(nums) != len(got):
+        return None
+    parts, prev = [], 0
+    for nm, v in zip(nums, got.values()):
+        try:
+            if float(nm.group()) != v:
+                return None
+        except ValueError:
+            return None
+        parts.append(_literal(value[prev:nm.start()]))
+        parts.append(f"({_UNIT_NUM})")
+        prev = nm.end()
+    parts.append(_literal(value[prev:]))
+    return "".join(parts), list(got)
 
 
 def _literal(text: str) -> str:
@@ -409,7 +460,12 @@ def dict_pairs(text: str) -> list[tuple[str, float]]:
     return [(dm.group("key"), to_float(dm.group("num"))) for dm in P.DICT_PAIR.finditer(text)]
 
 
-def flatten(obj: dict, prefix: str, out: list[tuple[str, float]]) -> None:
+FLATTEN_DEPTH = 16  # nested metric dicts are a few levels deep; 1000 levels is an attack
+
+
+def flatten(obj: dict, prefix: str, out: list[tuple[str, float]], depth: int = 0) -> None:
+    if depth > FLATTEN_DEPTH:
+        return
     for k, v in obj.items():
         key = f"{prefix}{k}"
         if isinstance(v, bool):
@@ -423,7 +479,7 @@ def flatten(obj: dict, prefix: str, out: list[tuple[str, float]]) -> None:
         elif isinstance(v, list) and v and isinstance(v[0], (int, float)) and not isinstance(v[0], bool):
             out.append((key, float(v[0])))
         elif isinstance(v, dict):
-            flatten(v, f"{key}/", out)
+            flatten(v, f"{key}/", out, depth + 1)
 
 
 def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int | None]:

@@ -10,6 +10,7 @@ from parsing.names import canonical_type, normalize_name
 LABEL = re.compile(r"[A-Za-z_(@][\w@%/.()\-]{0,63}(?: [A-Za-z_(@][\w@%/.()\-]{0,63}){0,5}")
 STEP = object()  # a label that carries the step, not a metric
 MISS = object()
+_FAST_GROUPS = {"step", "section", "epoch", "pos", "total"}
 # Final names that belong to an evaluation; a line reprinting one unchanged is not a new point.
 EVALISH: set[str] = set()
 
@@ -33,7 +34,7 @@ def final_name(raw: str, section: str | None) -> object:
 class Fmt:
     """One row of the format table, compiled."""
 
-    __slots__ = ("fmt", "rx", "metric_groups", "template_groups", "names", "kind", "shapes", "sectioned")
+    __slots__ = ("fmt", "rx", "metric_groups", "template_groups", "names", "kind", "shapes", "sectioned", "fast_ok")
 
     def __init__(self, fmt: P.Format) -> None:
         self.fmt = fmt
@@ -46,6 +47,10 @@ class Fmt:
         # learned body shapes per section: [learning budget, bodies.Shape, ...] (see bodies.read_body)
         self.shapes: dict[str | None, list] = {}
         self.sectioned = bool(fmt.section or fmt.section_from_logger or "section" in groups)
+        # whether a line of this format may be learned whole (parser.FastLine): a body of fields,
+        # a head that carries no more than a step, an epoch position or a section word
+        self.fast_ok = (fmt.kind == "line" and fmt.body in ("colon", "pipe", "comma", "eq") and not fmt.section
+                        and not fmt.section_from_logger and set(groups) <= _FAST_GROUPS)
 
     def name_map(self, section: str | None) -> dict[str, object]:
         d = self.names.get(section)
@@ -71,5 +76,5 @@ for _cf in FMTS:
             BY_START[_s[:4]] = BY_START.get(_s[:4], ()) + (_cf,)
 HINTED = tuple(cf for cf in FMTS if cf.fmt.hint)
 GENERIC = Fmt(P.Format("generic", ""))
-PREFIXES = tuple((rx, p.first, "ts" in rx.groupindex, "logger" in rx.groupindex)
+PREFIXES = tuple((rx, p.first, "ts" in rx.groupindex, "logger" in rx.groupindex, p.weak)
                  for p in P.PREFIXES for rx in (re.compile(p.regex),))

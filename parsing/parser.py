@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from parsing import patterns as P
-from parsing.bodies import (as_step, bar_metrics, dict_pairs, eval_word, field_value, generic_pairs, head_metrics,
+from parsing.bodies import (STEP_MAX, as_step, bar_metrics, dict_pairs, eval_word, field_value, generic_pairs, head_metrics,
                             metric_words, read_body)
 from parsing.formats import BY_START, EVALISH, GENERIC, HINTED, MISS, PREFIXES, STEP, Fmt, final_name
 from parsing.names import canonical_type, normalize_name
@@ -68,7 +68,7 @@ class StreamParser:
         self._lineno = 0
         self._stats = ParseStats()
         self._shapes: dict[tuple[str, ...], int] = {}
-        # logging prefixes by first character, the last one that matched first
+        # logging prefixes by first character, the last one that matched first (weak ones last)
         self._prefixes: dict[str, list] = {}
         for entry in PREFIXES:
             for c in entry[1]:
@@ -92,6 +92,10 @@ class StreamParser:
         self._table_title: str | None = None
         self._copy_task: str | None = None
         self._copy_names: list[str] | None = None
+        # learned whole lines (prefix + head + body shape as one regex) by the line's first
+        # character, the last used first
+        self._fast: dict[str, list[FastLine]] = {}
+        self._fast_known: dict[tuple, FastLine | None] = {}
 
     # ---- input ------------------------------------------------------------------------------
     def feed(self, text: str) -> list[Record]:
@@ -185,17 +189,32 @@ class StreamParser:
             if self._block is not None and self._block["cf"] is None:
                 self._flush_block(out)
             return  # a blank line keeps the bar context
-        if self._user and self._user_line(line, lineno, out):
-            return
+        if self._user:
+            if self._user_line(line, lineno, out):
+                return
+        else:
+            fast = self._fast.get(line[0])
+            if fast is not None and self._block is None and len(line) <= MAX_PARSE:
+                for k, fl in enumerate(fast):
+                    m = fl.rx.match(line)
+                    if m is not None:
+                        if fl.read(self, m, line, lineno, out):
+                            if k:
+                                fast.insert(0, fast.pop(k))
+                            return
+                        break
         # -- rank and logging prefixes
         pos = 0
         rank = ts = logger = None
+        lead = ranked = False
+        prefix = None
         c = line[0]
         if c == "[":
             if line.startswith(P.RANK_STARTS):
                 rm = P.RANK_PREFIX.match(line)
                 if rm is not None:
                     rank = rm.group(1) or rm.group(2)
+                    ranked = True
                     pos = rm.end()
                     c = line[pos:pos + 1]
         elif c in _DIGITS:
@@ -205,22 +224,25 @@ class StreamParser:
                 seen = self._labels[label] = self._labels.get(label, 0) + 1
                 if seen >= 2:  # one `5: ...` line is not a rank; a rank prints many
                     rank = label
+                lead = None  # a line a learned whole-line regex must not take
                 pos = i + 2
                 c = line[pos:pos + 1]
         elif c == " " and line[1:2] == "[":
-            pos, c = 1, "["
+            pos, c, lead = 1, "[", True
         prefixes = self._prefixes.get(c)
         if prefixes is not None and (c not in _DIGITS or line[pos + 2:pos + 3] in _TS_SEP or line[pos + 4:pos + 5] == "-"):
-            for k, (rx, _first, has_ts, has_logger) in enumerate(prefixes):
+            for k, entry in enumerate(prefixes):
+                rx, _first, has_ts, has_logger, weak = entry
                 pm = rx.match(line, pos)
                 if pm is not None:
-                    if k:
+                    if k and not weak:
                         prefixes.insert(0, prefixes.pop(k))
                     if has_ts:
                         ts = pm.group("ts")
                     if has_logger:
                         logger = pm.group("logger")
                     pos = pm.end()
+                    prefix = entry
                     break
         msg = line[pos:] if pos else line
         if len(msg) > MAX_PARSE:
@@ -229,6 +251,7 @@ class StreamParser:
             rm = _DS_RANK.match(msg)
             if rm is not None:
                 rank = rm.group(1)
+                lead = None
                 msg = msg[rm.end():]
         if msg[:1] in (" ", "\t"):
             msg = msg.lstrip()
@@ -244,6 +267,8 @@ class StreamParser:
                 hm = cf.rx.match(msg)
                 if hm is not None:
                     if _KINDS[cf.kind](self, cf, hm, msg, ts, rank, logger, lineno, out) is not False:
+                        if cf.fast_ok and lead is not None and not self._user and len(line) <= MAX_PARSE:
+                            self._learn_line(cf, hm, line, ranked, lead, prefix)
                         return
                     break
         for hint, cf in _HINTS:
@@ -267,6 +292,8 @@ class StreamParser:
     def _step(self, step: int | None, eval_counter: bool = False) -> int | None:
         """Own step; else none for an evaluation batch; else the bar position the report follows;
         else, in a log that prints no steps at all, the running count of records."""
+        if step is not None and abs(step) > STEP_MAX:
+            step = None  # `step=1e300`: no database holds it, and no training ran that long
         if step is not None:
             self._has_steps = True
             return step
@@ -330,17 +357,34 @@ class StreamParser:
         self._stats.failures += 1
         log.debug("line %d: %s: %.200r", lineno, why, line)
 
+    # ---- learned whole lines -------------------------------------------------------------------
+    def _learn_line(self, cf: Fmt, hm: re.Match, line: str, ranked: bool, lead: bool, prefix) -> None:
+        """After a format read a line: the line's prefixes, head and body shape as one regex, so
+        that the next line like it costs one match (see FastLine)."""
+        if prefix is not None and prefix[4]:
+            return  # a weak prefix may stand for a longer one on the next line
+        section_raw = hm.groupdict().get("section")
+        if _section(cf, section_raw, None) is not None:
+            return
+        shapes = cf.shapes.get(None)
+        if not shapes or len(shapes) < 2:
+            return
+        key = (cf, shapes[1], ranked, lead, prefix and prefix[0], section_raw)
+        if key in self._fast_known:
+            return
+        fl = FastLine.build(cf, shapes[1], ranked, lead, prefix, section_raw)
+        if len(self._fast_known) < 256:
+            self._fast_known[key] = fl
+        if fl is not None and fl.rx.match(line) is not None:
+            fast = self._fast.setdefault(line[0], [])
+            fast.insert(0, fl)
+            del fast[_MAX_FAST:]
+
     # ---- formats of the table ----------------------------------------------------------------
     def _format_line(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out: list[Record]) -> bool | None:
         fmt = cf.fmt
         g = hm.groupdict()
-        section = None
-        if cf.sectioned:
-            section = fmt.section or g.get("section") or (logger if fmt.section_from_logger else None)
-            if section is not None:
-                section = section.lower()
-                if section not in P.EVAL_SECTIONS and not (section == "train" and fmt.section_from_logger):
-                    section = None  # `Epoch(train)`: training lines keep bare names
+        section = _section(cf, g.get("section"), logger) if cf.sectioned else None
         body = msg[hm.end():]
         step = None
         if fmt.body == "none":
@@ -367,12 +411,15 @@ class StreamParser:
             total = g.get("total")
             if is_eval:
                 eval_counter = True  # an evaluation batch counter is not a training step
-            elif epoch is not None and total is not None:
-                step = (int(epoch) - fmt.epoch_base) * int(total) + int(pos)
             else:
-                step = int(pos)
+                step = _position_step(epoch, pos, total, fmt.epoch_base)
         if not metrics or (len(metrics) == 1 and "epoch" in metrics):
             return False  # the generic reader may still make sense of it
+        self._emit_format(metrics, step, eval_counter, ts, rank, lineno, out)
+
+    def _emit_format(self, metrics: dict[str, float], step: int | None, eval_counter: bool, ts, rank,
+                     lineno: int, out: list[Record]) -> None:
+        """A format line's record: its own step ends the bar context; else the step it follows."""
         if step is not None:
             self._has_steps = True
             if self._emit(metrics, step, ts, rank, lineno, out):
@@ -650,6 +697,110 @@ class StreamParser:
                 self._emit(metrics, self._step(step), None, None, lineno, out)
                 return True
         return False
+
+
+def _section(cf: Fmt, printed: str | None, logger: str | None) -> str | None:
+    """The evaluation section a format line reports under; None for training lines."""
+    fmt = cf.fmt
+    section = fmt.section or printed or (logger if fmt.section_from_logger else None)
+    if section is not None:
+        section = section.lower()
+        if section not in P.EVAL_SECTIONS and not (section == "train" and fmt.section_from_logger):
+            section = None  # `Epoch(train)`: training lines keep bare names
+    return section
+
+
+_MAX_FAST = 4
+
+
+class FastLine:
+    """A learned whole line: rank prefix, logging prefix, a format's head and a learned body shape
+    (`bodies.Shape`) composed into one regex. A line it matches is read as `_line` would read it
+    (the same prefix, format and shape would be picked; the checks in `read` make sure), for one
+    match and a float() per value. Anything unusual goes back to the full path."""
+
+    __slots__ = ("rx", "cf", "shape", "section_raw", "has", "base", "ranked", "check_prefix")
+
+    @classmethod
+    def build(cls, cf: Fmt, shape, ranked: bool, lead: bool, prefix, section_raw: str | None) -> FastLine | None:
+        parts = []
+        if ranked:
+            parts.append(f"(?:{P.RANK_PREFIX.pattern})")
+        elif lead:
+            parts.append(" ")
+        if prefix is not None:
+            parts.append(f"(?:{prefix[0].pattern})")
+        else:
+            parts.append("(?P<fast_msg>)")  # where the full path would look for a logging prefix
+        parts.append(f"(?:[ \\t]\\s*)?(?P<fast_head>{cf.rx.pattern})")
+        try:
+            offset = re.compile("".join(parts)).groups
+            rx = re.compile("".join(parts) + shape.rx.pattern)
+        except re.error:
+            return None
+        self = cls()
+        self.rx = rx
+        self.cf = cf
+        self.shape = shape.shifted(offset)
+        self.section_raw = section_raw
+        self.has = frozenset(rx.groupindex)
+        self.base = cf.fmt.epoch_base
+        self.ranked = ranked
+        self.check_prefix = prefix is None
+        return self
+
+    def read(self, parser: StreamParser, m: re.Match, line: str, lineno: int, out: list[Record]) -> bool:
+        """Emit the line's record; False (nothing done) when the full path must read it."""
+        if self.check_prefix:
+            at = m.start("fast_msg")
+            prefixes = parser._prefixes.get(line[at:at + 1])
+            if prefixes is not None:
+                for entry in prefixes:
+                    if entry[0].match(line, at) is not None:
+                        return False  # the full path would take a logging prefix off here
+        hs = m.start("fast_head")
+        cands = BY_START.get(line[hs:hs + 4])
+        if cands is None:
+            return False
+        cf = self.cf
+        for other in cands:
+            if other is cf:
+                break
+            if other.rx.match(line, hs) is not None:
+                return False  # the full path would pick another format
+        else:
+            return False
+        has = self.has
+        if "section" in has and m.group("section") != self.section_raw:
+            return False
+        got = self.shape.read(cf, m)
+        if got is None:
+            return False
+        metrics, step = got
+        if "step" in has:
+            own = m.group("step")
+            if own is not None:
+                step = int(own)
+        epoch = m.group("epoch") if "epoch" in has else None
+        if epoch is not None:
+            metrics["epoch"] = float(epoch)
+        if step is None and "pos" in has:
+            pos = m.group("pos")
+            if pos is not None:
+                step = _position_step(epoch, pos, m.group("total") if "total" in has else None, self.base)
+        if not metrics or (len(metrics) == 1 and "epoch" in metrics):
+            return False
+        ts = m.group("ts") if "ts" in has else None
+        rank = (m.group(1) or m.group(2)) if self.ranked else None
+        parser._emit_format(metrics, step, False, ts, rank, lineno, out)
+        return True
+
+
+def _position_step(epoch: str | None, pos: str, total: str | None, base: int) -> int:
+    """The global step of a position in an epoch (`[2][50/7330]`), else the position itself."""
+    if epoch is not None and total is not None:
+        return (int(epoch) - base) * int(total) + int(pos)
+    return int(pos)
 
 
 _HINTS = tuple((cf.fmt.hint, cf) for cf in HINTED)

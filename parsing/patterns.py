@@ -69,11 +69,14 @@ _LOGGER = r"[\w.<>\-]{1,64}"
 
 @dataclass(frozen=True)
 class Prefix:
-    """A logging prefix: `first` are the characters it can start with; groups `ts`, `logger`."""
+    """A logging prefix: `first` are the characters it can start with; groups `ts`, `logger`.
+    A `weak` prefix also matches the start of a longer one (`ts` takes the date off a fairseq
+    `date | INFO | logger | ` line): it is tried after the others, never promoted ahead of them."""
 
     name: str
     regex: str
     first: str
+    weak: bool = False
 
 
 _DIGITS = "0123456789"
@@ -90,7 +93,7 @@ PREFIXES: tuple[Prefix, ...] = (
     Prefix("detectron2", rf"\[(?P<ts>{_TS}) (?P<logger>{_LOGGER})\]: ", "["),
     # Megatron `[2024-03-18 14:04:18] `; DeepSpeed `[2024-01-01 10:00:00,123] [INFO] [logging.py:96:log_dist] `
     Prefix("bracket_ts", rf"\[(?P<ts>{_TS})\](?: \[{_LEVEL}\])?(?: \[[^\]\n]{{1,100}}\]){{0,3}} ", "["),
-    Prefix("bracket_level", rf"\[{_LEVEL}\] ", "["),
+    Prefix("bracket_level", rf"\[{_LEVEL}\] ", "[", weak=True),
     # `03/25 09:12:03 - mmengine - INFO - `, logging's `%(asctime)s - %(name)s - %(levelname)s - `
     Prefix("ts_name_level", rf"(?P<ts>{_TS}) - (?P<logger>{_LOGGER}) - {_LEVEL} - ", _DIGITS),
     # `05/02/2024 09:13:41 - WARNING - __main__ - ` (transformers examples)
@@ -98,7 +101,7 @@ PREFIXES: tuple[Prefix, ...] = (
     # `2021-05-04 09:59:00 | INFO | train_inner | ` (fairseq)
     Prefix("ts_pipes", rf"(?P<ts>{_TS}) \| {_LEVEL} \| (?P<logger>{_LOGGER}) \| ", _DIGITS),
     # `2024-05-02 09:14:03,118 INFO `, `2025-02-11 10:31:07.112093: I `
-    Prefix("ts", rf"(?P<ts>{_TS})(?::| -|,)? (?:{_LEVEL}:?\s{{1,8}}|\[{_LEVEL}\]\s{{1,8}})?", _DIGITS),
+    Prefix("ts", rf"(?P<ts>{_TS})(?::| -|,)? (?:{_LEVEL}:?\s{{1,8}}|\[{_LEVEL}\]\s{{1,8}})?", _DIGITS, weak=True),
     # `I0318 14:04:18.123456  1234 file.cc:12] ` (glog / absl)
     Prefix("glog", r"[IWEF]\d{4} [\d:.]{8,30}\s{1,8}\d{1,9} [\w.\-]{1,64}:\d{1,6}\] ", "IWEF"),
     # `INFO:root:` (logging.basicConfig)

@@ -55,3 +55,27 @@ def test_ema_matches_hand_computed_values_with_nan():
 def test_ema_weight_zero_is_identity():
     v = np.array([1.0, 2.0, 4.0])
     assert ema_debiased(v, 0.0).tolist() == [1.0, 2.0, 4.0]
+
+
+def _ema_reference(values, w):
+    """The recurrence exactly as TensorBoard's JavaScript runs it, one point at a time."""
+    out, last, n = list(values), 0.0, 0
+    for i, y in enumerate(values):
+        if not math.isfinite(y):
+            continue
+        n += 1
+        last = last * w + (1 - w) * y
+        out[i] = last / (1 - w**n)
+    return out
+
+
+@pytest.mark.parametrize("w", [1e-6, 0.01, 0.3, 0.6, 0.9, 0.99, 0.999])
+def test_vectorised_ema_matches_the_sequential_recurrence(w):
+    rng = np.random.default_rng(7)
+    values = rng.lognormal(0.5, 1.0, 20_000) * np.where(rng.random(20_000) < 0.01, -1, 1)
+    values[rng.integers(0, values.size, 50)] = np.nan
+    values[123], values[9_999] = np.inf, -np.inf
+    got = ema_debiased(values, w)
+    want = np.array(_ema_reference(values.tolist(), w))
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert np.isnan(got[np.isnan(values)]).all() and got[123] == np.inf

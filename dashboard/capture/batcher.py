@@ -38,6 +38,9 @@ def clean_text(text: str) -> str:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
+STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1  # BIGINT
+
+
 class PointMaker:
     """Parsed records into (name, step, value, ts) points.
 
@@ -46,6 +49,7 @@ class PointMaker:
 
     def __init__(self) -> None:
         self.last_step = -1
+        self.dropped = 0  # records the database could never store (a step beyond int64)
 
     def points(self, records, ts: float) -> list[Point]:
         out: list[Point] = []
@@ -53,6 +57,11 @@ class PointMaker:
             step = record.step
             if step is None:
                 step = self.last_step + 1
+            elif not STEP_MIN <= step <= STEP_MAX:
+                # One absurd line must cost only its own record: a batch holding it would
+                # fail on every retry and hold back every point after it.
+                self.dropped += 1
+                continue
             if step > self.last_step:
                 self.last_step = step
             when = ts if record.timestamp is None else record.timestamp
@@ -253,6 +262,14 @@ class Batcher:
             self.warn(f"run {self.run_id} was deleted; its output is no longer stored")
             self._points, self._chunks = [], []
             return True
+        except ValueError as exc:
+            # write_batch refused a malformed point before writing anything: retrying can never
+            # succeed, so the points go (reported) and the log chunks are written on the retry.
+            self.warn(f"dropped {len(points)} points the database cannot store: {exc}")
+            self.stats.errors.append(f"ValueError: {exc}")
+            self._points = []
+            self._retry_at = time.monotonic()
+            return False
         except Exception as exc:  # noqa: BLE001 - any database error: keep the batch, retry
             self._write_failed(exc)
             return False

@@ -197,3 +197,28 @@ def test_thousands_units_and_percent():
 def test_resumed_run_may_restart_steps():
     got = records("step=100 loss=1.0\nstep=200 loss=0.9\nstep=150 loss=0.95\n")
     assert [s for s, _ in got] == [100, 200, 150]  # the log itself restarted: kept as printed
+
+
+@pytest.mark.parametrize("line, step, metrics", [
+    # `step N: k v | k v` is pipe-separated, not one long label
+    ("step 0: loss 3.00000 | wall 1790000000.123", 0, {"loss": 3.0, "wall": 1790000000.123}),
+    ("step 10: loss 2.5 | lr 1e-4 | grad_norm 0.5", 10, {"loss": 2.5, "learning_rate": 1e-4, "grad_norm": 0.5}),
+    ("iter 7: loss: 2.5 | lr: 1e-4", 7, {"loss": 2.5, "learning_rate": 1e-4}),
+    ("Step 3: loss 2.0 | acc 0.5", 3, {"loss": 2.0, "acc": 0.5}),
+    ("Step 3/100: loss 2.0 | lr 1e-3", 3, {"loss": 2.0, "learning_rate": 1e-3}),
+    ("iter 10 | loss 2.3 | lr 1e-4", 10, {"loss": 2.3, "learning_rate": 1e-4}),
+    ("iter 10: loss 2.3, time 5.0ms", 10, {"loss": 2.3, "time": 5.0}),
+])
+def test_step_then_key_value_segments(line, step, metrics):
+    got_step, got = one(line)
+    assert got_step == step
+    assert got == pytest.approx(metrics)
+
+
+def test_a_plain_timestamp_line_does_not_shadow_a_longer_logging_prefix():
+    # the bare-timestamp prefix matched last must not take the date off a fairseq line
+    text = ("2025-02-11 10:31:07.112093: I starting\n"
+            "2021-05-04 09:59:00 | INFO | train_inner | epoch 001:    100 / 1124 loss=12.8, num_updates=100\n"
+            "[INFO] setting up\n"
+            "[titan] 2025-06-16 22:28:10,245 - root - INFO - step:  1  loss: 11.5\n")
+    assert records(text) == [(100, {"loss": 12.8, "epoch": 1.0}), (1, {"loss": 11.5})]

@@ -220,3 +220,47 @@ def test_learned_shapes_read_exactly_what_the_fields_say(i, replacements):
         for cf, shapes in saved:
             cf.shapes = shapes
     assert with_shapes == without
+
+
+def _without_whole_lines(text: str) -> list[Record]:
+    """Records with learned whole lines switched off: every line takes the full path."""
+    from parsing.parser import StreamParser as SP
+    learn = SP._learn_line
+    SP._learn_line = lambda *args: None
+    try:
+        return parse_text(text)
+    finally:
+        SP._learn_line = learn
+
+
+@pytest.mark.parametrize("i", range(len(TEXTS)))
+def test_learned_whole_lines_read_each_sample_as_the_full_path_does(i):
+    assert key(parse_text(TEXTS[i] * 2)) == key(_without_whole_lines(TEXTS[i] * 2))
+
+
+_FRACTION = __import__("re").compile(r"(?<=\d\.)\d+")
+
+
+@FAST
+@given(st.lists(st.tuples(st.sampled_from(range(len(TEXTS))), st.integers(0, 400), st.integers(1, 30)),
+                min_size=1, max_size=30),
+       st.lists(st.text("0123456789", min_size=1, max_size=6), min_size=1, max_size=20))
+def test_learned_whole_lines_read_what_the_full_path_reads(runs, fractions):
+    """Runs of lines from every sample, interleaved (prefixes, ranks, formats and shapes change
+    under the learned whole-line regexes), with fractions redrawn: the same records either way."""
+    it = iter(fractions * 10_000)
+    lines = [t.splitlines(keepends=True) for t in TEXTS]
+    text = "".join("".join(lines[i][start:start + n]) for i, start, n in runs)
+    text = _FRACTION.sub(lambda m: next(it), text)
+    assert key(parse_text(text + text)) == key(_without_whole_lines(text + text))
+
+
+def test_learned_whole_lines_are_used_and_agree_on_a_repeated_format():
+    text = "".join(f"[rank{r}]:[titan] 2025-06-16 22:28:1{s % 10},245 - root - INFO - step: {s:2d}  loss: {s / 3:.5f}"
+                   f"  memory: 71.24GiB(74.99%)  tps: {s},417\n" for s in range(1, 40) for r in (0, 1))
+    parser = StreamParser()
+    got = parser.feed(text) + parser.finish()
+    assert [len(v) for v in parser._fast.values()] == [1]
+    assert key(got) == key(_without_whole_lines(text))
+    assert [r.step for r in got] == list(range(1, 40))
+    assert got[4].metrics == {"loss": 1.66667, "memory": 71.24, "memory_pct": 74.99, "tps": 5417.0}
