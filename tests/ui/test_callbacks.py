@@ -124,6 +124,19 @@ def test_comparison_has_one_trace_per_run_and_a_summary(engine, exp, data):
     assert out["summary"] is not None and len(out["summary"].children[1].children) == 3
 
 
+def test_runs_hidden_in_the_legend_are_not_read_or_sent(engine, exp):
+    data = ChartData(engine, SeriesCache(engine), stale_after_s=3600)
+    ids = [run_with(engine, exp, f"h{i}", points("loss", range(100))) for i in range(3)]
+    out = render(data, ids, "loss", 0.0, "step", [], 2000, "dark", {"compare": True}, None, [ids[1]])
+    traces = out["figure"]["data"]
+    hidden = [t for t in traces if t.get("visible") == "legendonly"]
+    assert [t["name"] for t in hidden] == ["h1"] and hidden[0]["x"] == [None] and hidden[0]["showlegend"]
+    assert data.cache.reads == 2 and out["cursor"]["hidden"] == [ids[1]]
+    assert [r.children[0].children[1] for r in out["summary"].children[1].children] == ["h0", "h2"]
+    shown = render(data, ids, "loss", 0.0, "step", [], 2000, "dark", {"compare": True}, None, [])
+    assert data.cache.reads == 3 and len([t for t in shown["figure"]["data"] if t.get("yaxis") != "y2"]) == 3
+
+
 def test_series_cache_reads_only_the_tail_of_a_growing_run(engine, exp):
     cache = SeriesCache(engine)
     rid = run_with(engine, exp, "grow", points("loss", range(100)), status="running")
