@@ -19,6 +19,7 @@ from dashboard.figures import (
     RunLine,
     build_figure,
     csv_text,
+    encode_arrays,
     extension,
     extension_patch,
     lines_from_frame,
@@ -124,8 +125,8 @@ def render(data: ChartData, run_ids: list[int], choice: str, smoothing, xaxis, y
     if missing and len(runs) > 1:
         notes.append(f"no {choice} in {', '.join(missing)}")
     summary = summary_table(summary_rows([l for l in lines if l.steps.size])) if chart_opts.compare else None
-    return {**base, "figure": fig, "empty": None, "note": " · ".join(n for n in notes if n), "cursor": cursor,
-            "summary": summary}
+    return {**base, "figure": encode_arrays(fig), "empty": None, "note": " · ".join(n for n in notes if n),
+            "cursor": cursor, "summary": summary}
 
 
 def live_tick(data: ChartData, cursor: dict, smoothing, xaxis, yopts, width, theme, opts: dict) -> dict[str, Any]:

@@ -46,7 +46,18 @@ def chart(data, runs, choice="loss", **kw):
     args.update(kw)
     out = render(data, runs, choice, args["smoothing"], args["xaxis"], args["yopts"], args["width"],
                  args["theme"], args["opts"], args.get("x_range"))
-    return {**out, "figure": go.Figure(out["figure"])}  # a valid figure; attributes for the asserts
+    return {**out, "figure": go.Figure(decoded(out["figure"]))}  # a valid figure; attributes for the asserts
+
+
+def decoded(fig):
+    """Typed-array specs (what the browser receives) back into arrays."""
+    import base64
+    for trace in fig["data"]:
+        for key, v in list(trace.items()):
+            if isinstance(v, dict) and "bdata" in v:
+                arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+                trace[key] = arr.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else arr
+    return fig
 
 
 def test_run_without_metrics_says_so_and_nothing_breaks(engine, exp, data):
@@ -128,6 +139,7 @@ def test_runs_hidden_in_the_legend_are_not_read_or_sent(engine, exp):
     data = ChartData(engine, SeriesCache(engine), stale_after_s=3600)
     ids = [run_with(engine, exp, f"h{i}", points("loss", range(100))) for i in range(3)]
     out = render(data, ids, "loss", 0.0, "step", [], 2000, "dark", {"compare": True}, None, [ids[1]])
+    assert isinstance(out["figure"]["data"][0]["y"], dict)  # sent as a base64 typed array
     traces = out["figure"]["data"]
     hidden = [t for t in traces if t.get("visible") == "legendonly"]
     assert [t["name"] for t in hidden] == ["h1"] and hidden[0]["x"] == [None] and hidden[0]["showlegend"]
