@@ -195,6 +195,8 @@ def test_router_resolves_every_page_and_reports_bad_urls(engine, exp):
     assert "compare" in str(resolve(engine, f"/experiments/{exp}/compare", f"?runs={rid}"))
     assert "tb-embed" in str(resolve(engine, f"/embed/experiments/{exp}/runs/{rid}", "?theme=light"))
     assert "No such run" in str(resolve(engine, f"/embed/experiments/{exp}/runs/999"))
+    overlay = str(resolve(engine, f"/embed/experiments/{exp}/runs/{rid}", f"?runs={rid},999&controls=0"))
+    assert "'compare': False" in overlay and "tb-hidden" in overlay  # 999 is not a run here: one run, no controls
     assert "Not found" in str(resolve(engine, "/experiments/abc"))
     assert "Not found" in str(resolve(engine, "/nowhere"))
     assert query_params("?runs=7,8&metric=loss&token=x") == {"runs": "7,8", "metric": "loss"}
