@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from dashboard.config import Settings
 from dashboard.db.engine import init_db
+from dashboard.security import install_security
 
 # Bootstrap is vendored in assets/vendor: the dashboard must work with no internet at all.
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -46,10 +47,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.server.config["TRAINBOARD_ENGINE"] = engine
     app.layout = app_shell()
 
-    # ---- server-side additions (other helpers' branches plug in here) ----
-    # register_api(app.server, engine, settings)        # JSON API blueprint (branch `api`)
-    # install_security(app.server, settings)            # token, CSP frame-ancestors (branch `security`)
-    # ----------------------------------------------------------------------
+    install_security(app.server, settings)
+    from dashboard.api import register_api
+    register_api(app.server, engine, settings)
 
     pages.register(app, engine)
     app.server.config["TRAINBOARD_SERIES_CACHE"] = callbacks.register_all(app, engine, settings.stale_after_s)

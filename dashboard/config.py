@@ -23,6 +23,11 @@ def _int_env(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
 @dataclass(frozen=True)
 class Settings:
     db_url: str = field(default_factory=resolve_db_url)
@@ -39,7 +44,7 @@ class Settings:
     pool_size: int = field(default_factory=lambda: _int_env("TRAINBOARD_POOL_SIZE", 5))
     max_overflow: int = field(default_factory=lambda: _int_env("TRAINBOARD_MAX_OVERFLOW", 10))
     # A running run whose heartbeat is older than this is shown as interrupted.
-    stale_after_s: float = 60.0
+    stale_after_s: float = field(default_factory=lambda: _float_env("TRAINBOARD_STALE_AFTER_S", 60.0))
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine
@@ -85,28 +87,18 @@ def seed_demo(engine: Engine, *, total: int = 4000) -> int:
     return exp_id
 
 
+TOY_TRAINER = Path(__file__).resolve().parents[1] / "examples" / "train_toy.py"
+
+
 def run_live(engine: Engine, stop: threading.Event, *, total: int = 20_000, steps_per_second: float = 10.0,
-             flush_seconds: float = 1.0) -> int:
-    """A run that trains until `stop` is set (or `total` steps), flushing about once a second."""
-    exp_id = runs_db.get_or_create_experiment(engine, EXPERIMENT)
-    run_id = runs_db.create_run(engine, exp_id, f"live-{time.strftime('%H%M%S')}",
-                                command="python train.py --lr 3e-4 (live demo)")
-    curves = demo_curves(np.arange(total), peak_lr=3e-4, total=total, seed=42)
-    points, lines, seq, step = [], [], 0, 0
-    last_flush = time.monotonic()
-    try:
-        while step < total and not stop.is_set():
-            values = {name: float(arr[step]) for name, arr in curves.items()}
-            points.extend((name, step, v, time.time()) for name, v in values.items())
-            if step % 10 == 0:
-                lines.append(log_line(step, total, values))
-            step += 1
-            if time.monotonic() - last_flush >= flush_seconds:
-                write_batch(engine, run_id, points, [(seq, "".join(lines))] if lines else [])
-                seq, points, lines, last_flush = seq + (1 if lines else 0), [], [], time.monotonic()
-            stop.wait(1.0 / steps_per_second)
-    finally:
-        status = "completed" if step >= total else "interrupted"
-        write_batch(engine, run_id, points, [(seq, "".join(lines))] if lines else [])
-        runs_db.set_status(engine, run_id, status, exit_code=0 if status == "completed" else None, finished=True)
-    return run_id
+             flush_seconds: float = 1.0, echo: bool = False) -> int:
+    """A run that trains until `stop` is set (or `total` steps): examples/train_toy.py run under
+    real capture, so the terminal shows its log and the parser produces the points.
+    `echo` passes its output through to our terminal."""
+    from dashboard.capture import capture
+
+    cmd = [sys.executable, str(TOY_TRAINER), "--steps", str(total), "--speed", str(steps_per_second),
+           "--log-every", "1", "--lr", "3e-4", "--seed", str(int(time.time()) % 1000)]
+    result = capture(cmd, experiment=EXPERIMENT, name=f"live-{time.strftime('%H%M%S')}", db=engine,
+                     flush_s=flush_seconds, echo=echo, stop=stop)
+    return result.run_id

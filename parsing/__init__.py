@@ -1,0 +1,19 @@
+"""Pure log parsing: training-log text in, metric records out (no database, no network)."""
+from parsing.names import CANONICAL_TYPES, canonical_type, normalize_name
+from parsing.parser import StreamParser, parse_file, parse_text
+from parsing.records import ParseStats, Record
+from parsing.user_patterns import PatternError, UserPattern, load_patterns
+
+__all__ = [
+    "CANONICAL_TYPES",
+    "ParseStats",
+    "PatternError",
+    "Record",
+    "StreamParser",
+    "UserPattern",
+    "canonical_type",
+    "load_patterns",
+    "normalize_name",
+    "parse_file",
+    "parse_text",
+]

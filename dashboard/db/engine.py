@@ -8,8 +8,11 @@ from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
-# SQLite waits this long for a lock before `database is locked`; writers retry on top.
-SQLITE_BUSY_TIMEOUT_MS = 5000
+# SQLite waits this long for the write lock before `database is locked`; writers retry on top.
+# SQLite's busy handler is not fair (waiters poll with growing sleeps), so with 8 writer
+# processes on a loaded machine one of them can wait several seconds behind the others
+# (bench/scale_bench.py saw 5 s run out): 30 s makes that a wait, not an error.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _setup_sqlite(engine: Engine) -> None:
@@ -32,8 +35,15 @@ def _setup_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10, echo: bool = False) -> Engine:
-    """An engine for any SQLAlchemy URL; SQLite files get WAL mode and a busy timeout."""
+def make_engine(
+    url: str, *, pool_size: int | None = None, max_overflow: int | None = None, echo: bool = False
+) -> Engine:
+    """An engine for any SQLAlchemy URL; SQLite files get WAL mode and a busy timeout.
+
+    A server database gets a pool of `pool_size` connections plus `max_overflow` (default:
+    TRAINBOARD_POOL_SIZE / TRAINBOARD_MAX_OVERFLOW, else 5 / 10) per process, each checked
+    with a ping at checkout, so a restarted server costs no failed request after it is back.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -41,6 +51,12 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10, echo: b
         engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _setup_sqlite(engine)
         return engine
+    if pool_size is None or max_overflow is None:
+        from dashboard.config import Settings
+
+        defaults = Settings()
+        pool_size = defaults.pool_size if pool_size is None else pool_size
+        max_overflow = defaults.max_overflow if max_overflow is None else max_overflow
     return create_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
     )

@@ -95,3 +95,15 @@ def delete_run(engine: Engine, run_id: int) -> None:
 def delete_experiment(engine: Engine, experiment_id: int) -> None:
     with writer(engine).begin() as conn:
         conn.execute(delete(Experiment).where(Experiment.id == experiment_id))
+
+
+def clear_metrics(engine: Engine, run_id: int) -> None:
+    """Delete a run's metric points and empty its summary (a reparse starts from nothing);
+    its log chunks stay."""
+    from dashboard.db.models import MetricPoint
+
+    with writer(engine).begin() as conn:
+        # The run's row lock first, as write_batch takes it: the same lock order means no deadlock.
+        conn.execute(select(ExperimentRun.id).where(ExperimentRun.id == run_id).with_for_update())
+        conn.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id))
+        conn.execute(update(ExperimentRun).where(ExperimentRun.id == run_id).values(metrics={}, updated_at=utcnow()))

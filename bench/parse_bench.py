@@ -1,0 +1,143 @@
+"""Parse throughput: lines/s of `parse_file` on a generated 1,000,000-line mixed log, one core.
+
+The log is made of runs of consecutive lines from the sample logs in `shared/logs` (every
+framework there, progress-bar redraws, ANSI codes and rank prefixes included), with the
+fractional digits of every number redrawn so that no two metric lines are alike; about half of
+the lines carry no metric. The baseline is one generic key/value `re.findall` over each line of
+the same file, measured in the same run. Prints figures; asserts nothing.
+
+With `--per-format`, each sample log is also repeated (fractions redrawn) into a log of one
+framework, the common case of a real run, and timed against the same baseline.
+
+    python bench/parse_bench.py [--lines N] [--seed S] [--profile] [--per-format]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from parsing import parse_file, parse_text  # noqa: E402
+
+BASELINE = re.compile(r"([A-Za-z_][\w./]*)\s*[:=]\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
+_FRACTION = re.compile(r"(?<=\d\.)\d+")
+
+
+def shared_logs() -> Path:
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2] / "shared" / "logs", Path(os.environ.get("TRAINBOARD_SHARED", "/nonexistent")) / "logs",
+                      Path(os.environ.get("TRAINBOARD_SHARED", "/nonexistent"))):
+        if candidate.is_dir() and any(candidate.glob("*.log")):
+            return candidate
+    sys.exit("shared/logs not found (set TRAINBOARD_SHARED)")
+
+
+def sample_runs() -> list[list[str]]:
+    """Each sample log as a list of lines, each line with its own terminator."""
+    runs = []
+    for log in sorted(shared_logs().glob("*.log")):
+        text = log.read_bytes().decode("utf-8", "replace")
+        runs.append(re.findall(r"[^\r\n]*(?:\r\n|\r|\n)", text))
+    return runs
+
+
+def generate(path: Path, n_lines: int, seed: int) -> tuple[int, int]:
+    """Write about n_lines lines; returns (lines, metric-bearing lines)."""
+    rng = random.Random(seed)
+    runs = sample_runs()
+    metric_lines = [{r.line for r in parse_text("".join(run))} for run in runs]
+    redraw = lambda m: "".join(rng.choice("0123456789") for _ in m.group())  # noqa: E731
+    written = metric = 0
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        while written < n_lines:
+            k = rng.randrange(len(runs))
+            run = runs[k]
+            start = rng.randrange(len(run))
+            chunk = run[start:start + rng.randint(5, 40)]
+            out = []
+            for i, line in enumerate(chunk, start + 1):
+                if i in metric_lines[k]:
+                    metric += 1
+                    line = _FRACTION.sub(redraw, line)
+                out.append(line)
+            f.write("".join(out))
+            written += len(chunk)
+    return written, metric
+
+
+def per_format(tmp: Path, n_lines: int, seed: int) -> None:
+    """Lines/s of CPU for a log of each framework alone, and the baseline on the same file."""
+    rng = random.Random(seed)
+    redraw = lambda m: "".join(rng.choice("0123456789") for _ in m.group())  # noqa: E731
+    for log, run in zip(sorted(shared_logs().glob("*.log")), sample_runs()):
+        path = tmp / f"{log.stem}.log"
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            written = 0
+            while written < n_lines:
+                f.write(_FRACTION.sub(redraw, "".join(run)))
+                written += len(run)
+        _, cpu, records, _ = bench_parser(path)
+        _, base_cpu, _ = bench_baseline(path)
+        print(f"  {log.stem:<12} {written / cpu:>10,.0f} lines/s of CPU  baseline {written / base_cpu:>10,.0f}"
+              f"  ratio {base_cpu / cpu:5.2f}  ({records:,} records)")
+
+
+def bench_parser(path: Path) -> tuple[float, float, int, int]:
+    """(wall seconds, CPU seconds, records, points); CPU time is what a shared machine does not blur."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    records = points = 0
+    for rec in parse_file(path):
+        records += 1
+        points += len(rec.metrics)
+    return time.perf_counter() - t0, time.process_time() - c0, records, points
+
+
+def bench_baseline(path: Path) -> tuple[float, float, int]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    pairs = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            pairs += len(BASELINE.findall(line))
+    return time.perf_counter() - t0, time.process_time() - c0, pairs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--profile", action="store_true", help="run the parser under cProfile and print the top")
+    ap.add_argument("--per-format", action="store_true", help="also time a log of each framework alone")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "mixed.log"
+        lines, metric = generate(path, a.lines, a.seed)
+        size = path.stat().st_size
+        print(f"log: {lines:,} lines ({metric / lines:.0%} with metrics), {size / 1e6:.1f} MB")
+        if a.profile:
+            import cProfile
+            import pstats
+            cProfile.runctx("bench_parser(path)", globals(), {"path": path, "bench_parser": bench_parser}, "/tmp/parse_bench.prof")
+            pstats.Stats("/tmp/parse_bench.prof").sort_stats("tottime").print_stats(25)
+            return
+        dt, cpu, records, points = bench_parser(path)
+        base_dt, base_cpu, pairs = bench_baseline(path)
+        print(f"parser:   {lines / cpu:>12,.0f} lines/s of CPU  ({lines / dt:,.0f} wall; {cpu:.2f} s, "
+              f"{records:,} records, {points:,} points)")
+        print(f"baseline: {lines / base_cpu:>12,.0f} lines/s of CPU  ({lines / base_dt:,.0f} wall; {base_cpu:.2f} s, "
+              f"one generic re.findall per line, {pairs:,} pairs)")
+        print(f"ratio:    {base_cpu / cpu:>12.2f} x baseline; target 1,000,000 lines/s")
+        if a.per_format:
+            print(f"per format ({a.lines // 10:,} lines each):")
+            per_format(Path(tmp), a.lines // 10, a.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,349 @@
+"""The one writer thread of a capture: raw output in, log chunks and metric points out in batches.
+
+Modelled on datasette's write thread: whoever reads output only puts bytes on a queue and never
+waits for the database; this thread decodes them into log chunks, feeds the parser, and writes
+both with `write_batch` every `flush_chunks` chunks or `flush_s` seconds, whichever comes first.
+A log chunk is the output read within `chunk_s` (0.1 s) of its first byte, at most 64 KiB: a
+job printing 10,000 lines a second in tiny writes makes ten chunks a second, not thousands, so
+the flush rule stays cheap whatever the job's write pattern.
+A failed write keeps its batch in memory and is retried with backoff while the queue keeps
+filling; a long outage is reported once on stderr. A write (even an empty one) at least every
+`heartbeat_s` keeps the run's heartbeat fresh, so a capture that dies is seen as stale.
+"""
+from __future__ import annotations
+
+import codecs
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import NoResultFound
+
+from dashboard.capture.common import warn
+from dashboard.db import runs as runs_db
+from dashboard.db.writer import Point, write_batch
+
+# A stored chunk holds at most this much output (one pipe read is at most this much anyway).
+CHUNK_BYTES = 64 * 1024
+CHUNK_S = 0.1
+_STOP = object()
+
+
+def clean_text(text: str) -> str:
+    """PostgreSQL text cannot hold NUL; both databases store the replacement character instead."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1  # BIGINT
+
+
+class PointMaker:
+    """Parsed records into (name, step, value, ts) points.
+
+    The record's own timestamp wins over `ts` (capture time); a record without a step (the
+    parser normally numbers every record) gets the next step after the highest seen."""
+
+    def __init__(self) -> None:
+        self.last_step = -1
+        self.dropped = 0  # records the database could never store (a step beyond int64)
+
+    def points(self, records, ts: float) -> list[Point]:
+        out: list[Point] = []
+        for record in records:
+            step = record.step
+            if step is None:
+                step = self.last_step + 1
+            elif not STEP_MIN <= step <= STEP_MAX:
+                # One absurd line must cost only its own record: a batch holding it would
+                # fail on every retry and hold back every point after it.
+                self.dropped += 1
+                continue
+            if step > self.last_step:
+                self.last_step = step
+            when = ts if record.timestamp is None else record.timestamp
+            out.extend((name, step, value, when) for name, value in record.metrics.items())
+        return out
+
+
+@dataclass
+class BatcherStats:
+    flushes: int = 0          # writes that carried chunks or points
+    heartbeats: int = 0       # empty writes that only touched the heartbeat
+    failed_writes: int = 0    # attempts that raised and were retried
+    chunks: int = 0           # chunks stored
+    points: int = 0           # points stored
+    records: int = 0          # parsed records
+    parse_s: float = 0.0      # time spent in the parser
+    write_s: float = 0.0      # time spent in successful database writes
+    lost_chunks: int = 0      # given up on at the end (database down for good)
+    lost_points: int = 0
+    spill_path: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class Batcher:
+    """Decode, parse and store the output of one run, on a thread of its own.
+
+    `put(data, stream, ts)` is all a reader does (thread-safe, never blocks). `close()` stops
+    the thread after everything put so far is parsed and written (the final flush), then sets
+    the run's status when one is given.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        run_id: int,
+        parser,
+        *,
+        flush_chunks: int = 8,
+        flush_s: float = 2.0,
+        chunk_s: float = CHUNK_S,
+        heartbeat_s: float = 5.0,
+        start_seq: int = 0,
+        skip_chars: int = 0,
+        report_after_s: float = 30.0,
+        final_retry_s: float = 60.0,
+        max_backoff_s: float = 5.0,
+        max_queued: int = 0,
+        gather_s: float = 0.05,
+        on_warning: Callable[[str], None] = warn,
+    ) -> None:
+        if flush_chunks < 1 or flush_s <= 0 or heartbeat_s <= 0:
+            raise ValueError("flush_chunks >= 1, flush_s > 0 and heartbeat_s > 0 required")
+        self.engine, self.run_id, self.parser = engine, run_id, parser
+        self.flush_chunks, self.flush_s, self.heartbeat_s = flush_chunks, flush_s, heartbeat_s
+        self.chunk_s, self.gather_s = chunk_s, gather_s
+        self.report_after_s, self.final_retry_s, self.max_backoff_s = report_after_s, final_retry_s, max_backoff_s
+        self.warn = on_warning
+        self.stats = BatcherStats()
+        # Unbounded for a live job (its reader must never wait); bounded for a file, which can.
+        self._queue: queue.Queue = queue.Queue(maxsize=max_queued)
+        self._thread = threading.Thread(target=self._loop, name=f"trainboard-writer-{run_id}", daemon=True)
+        self._decoders: dict[int, codecs.IncrementalDecoder] = {}
+        self._seq = start_seq
+        # Text already stored for this run (a resumed ingest): parsed again, not stored again.
+        self._skip_chars = skip_chars
+        self._steps = PointMaker()
+        self._points: list[Point] = []
+        self._chunks: list[tuple[int, str]] = []  # closed chunks, not yet written
+        self._open: list[str] = []  # the chunk being filled: its pieces, its size, when it began
+        self._open_chars, self._open_ts = 0, 0.0
+        self._last_flush = self._last_write = time.monotonic()
+        self._failing_since: float | None = None
+        self._retry_at = 0.0
+        self._attempts = 0
+        self._reported = False
+        self._run_gone = False
+        self._final: tuple[str | None, int | None] = (None, None)
+
+    # -- the reader's side -------------------------------------------------------------------
+    def start(self) -> "Batcher":
+        self._thread.start()
+        return self
+
+    def put(self, data: bytes, stream: int = 0, ts: float | None = None) -> None:
+        """Output as read: `stream` keeps each source's partial UTF-8 sequences apart.
+        Blocks only when the queue is bounded (`max_queued`) and full."""
+        if data:
+            self._queue.put((data, stream, time.time() if ts is None else ts))
+
+    def close(self, status: str | None = None, exit_code: int | None = None, timeout: float | None = None) -> BatcherStats:
+        """Final flush, then the run's status (with exit code and finish time) when given."""
+        self._final = (status, exit_code)
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        return self.stats
+
+    # -- the writer thread -------------------------------------------------------------------
+    def _loop(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._finish()  # whatever happened, what was read gets its final flush
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=max(self._next_wakeup() - time.monotonic(), 0.0))
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                break
+            if item is not None:
+                self._absorb(*item)
+            if self._due():
+                self._flush()
+            if self.gather_s and self._queue.empty():
+                # Let output gather instead of waking for every read: a live job's reads then
+                # cost this thread about 1/gather_s wake-ups a second, whatever its rate.
+                time.sleep(self.gather_s)
+
+    def _absorb(self, data: bytes, stream: int, ts: float) -> None:
+        decoder = self._decoders.get(stream)
+        if decoder is None:
+            decoder = self._decoders[stream] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        for start in range(0, len(data), CHUNK_BYTES):
+            self._add_text(decoder.decode(data[start:start + CHUNK_BYTES]), ts)
+
+    def _add_text(self, text: str, ts: float) -> None:
+        if not text:
+            return  # a read that ended inside a UTF-8 sequence: the rest comes with the next read
+        text = clean_text(text)
+        if self.parser is not None:
+            t = time.perf_counter()
+            try:
+                self._add_records(self.parser.feed(text), ts)
+            except Exception as exc:  # noqa: BLE001 - a parser bug must not cost the log
+                self._parser_failed(exc)
+            self.stats.parse_s += time.perf_counter() - t
+        if self._skip_chars:
+            if len(text) <= self._skip_chars:
+                self._skip_chars -= len(text)
+                return
+            text, self._skip_chars = text[self._skip_chars:], 0
+        if self._open and (ts - self._open_ts >= self.chunk_s or self._open_chars + len(text) > CHUNK_BYTES):
+            self._close_chunk()
+        if not self._open:
+            self._open_ts = ts
+        self._open.append(text)
+        self._open_chars += len(text)
+
+    def _close_chunk(self) -> None:
+        if self._open:
+            self._chunks.append((self._seq, "".join(self._open)))
+            self._seq += 1
+            self._open, self._open_chars = [], 0
+
+    def _parser_failed(self, exc: Exception) -> None:
+        self.parser = None
+        self.stats.errors.append(f"parser: {type(exc).__name__}: {exc}")
+        self.warn(f"the parser failed ({type(exc).__name__}: {exc}); the log is still stored, "
+                  f"metrics stop here (`trainboard reparse {self.run_id}` later)")
+
+    def _add_records(self, records, ts: float) -> None:
+        if records:
+            self._points.extend(self._steps.points(records, ts))
+            self.stats.records += len(records)
+
+    def _next_wakeup(self) -> float:
+        if self._failing_since is not None:
+            return self._retry_at
+        nxt = self._last_write + self.heartbeat_s
+        if self._chunks or self._points or self._open:
+            nxt = min(nxt, self._last_flush + self.flush_s)
+        return nxt
+
+    def _due(self) -> bool:
+        now = time.monotonic()
+        if self._failing_since is not None and now < self._retry_at:
+            return False
+        if len(self._chunks) >= self.flush_chunks:
+            return True
+        if (self._chunks or self._points or self._open) and now >= self._last_flush + self.flush_s:
+            return True
+        return now >= self._last_write + self.heartbeat_s
+
+    def _flush(self) -> bool:
+        """Write what is pending; on failure keep it and schedule a retry. True when written."""
+        self._close_chunk()
+        if self._run_gone:
+            self._points, self._chunks = [], []
+            return True
+        points, chunks = self._points, self._chunks
+        t = time.perf_counter()
+        try:
+            write_batch(self.engine, self.run_id, points, chunks)
+        except NoResultFound:
+            self._run_gone = True
+            self.warn(f"run {self.run_id} was deleted; its output is no longer stored")
+            self._points, self._chunks = [], []
+            return True
+        except ValueError as exc:
+            # write_batch refused a malformed point before writing anything: retrying can never
+            # succeed, so the points go (reported) and the log chunks are written on the retry.
+            self.warn(f"dropped {len(points)} points the database cannot store: {exc}")
+            self.stats.errors.append(f"ValueError: {exc}")
+            self._points = []
+            self._retry_at = time.monotonic()
+            return False
+        except Exception as exc:  # noqa: BLE001 - any database error: keep the batch, retry
+            self._write_failed(exc)
+            return False
+        now = time.monotonic()
+        self.stats.write_s += time.perf_counter() - t
+        if points or chunks:
+            self.stats.flushes += 1
+            self._last_flush = now
+        else:
+            self.stats.heartbeats += 1
+        self._last_write = now
+        self.stats.chunks += len(chunks)
+        self.stats.points += len(points)
+        self._points, self._chunks = [], []
+        if self._reported:
+            self.warn("database writes resumed; nothing was lost")
+        self._failing_since, self._attempts, self._reported = None, 0, False
+        return True
+
+    def _write_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self.stats.failed_writes += 1
+        if self._failing_since is None:
+            self._failing_since = now
+        self._attempts += 1
+        self._retry_at = now + min(0.1 * 2 ** (self._attempts - 1), self.max_backoff_s)
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if not self.stats.errors or self.stats.errors[-1] != message:
+            self.stats.errors.append(message)
+        if not self._reported and now - self._failing_since >= self.report_after_s:
+            self._reported = True
+            self.warn(
+                f"cannot write to the database for {now - self._failing_since:.0f} s ({message}); "
+                f"still retrying, keeping {len(self._chunks)} log chunks and {len(self._points)} points in memory"
+            )
+
+    def _finish(self) -> None:
+        for decoder in self._decoders.values():
+            self._add_text(decoder.decode(b"", final=True), time.time())
+        if self.parser is not None:
+            try:
+                self._add_records(self.parser.finish(), time.time())
+            except Exception as exc:  # noqa: BLE001
+                self._parser_failed(exc)
+        deadline = time.monotonic() + self.final_retry_s
+        while not self._flush():
+            if time.monotonic() >= deadline:
+                self._give_up()
+                break
+            time.sleep(max(self._retry_at - time.monotonic(), 0.0))
+        status, exit_code = self._final
+        if status is None or self._run_gone:
+            return
+        while True:
+            try:
+                runs_db.set_status(self.engine, self.run_id, status, exit_code=exit_code, finished=True)
+                return
+            except Exception as exc:  # noqa: BLE001
+                if time.monotonic() >= deadline:
+                    self.warn(f"could not set run {self.run_id} to {status}: {exc}")
+                    return
+                time.sleep(0.5)
+
+    def _give_up(self) -> None:
+        """The database stayed down past the end: keep the unsaved log in a file and say where."""
+        self.stats.lost_chunks, self.stats.lost_points = len(self._chunks), len(self._points)
+        if self._chunks:
+            with tempfile.NamedTemporaryFile(
+                "w", encoding="utf-8", prefix=f"trainboard-run{self.run_id}-unsaved-", suffix=".log", delete=False
+            ) as f:
+                f.writelines(text for _, text in self._chunks)
+            self.stats.spill_path = f.name
+        self.warn(
+            f"gave up writing to the database after {self.final_retry_s:.0f} s ({self.stats.errors[-1]}): "
+            f"{len(self._chunks)} log chunks and {len(self._points)} points of run {self.run_id} were not stored"
+            + (f"; the unsaved log is in {self.stats.spill_path}" if self.stats.spill_path else "")
+        )

@@ -1,0 +1,51 @@
+"""What every capture entry point shares: errors, the parser with user formats, the engine."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+
+from dashboard.config import resolve_db_url
+
+
+def warn(message: str) -> None:
+    """trainboard's own messages: one line on stderr, beside the job's output."""
+    print(f"trainboard: {message}", file=sys.stderr, flush=True)
+
+
+class CaptureError(Exception):
+    """A capture that could not start; `exit_code` is what the command line exits with."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def make_parser(patterns: Sequence[str] = (), patterns_file: str | None = None):
+    """A StreamParser with the user's formats; a bad pattern raises parsing.PatternError now,
+    before any run exists."""
+    from parsing import StreamParser, load_patterns
+
+    user = load_patterns(list(patterns), patterns_file) if (patterns or patterns_file) else None
+    return StreamParser(patterns=user)
+
+
+@contextmanager
+def open_engine(db: str | Engine | None):
+    """An Engine as given, or a migrated one for a URL / path (default: the configured DB)."""
+    if isinstance(db, Engine):
+        yield db
+        return
+    from dashboard.db.engine import init_db
+
+    url = resolve_db_url(db)
+    try:
+        engine = init_db(url)
+    except Exception as exc:
+        raise CaptureError(f"cannot open database {url}: {exc}") from exc
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -1,0 +1,521 @@
+"""Reading the text after a format's head: `key: value` fields, `|` segments, `key=value`, dicts.
+
+Bodies are split with `str` methods rather than scanned by regexes (a regex scan over a long line
+costs several times more); a regex is used only for a value that is not a plain float.
+"""
+from __future__ import annotations
+
+import re
+
+from parsing import patterns as P
+from parsing.formats import GENERIC, MISS, STEP, Fmt
+from parsing.names import canonical_type, normalize_name
+from parsing.values import DURATION, to_float
+
+try:  # JSON lines go through orjson when it is there
+    from orjson import loads as _json_loads
+except ImportError:  # pragma: no cover
+    from json import loads as _json_loads
+
+# A unit glued to a plain number (`1184.05ms`, `14.22%`, `2364M`) is stripped before float(): an
+# exception costs more than the strip.
+UNIT_CHARS = "%/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DURATION_RX = re.compile(r"\s{0,64}" + DURATION)
+
+
+STEP_MAX = 2**63 - 1  # what a database BIGINT holds; beyond it a "step" is not a step
+
+
+def as_step(value: float) -> int | None:
+    """A printed step as an int; None for nan / inf / a fraction / beyond int64 (a step is a count)."""
+    return int(value) if value.is_integer() and abs(value) <= STEP_MAX else None
+
+
+# ---- values -------------------------------------------------------------------------------------
+def field_value(text: str | None) -> float | None:
+    """One printed value (units, quotes, list, thousands, duration); None if it is not a number."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    vm = P.VALUE_GROUP.match(text)
+    if vm is not None:
+        return to_float(vm.group("num"))
+    dm = DURATION_RX.match(text)
+    if dm is not None:
+        days, h, mnt, sec = dm.groups()
+        return (int(days or 0) * 24 + int(h)) * 3600 + int(mnt) * 60 + float(sec)
+    return None
+
+
+def glued_value(cf: Fmt, name: str, region: str, metrics: dict[str, float]) -> float | None:
+    """The value of a field that is not a plain float, and what is glued to it:
+    `71.24GiB(74.99%)` -> name_pct, `0.280s,  912.88/s  (0.306s,  835.26/s)` -> more values and
+    their running averages (name_avg)."""
+    if "(" in region:
+        if "," not in region:  # `6.72 (6.81)` (timm), `71.24GiB(74.99%)` (torchtitan)
+            head, _, tail = region.partition("(")
+            tail, close, rest = tail.partition(")")
+            if close and not rest.strip():
+                try:
+                    value = float(head.rstrip().rstrip(UNIT_CHARS))
+                    metrics[name] = value
+                    if tail.rstrip()[-1:] == "%":
+                        metrics[f"{name}_pct"] = float(tail.rstrip()[:-1])
+                    else:
+                        metrics[f"{name}_avg"] = float(tail.rstrip(UNIT_CHARS + " "))
+                    return value
+                except ValueError:
+                    pass
+    elif "," in region and _THOUSANDS.match(region):
+        return float(region.replace(",", ""))  # `5,417`
+    vm = P.VALUE_GROUP.match(region)
+    if vm is None:
+        return field_value(region)
+    value = to_float(vm.group("num"))
+    more, paren = vm.group("more"), vm.group("paren")
+    if not more and not paren:
+        return value
+    metrics[name] = value
+    names = [name]
+    if more:
+        for em in P.EXTRA_VALUE.finditer(more):
+            unit = em.group("unit") or ""
+            extra = cf.fmt.unit_names.get(unit) or f"{name}_{normalize_name(unit.replace('/', ' per ')) or len(names)}"
+            if name.startswith(P.SECTION_PREFIXES) and not extra.startswith(P.SECTION_PREFIXES):
+                extra = f"{name.split('_', 1)[0]}_{extra}"
+            names.append(extra)
+            metrics[extra] = to_float(em.group("num"))
+    if paren:
+        for i, em in enumerate(P.EXTRA_VALUE.finditer(paren)):
+            if em.group("unit") == "%":
+                metrics[f"{names[min(i, len(names) - 1)]}_pct"] = to_float(em.group("num"))
+            elif i < len(names):
+                metrics[f"{names[i]}_avg"] = to_float(em.group("num"))
+    return value
+
+
+# ---- bodies: split with str methods, a regex only for a value that is not a plain float ----------
+def colon_fields(body: str) -> list[tuple[str, int, int]]:
+    """`key: value` fields separated by spaces (mmengine, detectron2, torchtitan, timm, Keras):
+    (key, start, end) of each value region, padding included."""
+    parts = body.split(": ")
+    fields: list[tuple[str, int, int]] = []
+    if len(parts) < 2:
+        return fields
+    key = parts[0]
+    sp = key.rfind(" ")
+    if sp >= 0:
+        key = key[sp + 1:]
+    off = len(parts[0]) + 2
+    last = len(parts) - 1
+    for i in range(1, last + 1):
+        piece = parts[i]
+        if i < last:
+            sp = piece.rfind(" ")
+            if sp < 0:
+                key = piece
+            else:
+                fields.append((key, off, off + sp))
+                key = piece[sp + 1:]
+        else:
+            fields.append((key, off, off + len(piece)))
+        off += len(piece) + 2
+    return fields
+
+
+def _spaced_fields(body: str, sep: str, label_sep: str | None) -> list[tuple[str, int, int]]:
+    """Segments split by `sep`, each `label<label_sep>value` or `label value` (value = last word)."""
+    fields: list[tuple[str, int, int]] = []
+    off = 0
+    for seg in body.split(sep):
+        i = seg.find(label_sep) if label_sep else -1
+        if i >= 0 and not seg[:i].rstrip()[-1:].isdigit():
+            fields.append((seg[:i], off + i + len(label_sep), off + len(seg)))
+        else:
+            # `label value`; also after a counter (`Step 3: loss 2.0`), which the step search reads
+            start = i + len(label_sep) if i >= 0 else 0
+            core = seg.rstrip()
+            j = core.rfind(" ")
+            if j > start:
+                fields.append((core[start:j].lstrip(), off + j + 1, off + len(core)))
+        off += len(seg) + len(sep)
+    return fields
+
+
+def pipe_fields(body: str) -> list[tuple[str, int, int]]:
+    """`label: value |` or `label value |` segments (Megatron, fairseq)."""
+    return _spaced_fields(body, "|", ":")
+
+
+def comma_fields(body: str) -> list[tuple[str, int, int]]:
+    """`label value, label value` (nanoGPT); `label value | label value` when the body has pipes."""
+    if "|" in body:
+        return _spaced_fields(body, "|", ":")
+    return _spaced_fields(body, ", ", None)
+
+
+def eq_fields(body: str) -> list[tuple[str, int, int]]:
+    """`key=value, key=value` or `key=value key=value` (fairseq, tqdm postfix)."""
+    if ", " in body:
+        return _spaced_fields(body, ", ", "=")
+    fields: list[tuple[str, int, int]] = []
+    off = 0
+    for tok in body.split(" "):
+        i = tok.find("=")
+        if i >= 0:
+            fields.append((tok[:i], off + i + 1, off + len(tok)))
+        off += len(tok) + 1
+    return fields
+
+
+FIELDS = {"colon": colon_fields, "pipe": pipe_fields, "comma": comma_fields, "eq": eq_fields}
+
+
+def read_fields(cf: Fmt, section: str | None, body: str, fields, glue: bool,
+                metrics: dict[str, float]) -> int | None:
+    """Metrics of the fields; returns the step a step label carries."""
+    names = cf.name_map(section)
+    step = None
+    for key, start, end in fields:
+        name = names.get(key, MISS)
+        if name is MISS:
+            name = cf.resolve(names, key, section)
+        if name is None:
+            continue
+        region = body[start:end]
+        try:
+            value = float(region.rstrip(UNIT_CHARS))
+        except ValueError:
+            value = glued_value(cf, name, region, metrics) if glue and name is not STEP else field_value(region)
+            if value is None:
+                continue
+        if name is STEP:
+            step = as_step(value)
+        else:
+            metrics[name] = value
+    return step
+
+
+def parse_fields(cf: Fmt, style: str, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
+    """Field by field, no learned shape (bars and generic lines vary too much to learn)."""
+    return read_fields(cf, section, body, FIELDS[style](body), style == "colon", metrics)
+
+
+def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict[str, float], int | None]:
+    """A body's metrics and step: by a learned template of its shape when one fits, else field by
+    field (and then its shape is learned)."""
+    shapes = cf.shapes.get(section)
+    if shapes is None:
+        shapes = cf.shapes[section] = [LEARN_BUDGET]  # [budget, shape, shape, ...]
+    for i in range(1, len(shapes)):
+        shape = shapes[i]
+        sm = shape.rx.match(body)
+        if sm is not None:
+            got = shape.read(cf, sm)
+            if got is not None:
+                if i > 1:
+                    shapes.insert(1, shapes.pop(i))
+                if shapes[0] < LEARN_BUDGET:
+                    shapes[0] += 1  # shapes that pay off earn the right to learn more
+                return got
+            break
+    fields = FIELDS[style](body)
+    metrics: dict[str, float] = {}
+    step = read_fields(cf, section, body, fields, style == "colon", metrics)
+    if metrics and shapes[0] > 0:
+        shapes[0] -= 1  # a format whose lines never repeat a shape soon stops paying to learn
+        shape = Shape.learn(cf, section, body, fields, style == "colon", metrics, step)
+        if shape is not None:
+            shapes.insert(1, shape)
+            del shapes[MAX_SHAPES + 1:]
+    return metrics, step
+
+
+MAX_SHAPES = 8  # learned shapes kept per format and section, the last used first
+LEARN_BUDGET = 32
+_WS = re.compile(r"(\s+)")
+_NO_FIELD = r"(?:(?!: ).)*?"  # text that holds no `key: ` of its own
+_THOUSANDS = re.compile(r"\s{0,64}[-+]?\d{1,3}(?:,\d{3})+(?:\.\d{1,40})?\s{0,64}$")
+_UNIT_NUM = r"[-+]?(?:\d[\d.]*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+class Shape:
+    """A learned line shape: one regex for a body's fixed text, a group per value. Reading a line
+    of a known shape is one match and a dict(zip(...)) instead of a split and a loop per field."""
+
+    __slots__ = ("rx", "plain_idx", "plain_names", "step_idx", "glued", "glue")
+
+    def __init__(self, rx, plain_idx, plain_names, step_idx, glued, glue):
+        self.glue = glue  # read the other values as the field reader of this style does
+        self.rx = rx
+        self.plain_idx = plain_idx
+        self.plain_names = plain_names
+        self.step_idx = step_idx
+        self.glued = glued  # ((group, name), ...) values read by glued_value
+
+    def read(self, cf: Fmt, sm: re.Match) -> tuple[dict[str, float], int | None] | None:
+        try:
+            values = sm.group(*self.plain_idx) if len(self.plain_idx) > 1 else (sm.group(self.plain_idx[0]),)
+            metrics = dict(zip(self.plain_names, map(float, values)))
+            step = None
+            if self.step_idx:
+                step = as_step(float(sm.group(self.step_idx)))
+        except (ValueError, IndexError, OverflowError):
+            return None  # this line's value is not plain (`1,000`, `nan%`): read it field by field
+        for group, name in self.glued:
+            raw = sm.group(group)
+            value = glued_value(cf, name, raw, metrics) if self.glue else field_value(raw)
+            if value is None:
+                return None
+            metrics[name] = value
+        return metrics, step
+
+    def shifted(self, offset: int) -> Shape:
+        """This shape's reader for a regex that has `offset` groups before the body's."""
+        return Shape(None, tuple(i + offset for i in self.plain_idx), self.plain_names,
+                     self.step_idx + offset if self.step_idx else 0,
+                     tuple((g + offset, name) for g, name in self.glued), self.glue)
+
+    @classmethod
+    def learn(cls, cf: Fmt, section: str | None, body: str, fields, glue: bool, metrics: dict[str, float],
+              step: int | None) -> Shape | None:
+        names = cf.name_map(section)
+        parts = ["\\s*"]  # the head's own pattern took what padding it wanted
+        prev = 0
+        group = 0
+        plain_idx, plain_names, glued = [], [], []
+        step_idx = 0
+        for key, start, end in fields:
+            name = names.get(key)
+            region = body[start:end]
+            vs = start + len(region) - len(region.lstrip())
+            ve = start + len(region.rstrip())
+            if vs >= ve or vs < prev:
+                return None
+            parts.append(_literal(body[prev:vs]))
+            value = body[vs:ve]
+            if name is None or name is MISS:
+                parts.append(_NO_FIELD)  # a label that is never a metric (an ETA): any text but a field
+            else:
+                group += 1
+                bare = value.rstrip(UNIT_CHARS)
+                unit = value[len(bare):]
+                try:
+                    float(bare)
+                    plain = True
+                except ValueError:
+                    plain = False
+                # a unit is fixed text after a number (`nanms` is no number: the field reader says so)
+                value_rx = f"({_UNIT_NUM}){re.escape(unit)}" if unit else "(\\S+)"
+                if name is STEP:
+                    step_idx = group
+                    parts.append(value_rx)
+                elif plain:
+                    plain_idx.append(group)
+                    plain_names.append(name)
+                    parts.append(value_rx)
+                elif glue:
+                    spread = _glued_groups(cf, name, value)
+                    if spread is None:
+                        glued.append((group, name))
+                        parts.append(f"({_NO_FIELD})")
+                    else:  # `6.89 (6.85)`, `71.24GiB(74.99%)`: a group per number, the text between fixed
+                        rx_text, names_of = spread
+                        parts.append(rx_text)
+                        for i, extra in enumerate(names_of):
+                            plain_idx.append(group + i)
+                            plain_names.append(extra)
+                        group += len(names_of) - 1
+                else:
+                    return None  # only `key: value` bodies read a glued value the way a shape can
+            prev = ve
+        if not plain_idx:
+            return None
+        parts.append(_literal(body[prev:]))
+        parts.append("$")
+        try:
+            rx = re.compile("".join(parts))
+        except re.error:  # pragma: no cover
+            return None
+        shape = cls(rx, tuple(plain_idx), tuple(plain_names), step_idx, tuple(glued), glue)
+        sm = rx.match(body)
+        got = shape.read(cf, sm) if sm is not None else None
+        if got is None or got[1] != step or not _same_metrics(got[0], metrics):
+            return None
+        return shape
+
+
+_PLAIN_NUM = re.compile(_UNIT_NUM)
+
+
+def _glued_groups(cf: Fmt, name: str, value: str) -> tuple[str, list[str]] | None:
+    """A glued value as fixed text around plain numbers, when each number is one metric in order:
+    (regex with a group per number, the metric names). None when it is not that simple (`5,417`)."""
+    got: dict[str, float] = {}
+    first = glued_value(cf, name, value, got)
+    if first is None:
+        return None
+    if not got:
+        got[name] = first
+    nums = list(_PLAIN_NUM.finditer(value))
+    if len(nums) != len(got):
+        return None
+    parts, prev = [], 0
+    for nm, v in zip(nums, got.values()):
+        try:
+            if float(nm.group()) != v:
+                return None
+        except ValueError:
+            return None
+        parts.append(_literal(value[prev:nm.start()]))
+        parts.append(f"({_UNIT_NUM})")
+        prev = nm.end()
+    parts.append(_literal(value[prev:]))
+    return "".join(parts), list(got)
+
+
+def _literal(text: str) -> str:
+    """Fixed text between values, a run of spaces standing for any (non-empty) padding: a line that
+    is not exactly of the shape falls back to the field reader, never the other way round."""
+    return "".join("\\s+" if chunk.isspace() else re.escape(chunk) for chunk in _WS.split(text) if chunk)
+
+
+def _same_metrics(a: dict[str, float], b: dict[str, float]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    return all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
+
+
+def head_metrics(cf: Fmt, hm: re.Match, g: dict) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for metric, group in cf.metric_groups:
+        value = field_value(g[group])
+        if value is not None:
+            metrics[canonical_type(metric)] = value
+    name = g.get("name")
+    if name is not None:
+        value = field_value(g.get("value"))
+        if value is not None:
+            final = canonical_type(name)
+            metrics[final] = value
+            for group in cf.template_groups:
+                v = field_value(g[group])
+                if v is not None:
+                    metrics[normalize_name(cf.fmt.templates[group].format(name=final))] = v
+    return metrics
+
+
+def bar_metrics(kind: str, source: str) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    if kind == "tqdm":
+        if "=" in source:
+            parse_fields(GENERIC, "eq", source, None, metrics)
+        elif ": " in source:
+            parse_fields(GENERIC, "colon", source, None, metrics)
+    else:
+        parse_fields(GENERIC, "colon", source.replace(" - ", "  ") if " - " in source else source, None, metrics)
+    return metrics
+
+
+def eval_word(desc: str) -> str | None:
+    sm = P.GENERIC_SECTION.match(desc + " ")
+    return sm.group("section").lower() if sm else None
+
+
+def metric_words(text: str) -> bool:
+    return P.METRIC_WORDS.search(text) is not None
+
+
+def dict_pairs(text: str) -> list[tuple[str, float]]:
+    """(key, value) pairs of a dict or JSON object; nested objects give `outer/inner` keys."""
+    pairs: list[tuple[str, float]] = []
+    if text[1:2] == '"':
+        try:
+            obj = _json_loads(text)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            flatten(obj, "", pairs)
+            return pairs
+    if text[-1:] == "}" and "{" not in text[1:] and "[" not in text:
+        # a flat repr: `{'loss': 3.85, 'lr': '4.4e-05'}` — split, no regex
+        for item in text[1:-1].split(", "):
+            key, sep, raw = item.partition(": ")
+            if not sep:
+                pairs = []
+                break
+            key = key.strip().strip("'\"")
+            try:
+                value = float(raw)
+            except ValueError:
+                value = field_value(raw)
+                if value is None:
+                    continue
+            pairs.append((key, value))
+        if pairs:
+            return pairs
+    return [(dm.group("key"), to_float(dm.group("num"))) for dm in P.DICT_PAIR.finditer(text)]
+
+
+FLATTEN_DEPTH = 16  # nested metric dicts are a few levels deep; 1000 levels is an attack
+
+
+def flatten(obj: dict, prefix: str, out: list[tuple[str, float]], depth: int = 0) -> None:
+    if depth > FLATTEN_DEPTH:
+        return
+    for k, v in obj.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)):
+            out.append((key, float(v)))
+        elif isinstance(v, str):
+            value = field_value(v)
+            if value is not None:
+                out.append((key, value))
+        elif isinstance(v, list) and v and isinstance(v[0], (int, float)) and not isinstance(v[0], bool):
+            out.append((key, float(v[0])))
+        elif isinstance(v, dict):
+            flatten(v, f"{key}/", out, depth + 1)
+
+
+def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int | None]:
+    """The fallback: pipe segments; else `key=value` and `key: value` (keys of up to four words);
+    else `key value` separated by commas."""
+    metrics: dict[str, float] = {}
+    step = None
+    names = GENERIC.name_map(section)
+    if " | " in msg or msg.count("|") >= 2:
+        step = parse_fields(GENERIC, "pipe", msg, section, metrics)
+        for seg in msg.split("|"):
+            um = P.UNIT_ONLY.match(seg) if len(seg) < 100 else None
+            if um is not None:  # llm.c's unlabelled `(417.35 ms | 1234 tok/s)`
+                unit = um.group("unit")
+                metrics.setdefault("time_ms" if unit == "ms" else normalize_name(unit.replace("/", " per ")),
+                                   to_float(um.group("num")))
+        if metrics:
+            return metrics, step
+    found = []
+    if "=" in msg:
+        found += [(pm.group("key"), pm.group("num")) for pm in P.EQ_PAIR.finditer(msg)]
+    if ":" in msg:
+        found += [(pm.group("key"), pm.group("num"), pm) for pm in P.COLON_PAIR.finditer(msg)]
+    for item in found:
+        key, num = item[0], item[1]
+        name = names.get(key, MISS)
+        if name is MISS:
+            name = GENERIC.resolve(names, key, section)
+        if name is STEP:
+            step = as_step(to_float(num))
+        elif name is not None and name not in metrics:
+            metrics[name] = to_float(num)
+            if len(item) == 3 and item[2].group("extra"):
+                region = item[2].group("num") + (item[2].group("unit") or "") + item[2].group("extra")
+                glued_value(GENERIC, name, region, metrics)
+    if not metrics:
+        s = parse_fields(GENERIC, "comma", msg, section, metrics)
+        step = s if s is not None else step
+    return metrics, step

@@ -1,0 +1,34 @@
+"""End-to-end against a real framework: a tiny GPT-2 trained by the Hugging Face Trainer, captured.
+
+Skipped where torch or transformers is not installed (they are not trainboard dependencies)."""
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+
+from dashboard.capture import capture
+from dashboard.db import queries
+from dashboard.db.engine import init_db
+from parsing import parse_text
+from tests.capture.conftest import PY, REPO
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+
+def test_real_trainer_run_is_captured(sqlite_url):
+    out, err = io.BytesIO(), io.BytesIO()
+    result = capture([PY, str(REPO / "examples" / "train_hf_tiny.py"), "--steps", "30", "--logging-steps", "5"],
+                     experiment="hf-tiny", db=sqlite_url, stdout=out, stderr=err)
+    assert result.status == "completed", err.getvalue()[-2000:]
+    engine = init_db(sqlite_url)
+    loss = queries.metric_series(engine, result.run_id, ["loss"])
+    printed = [r.metrics["loss"] for r in parse_text(out.getvalue().decode()) if "loss" in r.metrics]
+    assert sorted(loss.value.tolist()) == sorted(printed) and len(printed) == 6
+    assert loss.step.is_monotonic_increasing and loss.step.iloc[-1] <= 30
+    assert all(math.isfinite(v) for v in printed) and printed[-1] < printed[0]
+    names = set(queries.get_run(engine, result.run_id)["metrics"])
+    assert {"loss", "learning_rate", "epoch", "train_loss"} <= names
+    engine.dispose()
