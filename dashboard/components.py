@@ -243,6 +243,7 @@ def chart_card(chart: str, *, runs: list[int], metric: str = "loss", smoothing: 
         dcc.Store(id=_cid("tb-cursor", chart)),
         dcc.Store(id=_cid("tb-width", chart)),
         dcc.Store(id=_cid("tb-zoom", chart)),  # x-range changes only, filtered from relayoutData
+        dcc.Store(id=_cid("tb-hidden", chart), data=[]),  # run ids switched off in the legend
         dcc.Interval(id=_cid("tb-interval", chart), interval=LIVE_INTERVAL_MS, disabled=True),
         dcc.Download(id=_cid("tb-download", chart)),
     ], className="tb-chart" + (" tb-chart-embed" if embed else ""), **{"data-chart": chart})

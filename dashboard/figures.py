@@ -55,6 +55,7 @@ class ChartOptions:
     theme: str = "dark"
     compare: bool = False          # unified hover, legend
     live_runs: frozenset[int] = field(default_factory=frozenset)  # runs whose traces will be extended
+    hidden: frozenset[int] = field(default_factory=frozenset)  # hidden from the legend: not fetched, not drawn
     height: int | None = None
 
 
@@ -321,16 +322,20 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
     colors = run_colors([l.run_id for l in lines])
     unit_label, unit_s = time_unit(lines)
     smoothing = min(max(opts.smoothing, 0.0), 0.999)
-    xs = {l.run_id: x_numeric(l, opts.xaxis, unit_s) for l in lines}
+    placeholders = {l.run_id for l in lines if l.run_id in opts.hidden}
+    xs = {l.run_id: x_numeric(l, opts.xaxis, unit_s) for l in lines if l.run_id not in placeholders}
     nonempty = [x for x in xs.values() if x.size]
     # one overview window for every run: shared bucket edges, runs compared on one grid
     overview = (min(float(x[0]) for x in nonempty), max(float(x[-1]) for x in nonempty)) if nonempty else None
-    per_line = per_line_points(opts.max_points, len(lines))
+    per_line = per_line_points(opts.max_points, len(xs))
     # the faint raw line behind a smoothed comparison needs less detail than the line read
     raw_points = per_line // 4 if (smoothing > 0 and opts.compare) else per_line
 
     prepared, shown, in_view, nonpositive = [], 0, 0, 0
     for line in lines:
+        if line.run_id in placeholders:
+            prepared.append(line)
+            continue
         xn = xs[line.run_id]
         idx = reduce_indices(xn, line.values, raw_points, opts.x_range, overview)
         smooth = sidx = None
@@ -343,7 +348,7 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
         if opts.log_y:
             nonpositive += int(np.count_nonzero(np.isfinite(line.values) & (line.values <= 0)))
 
-    drawn = sum(p.idx.size + (p.sidx.size if p.sidx is not None else 0) for p in prepared)
+    drawn = sum(p.idx.size + (p.sidx.size if p.sidx is not None else 0) for p in prepared if isinstance(p, _Prepared))
     webgl = drawn > WEBGL_THRESHOLD and not opts.live_runs
     kind = "scattergl" if webgl else "scatter"
 
@@ -355,6 +360,13 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
     plotted: list[np.ndarray] = []
     ema: dict[str, list[float]] = {}
     for p in prepared:
+        if not isinstance(p, _Prepared):  # a run hidden from the legend: its entry stays, its data is not sent
+            trace_map[str(p.run_id)] = {"line": len(traces), "hidden": 1}
+            # one empty point: plotly drops a trace with no points from the legend altogether
+            traces.append({"type": kind, "uid": f"{p.run_id}-line", "x": [None], "y": [None], "mode": "lines", "name": p.name,
+                           "legendgroup": str(p.run_id),
+                           "showlegend": True, "visible": "legendonly", "line": {"color": colors[p.run_id], "width": 2}})
+            continue
         line, rid = p.line, p.line.run_id
         color, as_list = colors[rid], rid in opts.live_runs
         entry: dict[str, int] = {}
@@ -364,7 +376,7 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
             entry["raw"] = len(traces)
             traces.append(Line(
                 x=_as(_x_for(line, p.xn, p.idx, opts.xaxis), as_list), y=_as(raw_y, as_list),
-                mode="lines", name=line.name, legendgroup=str(rid), showlegend=False, hoverinfo="skip",
+                uid=f"{rid}-raw", mode="lines", name=line.name, legendgroup=str(rid), showlegend=False, hoverinfo="skip",
                 line={"color": color, "width": 1}, opacity=0.3, connectgaps=False,
             ))
             smooth_y = _finite_for_axis(p.smooth[p.sidx], opts.log_y)
@@ -374,7 +386,7 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
                 # float32 is plenty for a smoothed curve; the exact value rides in customdata
                 y=_as(smooth_y, True) if as_list else smooth_y.astype(np.float32),
                 customdata=_customdata(line, p.sidx, opts.xaxis, as_list, True),
-                mode="lines", name=line.name, legendgroup=str(rid), showlegend=opts.compare,
+                uid=f"{rid}-line", mode="lines", name=line.name, legendgroup=str(rid), showlegend=opts.compare,
                 line={"color": color, "width": 2}, connectgaps=False,
                 hovertemplate=hover_template(opts.compare, True, opts.xaxis),
             ))
@@ -384,7 +396,7 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
             traces.append(Line(
                 x=_as(_x_for(line, p.xn, p.idx, opts.xaxis), as_list), y=_as(raw_y, as_list),
                 customdata=_customdata(line, p.idx, opts.xaxis, as_list, False),
-                mode="lines", name=line.name, legendgroup=str(rid), showlegend=opts.compare,
+                uid=f"{rid}-line", mode="lines", name=line.name, legendgroup=str(rid), showlegend=opts.compare,
                 line={"color": color, "width": 1.6}, connectgaps=False,
                 hovertemplate=hover_template(opts.compare, False, opts.xaxis),
             ))
@@ -394,7 +406,7 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
         traces.append(dict(
             type="scatter", x=_as(_x_for(line, p.xn, bad, opts.xaxis), True), y=nonfinite_y(line.values[bad]).tolist(),
             yaxis="y2", text=nonfinite_text(line.values[bad]), customdata=line.steps[bad].tolist(),
-            mode="markers", name=line.name, legendgroup=str(rid), showlegend=False,
+            uid=f"{rid}-bad", mode="markers", name=line.name, legendgroup=str(rid), showlegend=False,
             marker={"color": color, "symbol": "x-thin-open", "size": 9, "line": {"width": 2, "color": color}},
             hovertemplate="<b>%{fullData.name}</b><br>step %{customdata}: %{text} (not a finite value)<extra></extra>",
         ))
@@ -418,6 +430,11 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
                   "type": "log" if opts.log_y else "linear", "exponentformat": "e" if opts.log_y else "none"},
         "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
     }
+    if opts.x_range:
+        # a re-render of a zoomed chart (smoothing, legend) says where it is looking
+        lo, hi = opts.x_range
+        layout["xaxis"]["range"] = ([str(v) for v in _x_out(np.array([lo, hi]), "wall")] if opts.xaxis == "wall"
+                                    else [lo, hi])
     if opts.height:
         layout["height"] = opts.height
     if opts.robust_y:
@@ -430,11 +447,25 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
     info = {
         "shown": shown, "total": in_view, "nonpositive": nonpositive,
         "traces": trace_map, "ema": ema, "unit_s": unit_s, "webgl": webgl,
-        "t0": {str(l.run_id): float(l.wall[0]) for l in lines if l.wall.size},
-        "last_step": {str(l.run_id): int(l.steps[-1]) for l in lines if l.steps.size},
+        "t0": {str(l.run_id): float(l.wall[0]) for l in lines if l.wall.size and l.run_id not in placeholders},
+        "last_step": {str(l.run_id): int(l.steps[-1]) for l in lines if l.steps.size and l.run_id not in placeholders},
         "notes": notes,
     }
     return {"data": traces, "layout": layout}, info
+
+
+def encode_arrays(fig: dict) -> dict:
+    """Numeric arrays of the traces as plotly.js typed-array specs (base64): a third of the
+    JSON of number lists, and what graph objects would have sent. Done at the edge, so the
+    builder's output stays readable arrays for tests."""
+    from _plotly_utils.utils import to_typed_array_spec  # plotly's own encoder for this
+
+    for trace in fig.get("data", []):
+        for key in ("x", "y", "customdata"):
+            v = trace.get(key)
+            if isinstance(v, np.ndarray) and v.dtype.kind in "iuf":
+                trace[key] = to_typed_array_spec(v)
+    return fig
 
 
 def chart_revision(opts: ChartOptions, run_ids: list[int]) -> str:
@@ -483,7 +514,7 @@ def extension(new: list[RunLine], state: dict, opts: ChartOptions) -> Extension:
     for line in new:
         key = str(line.run_id)
         entry = state.get("traces", {}).get(key)
-        if entry is None or line.steps.size == 0:
+        if entry is None or entry.get("hidden") or line.steps.size == 0:
             continue
         cursor = last_step.get(key, -1)
         keep = line.steps > cursor
@@ -569,7 +600,7 @@ def csv_text(lines: list[RunLine], metric: str, x_range: tuple[float, float] | N
 
 
 __all__ = [
-    "ChartOptions", "RunLine", "Extension", "PALETTE", "PRIMARY_METRICS", "X_MODES", "build_figure",
+    "ChartOptions", "RunLine", "Extension", "PALETTE", "PRIMARY_METRICS", "X_MODES", "build_figure", "encode_arrays",
     "chart_revision", "csv_text", "ema_resume", "ema_state", "extension", "extension_patch",
     "lines_from_frame", "message_figure", "metric_label", "metric_options", "points_note",
     "reduce_indices", "resolve_metric", "robust_range", "run_colors", "summary_rows"

@@ -82,8 +82,16 @@ def _xterm_256(n: int) -> str:
     return f"#{grey:02x}{grey:02x}{grey:02x}"
 
 
+def _num(param: str, default: int = 0) -> int:
+    """A CSI parameter as a number; junk (`?25`, `1:2`) is the default and absurd lengths are
+    clamped (int() refuses more than 4300 digits): a log line can never break the terminal."""
+    if not param.isdigit():
+        return default
+    return int(param) if len(param) <= 6 else 999_999
+
+
 def _apply_sgr(style: Style, params: str) -> Style:
-    codes = [int(p) if p.isdigit() else 0 for p in params.split(";")] if params else [0]
+    codes = [_num(p) for p in params.split(";")] if params else [0]
     s = Style(**vars(style))
     i = 0
     while i < len(codes):
@@ -181,8 +189,8 @@ def _feed_line(state: TermState, text: str) -> None:
                 elif mode == "2":
                     state.open_line.clear()
                     state.col = 0
-            elif final == "G":  # cursor to column
-                state.col = min(max(int(params or 1) - 1, 0), len(state.open_line))
+            elif final == "G":  # cursor to column (the first parameter; any other is ignored)
+                state.col = min(max(_num(params.split(";")[0], 1) - 1, 0), len(state.open_line))
             # cursor movement across lines cannot be shown in a scrolling log: ignored
         elif ctl == "\r":
             state.col = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from dash import MATCH, Input, Output, Patch, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
@@ -15,8 +16,10 @@ from dashboard.components import summary_table
 from dashboard.db import queries
 from dashboard.figures import (
     ChartOptions,
+    RunLine,
     build_figure,
     csv_text,
+    encode_arrays,
     extension,
     extension_patch,
     lines_from_frame,
@@ -67,7 +70,7 @@ class ChartData:
         return [r for r in got if r is not None]
 
     def options(self, runs: list[dict], opts: dict, cursor: dict | None, choice: str, smoothing, xaxis, yopts,
-                width, theme, x_range=None) -> ChartOptions:
+                width, theme, x_range=None, hidden=()) -> ChartOptions:
         yopts = yopts or []
         return ChartOptions(
             metric=choice, label=metric_label(choice), smoothing=float(smoothing or 0.0),
@@ -77,16 +80,19 @@ class ChartData:
             x_range=x_range, theme=(opts or {}).get("theme") or theme or "dark",
             compare=bool((opts or {}).get("compare")),
             live_runs=frozenset(r["id"] for r in runs if not r["is_complete"]),
+            hidden=frozenset(hidden or ()),
         )
 
 
 def render(data: ChartData, run_ids: list[int], choice: str, smoothing, xaxis, yopts, width, theme,
-           opts: dict, x_range=None) -> dict[str, Any]:
-    """Everything a full render outputs, as a dict (tested without a browser)."""
+           opts: dict, x_range=None, hidden=None) -> dict[str, Any]:
+    """Everything a full render outputs, as a dict (tested without a browser). Runs in `hidden`
+    (switched off in the legend) keep their legend entry but are neither read nor sent."""
     runs = data.runs(run_ids or [])
     all_names = sorted({n for r in runs for n in r["metrics"]})
     options = metric_options(all_names) or [{"label": metric_label(choice), "value": choice}]
-    chart_opts = data.options(runs, opts, None, choice, smoothing, xaxis, yopts, width, theme, x_range)
+    hidden = [h for h in (hidden or []) if h in {r["id"] for r in runs}]
+    chart_opts = data.options(runs, opts, None, choice, smoothing, xaxis, yopts, width, theme, x_range, hidden)
     live = [r["id"] for r in runs if not r["is_complete"]]
     base = {"options": options, "summary": None, "interval_disabled": not live}
     if not runs:
@@ -95,11 +101,16 @@ def render(data: ChartData, run_ids: list[int], choice: str, smoothing, xaxis, y
     names = {r["id"]: resolve_metric(choice, r["metrics"]) for r in runs}
     cursor = {"runs": [r["id"] for r in runs], "choice": choice, "names": {str(k): v for k, v in names.items()},
               "live": live, "x_range": list(x_range) if x_range else None, "appended": 0,
-              "max_points": chart_opts.max_points, "traces": {}, "last_step": {}}
+              "max_points": chart_opts.max_points, "traces": {}, "last_step": {}, "hidden": hidden}
     if not all_names:
         msg = NO_METRICS if len(runs) == 1 else "Metrics not available for these runs"
         return {**base, "figure": message_figure("", chart_opts.theme), "empty": msg, "note": "", "cursor": cursor}
-    lines = data.cache.lines(runs, names)
+    lines = data.cache.lines([r for r in runs if r["id"] not in hidden], names)
+    if hidden:
+        by_id = {l.run_id: l for l in lines}
+        empty = np.zeros(0)
+        lines = [by_id.get(r["id"]) or RunLine(r["id"], r["name"], empty.astype(np.int64), empty, empty)
+                 for r in runs if r["id"] in by_id or (r["id"] in hidden and names.get(r["id"]))]
     if not lines:
         msg = f"No {metric_label(choice)} series for {'this run' if len(runs) == 1 else 'these runs'}"
         return {**base, "figure": message_figure("", chart_opts.theme), "empty": msg, "note": "", "cursor": cursor}
@@ -113,9 +124,9 @@ def render(data: ChartData, run_ids: list[int], choice: str, smoothing, xaxis, y
     missing = [r["name"] for r in runs if not names.get(r["id"])]
     if missing and len(runs) > 1:
         notes.append(f"no {choice} in {', '.join(missing)}")
-    summary = summary_table(summary_rows(lines)) if chart_opts.compare else None
-    return {**base, "figure": fig, "empty": None, "note": " · ".join(n for n in notes if n), "cursor": cursor,
-            "summary": summary}
+    summary = summary_table(summary_rows([l for l in lines if l.steps.size])) if chart_opts.compare else None
+    return {**base, "figure": encode_arrays(fig), "empty": None, "note": " · ".join(n for n in notes if n),
+            "cursor": cursor, "summary": summary}
 
 
 def live_tick(data: ChartData, cursor: dict, smoothing, xaxis, yopts, width, theme, opts: dict) -> dict[str, Any]:
@@ -132,7 +143,8 @@ def live_tick(data: ChartData, cursor: dict, smoothing, xaxis, yopts, width, the
     if any(not names.get(r["id"]) and resolve_metric(cursor["choice"], r["metrics"]) for r in runs) \
             or (not cursor.get("traces") and any(r["metrics"] for r in runs)):
         return {"patch": None, "cursor": cursor, "interval_disabled": not still_live, "rebuild": True}
-    wanted = [r["id"] for r in runs if names.get(r["id"])]
+    hidden = set(cursor.get("hidden") or [])
+    wanted = [r["id"] for r in runs if names.get(r["id"]) and r["id"] not in hidden]
     last = cursor.get("last_step", {})
     new_lines = []
     if wanted:
@@ -140,7 +152,8 @@ def live_tick(data: ChartData, cursor: dict, smoothing, xaxis, yopts, width, the
         frame = queries.metric_series(data.engine, wanted, sorted({names[r] for r in wanted}), after_step=after)
         frame = frame[frame["name"].to_numpy() == frame["run_id"].map(lambda r: names.get(int(r))).to_numpy()]
         new_lines = lines_from_frame(frame, {}, wanted)
-    chart_opts = data.options(runs, opts, cursor, cursor["choice"], smoothing, xaxis, yopts, width, theme)
+    chart_opts = data.options(runs, opts, cursor, cursor["choice"], smoothing, xaxis, yopts, width, theme,
+                              hidden=hidden)
     ext = extension(new_lines, cursor, chart_opts)
     done = not still_live
     if ext.added == 0:
@@ -160,23 +173,27 @@ def register(app, engine: Engine, cache: SeriesCache, stale_after_s: float = que
     data = ChartData(engine, cache, stale_after_s)
     controls = [Input(_id("tb-metric"), "value"), Input(_id("tb-smoothing"), "value"), Input(_id("tb-xaxis"), "value"),
                 Input(_id("tb-yopts"), "value"), Input(_id("tb-width"), "data"), Input("tb-theme", "data")]
+    # what the zoom and the live tick read to draw as the last full render did
+    chart_state = [State(_id("tb-cursor"), "data"), State(_id("tb-smoothing"), "value"), State(_id("tb-xaxis"), "value"),
+                   State(_id("tb-yopts"), "value"), State(_id("tb-width"), "data"), State("tb-theme", "data"),
+                   State(_id("tb-opts"), "data")]
 
     @app.callback(
         Output(_id("tb-graph"), "figure"), Output(_id("tb-cursor"), "data"), Output(_id("tb-note"), "children"),
         Output(_id("tb-interval"), "disabled"), Output(_id("tb-metric"), "options"),
         Output(_id("tb-summary"), "children"), Output(_id("tb-empty"), "children"), Output(_id("tb-empty"), "hidden"),
-        Input(_id("tb-runs"), "data"), *controls,
+        Input(_id("tb-runs"), "data"), *controls, Input(_id("tb-hidden"), "data"),
         State(_id("tb-opts"), "data"), State(_id("tb-cursor"), "data"),
     )
-    def update_chart(run_ids, choice, smoothing, xaxis, yopts, width, theme, opts, cursor):
+    def update_chart(run_ids, choice, smoothing, xaxis, yopts, width, theme, hidden, opts, cursor):
         if width is None:
             raise PreventUpdate  # the client reports its width first: one render, at the right resolution
         trigger = ctx.triggered_id
         x_range = None
         if cursor and cursor.get("x_range") and isinstance(trigger, dict) and trigger.get("type") in (
-                "tb-smoothing", "tb-yopts"):
-            x_range = tuple(cursor["x_range"])  # smoothing / y options keep the zoomed window's resolution
-        out = render(data, run_ids, choice, smoothing, xaxis, yopts, width, theme, opts, x_range)
+                "tb-smoothing", "tb-yopts", "tb-hidden"):
+            x_range = tuple(cursor["x_range"])  # these keep the zoomed window's resolution
+        out = render(data, run_ids, choice, smoothing, xaxis, yopts, width, theme, opts, x_range, hidden)
         return (out["figure"], out["cursor"], out["note"], out["interval_disabled"], out["options"],
                 out["summary"], out["empty"], out["empty"] is None)
 
@@ -202,9 +219,7 @@ def register(app, engine: Engine, cache: SeriesCache, stale_after_s: float = que
         Output(_id("tb-graph"), "figure", allow_duplicate=True), Output(_id("tb-cursor"), "data", allow_duplicate=True),
         Output(_id("tb-note"), "children", allow_duplicate=True),
         Input(_id("tb-zoom"), "data"),
-        State(_id("tb-cursor"), "data"), State(_id("tb-smoothing"), "value"), State(_id("tb-xaxis"), "value"),
-        State(_id("tb-yopts"), "value"), State(_id("tb-width"), "data"), State("tb-theme", "data"),
-        State(_id("tb-opts"), "data"),
+        *chart_state,
         prevent_initial_call=True,
     )
     def zoom(relayout, cursor, smoothing, xaxis, yopts, width, theme, opts):
@@ -213,7 +228,8 @@ def register(app, engine: Engine, cache: SeriesCache, stale_after_s: float = que
             raise PreventUpdate
         if kind == "reset" and not cursor.get("x_range"):
             raise PreventUpdate  # already the overview
-        out = render(data, cursor["runs"], cursor["choice"], smoothing, xaxis, yopts, width, theme, opts, x_range)
+        out = render(data, cursor["runs"], cursor["choice"], smoothing, xaxis, yopts, width, theme, opts, x_range,
+                     cursor.get("hidden"))
         if out["empty"] is not None:
             raise PreventUpdate
         # the layout (the user's zoom) stays as it is: only the traces change
@@ -225,16 +241,15 @@ def register(app, engine: Engine, cache: SeriesCache, stale_after_s: float = que
         Output(_id("tb-graph"), "figure", allow_duplicate=True), Output(_id("tb-cursor"), "data", allow_duplicate=True),
         Output(_id("tb-interval"), "disabled", allow_duplicate=True), Output(_id("tb-note"), "children", allow_duplicate=True),
         Input(_id("tb-interval"), "n_intervals"),
-        State(_id("tb-cursor"), "data"), State(_id("tb-smoothing"), "value"), State(_id("tb-xaxis"), "value"),
-        State(_id("tb-yopts"), "value"), State(_id("tb-width"), "data"), State("tb-theme", "data"),
-        State(_id("tb-opts"), "data"),
+        *chart_state,
         prevent_initial_call=True,
     )
     def tick(_n, cursor, smoothing, xaxis, yopts, width, theme, opts):
         res = live_tick(data, cursor, smoothing, xaxis, yopts, width, theme, opts)
         if res["rebuild"]:
             x_range = tuple(cursor["x_range"]) if cursor.get("x_range") else None
-            out = render(data, cursor["runs"], cursor["choice"], smoothing, xaxis, yopts, width, theme, opts, x_range)
+            out = render(data, cursor["runs"], cursor["choice"], smoothing, xaxis, yopts, width, theme, opts, x_range,
+                         cursor.get("hidden"))
             return out["figure"], out["cursor"], out["interval_disabled"], out["note"]
         c = res["cursor"]
         note = points_note(c.get("shown", 0), c.get("total", 0), c.get("x_range")) if res["patch"] else no_update
@@ -253,6 +268,21 @@ def register(app, engine: Engine, cache: SeriesCache, stale_after_s: float = que
         lines = cache.lines(runs, names)
         text = csv_text(lines, cursor["choice"], tuple(cursor["x_range"]) if cursor.get("x_range") else None, xaxis)
         return dcc.send_string(text, f"trainboard-{cursor['choice']}-runs-{'-'.join(map(str, cursor['runs']))}.csv")
+
+    # runs switched off in the legend: the server stops reading and sending their series
+    app.clientside_callback(
+        """function(restyle, id, current) {
+            const gd = document.querySelector('[data-chart="' + id.chart + '"] .js-plotly-plot');
+            if (!gd || !gd._fullData) { return window.dash_clientside.no_update; }
+            const hidden = [...new Set(gd._fullData.filter(t => t.visible === 'legendonly' && t.legendgroup)
+                                                   .map(t => parseInt(t.legendgroup, 10)))].sort((a, b) => a - b);
+            if (JSON.stringify(hidden) === JSON.stringify(current || [])) { return window.dash_clientside.no_update; }
+            return hidden;
+        }""",
+        Output(_id("tb-hidden"), "data"), Input(_id("tb-graph"), "restyleData"), State(_id("tb-graph"), "id"),
+        State(_id("tb-hidden"), "data"),
+        prevent_initial_call=True,
+    )
 
     # about as many points as the plot has pixels, twice over (min and max per pixel column)
     app.clientside_callback(

@@ -120,6 +120,17 @@ def register(app, engine: Engine, stale_after_s: float = queries.STALE_AFTER_S) 
         runs_db.rename_run(engine, run_id, name)
         return False, no_update, "", (version or 0) + 1
 
+    @app.callback(
+        Output("term-title", "children", allow_duplicate=True), Output("chart-run-name", "children", allow_duplicate=True),
+        Input("runs-version", "data"), State("exp-run", "data"),
+        prevent_initial_call=True,
+    )
+    def renamed(_version, run_id):
+        run = queries.get_run(engine, run_id) if run_id is not None else None
+        if run is None:
+            raise PreventUpdate
+        return run["name"], run["name"]
+
     # ---- delete
     @app.callback(
         Output("delete-modal", "is_open"), Output("delete-body", "children"),

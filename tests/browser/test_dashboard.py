@@ -2,7 +2,8 @@
 fallback, comparison, embedding in an iframe, and zoom at full resolution.
 
 One small database for the module; each test starts its own app on it (dash_duo is per test).
-Waits are on conditions (WebDriverWait), never on time.
+Waits are on conditions (WebDriverWait), never on time; their limits are generous because
+the test machine's two cores are shared.
 """
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def wait(dash_duo, condition, timeout=30, show=None):
 
 def visible(dash_duo, selector):
     """The element, scrolled to the middle of the window (the page is longer than the window)."""
-    el = dash_duo.wait_for_element(selector)
+    el = dash_duo.wait_for_element(selector, timeout=30)
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
     return el
 
@@ -112,10 +113,10 @@ def line_x(dash_duo, chart, i=0):
 def test_experiment_page_table_terminal_chart_and_lr_selector(dash_duo, app, db):
     _, _, exp, ids = db
     dash_duo.start_server(app)
-    dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={ids['alpha']}&metric=loss")
-    dash_duo.wait_for_element(f".ag-row[row-id='{ids['gamma']}']")
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={ids['alpha']}&metric=loss", timeout=30)
+    dash_duo.wait_for_element(f".ag-row[row-id='{ids['gamma']}']", timeout=30)
     assert "alpha" in dash_duo.find_element(".tb-grid").text and "completed" in dash_duo.find_element(".tb-grid").text
-    dash_duo.wait_for_contains_text("#terminal", "starting alpha")
+    dash_duo.wait_for_contains_text("#terminal", "starting alpha", timeout=30)
     assert "<script>window.pwned=1</script>" in dash_duo.find_element("#terminal").text  # text, not markup
     assert js(dash_duo, "return window.pwned === undefined")
     assert dash_duo.find_element("#terminal span.tb-fg-2").text == "starting alpha"
@@ -135,7 +136,7 @@ def test_experiment_page_table_terminal_chart_and_lr_selector(dash_duo, app, db)
 
     # clicking another row selects it for the terminal and the chart
     visible(dash_duo, f".ag-row[row-id='{ids['beta']}'] [col-id='name']").click()
-    dash_duo.wait_for_contains_text("#terminal", "starting beta")
+    dash_duo.wait_for_contains_text("#terminal", "starting beta", timeout=30)
     wait(dash_duo, lambda: f"run={ids['beta']}" in dash_duo.driver.current_url)
     assert dash_duo.get_logs() == []
 
@@ -146,7 +147,7 @@ def test_live_run_gains_points_by_patch_and_keeps_the_zoom(dash_duo, app, db):
     steps = np.arange(60)
     write_batch(engine, live, points_for(steps, {"loss": 3.0 - steps / 100.0}), [(0, "step 0\nstep 59\n")])
     dash_duo.start_server(app)
-    dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={live}")
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={live}", timeout=30)
     wait(dash_duo, lambda: len(line_x(dash_duo, "main")) == 60)
     # record what the server sends for the figure from now on
     js(dash_duo, """
@@ -170,7 +171,7 @@ def test_live_run_gains_points_by_patch_and_keeps_the_zoom(dash_duo, app, db):
     ticks = [r for r in figure_updates for k, v in r.items() if "tb-graph" in k and "Extend" in json.dumps(v)]
     assert ticks, figure_updates  # the new points came as a Patch (extend), not a new figure
     assert all("__dash_patch_update" in json.dumps(v) for r in ticks for k, v in r.items() if "tb-graph" in k)
-    dash_duo.wait_for_contains_text("#terminal", "step 89")
+    dash_duo.wait_for_contains_text("#terminal", "step 89", timeout=30)
     # the run completes: the interval stops
     runs_db.set_status(engine, live, "completed", exit_code=0, finished=True)
     wait(dash_duo, lambda: "completed" in dash_duo.find_element("#term-status").text)
@@ -180,9 +181,9 @@ def test_live_run_gains_points_by_patch_and_keeps_the_zoom(dash_duo, app, db):
 def test_run_without_metrics_shows_the_fallback_and_its_terminal(dash_duo, app, db):
     _, _, exp, ids = db
     dash_duo.start_server(app)
-    dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={ids['legacy']}")
-    dash_duo.wait_for_text_to_equal(".tb-chart[data-chart='main'] .tb-chart-empty", "Metrics not available for this run")
-    dash_duo.wait_for_contains_text("#terminal", "legacy job: metric capture was off")
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={ids['legacy']}", timeout=30)
+    dash_duo.wait_for_text_to_equal(".tb-chart[data-chart='main'] .tb-chart-empty", "Metrics not available for this run", timeout=30)
+    dash_duo.wait_for_contains_text("#terminal", "legacy job: metric capture was off", timeout=30)
     assert "epoch 1 done" in dash_duo.find_element("#terminal").text
     assert dash_duo.find_element(f".ag-row[row-id='{ids['legacy']}']").text.startswith("legacy")
     assert dash_duo.get_logs() == []
@@ -191,7 +192,7 @@ def test_run_without_metrics_shows_the_fallback_and_its_terminal(dash_duo, app, 
 def test_three_checked_runs_overlay_in_the_comparison(dash_duo, app, db):
     _, _, exp, ids = db
     dash_duo.start_server(app)
-    dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={ids['alpha']}")
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={ids['alpha']}", timeout=30)
     for name in ("alpha", "beta", "gamma"):
         visible(dash_duo, f".ag-row[row-id='{ids[name]}'] input.ag-checkbox-input").click()
     wait(dash_duo, lambda: trace_count(dash_duo, "section") == 3)
@@ -199,7 +200,7 @@ def test_three_checked_runs_overlay_in_the_comparison(dash_duo, app, db):
     assert legend == ["alpha", "beta", "gamma"]
     colors = js(dash_duo, f"return {GD.format(chart='section')}._fullData.filter(t => t.yaxis !== 'y2').map(t => t.line.color)")
     assert len(set(colors)) == 3
-    dash_duo.wait_for_text_to_equal("#compare-link", "Compare 3 runs")
+    dash_duo.wait_for_text_to_equal("#compare-link", "Compare 3 runs", timeout=30)
     visible(dash_duo, "#compare-link").click()
     wait(dash_duo, lambda: "/compare?runs=" in dash_duo.driver.current_url)
     wait(dash_duo, lambda: trace_count(dash_duo, "cmp-0") == 3)
@@ -229,7 +230,7 @@ def test_embed_view_renders_inside_the_example_host_page(dash_duo, app, db):
 def test_zoom_fetches_the_range_at_full_resolution(dash_duo, app, db):
     _, _, exp, ids = db
     dash_duo.start_server(app)
-    dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={ids['big']}")
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={ids['big']}", timeout=30)
     wait(dash_duo, lambda: len(line_x(dash_duo, "main")) > 100, timeout=30)
 
     def in_range():

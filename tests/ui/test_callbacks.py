@@ -46,7 +46,18 @@ def chart(data, runs, choice="loss", **kw):
     args.update(kw)
     out = render(data, runs, choice, args["smoothing"], args["xaxis"], args["yopts"], args["width"],
                  args["theme"], args["opts"], args.get("x_range"))
-    return {**out, "figure": go.Figure(out["figure"])}  # a valid figure; attributes for the asserts
+    return {**out, "figure": go.Figure(decoded(out["figure"]))}  # a valid figure; attributes for the asserts
+
+
+def decoded(fig):
+    """Typed-array specs (what the browser receives) back into arrays."""
+    import base64
+    for trace in fig["data"]:
+        for key, v in list(trace.items()):
+            if isinstance(v, dict) and "bdata" in v:
+                arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+                trace[key] = arr.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else arr
+    return fig
 
 
 def test_run_without_metrics_says_so_and_nothing_breaks(engine, exp, data):
@@ -124,6 +135,20 @@ def test_comparison_has_one_trace_per_run_and_a_summary(engine, exp, data):
     assert out["summary"] is not None and len(out["summary"].children[1].children) == 3
 
 
+def test_runs_hidden_in_the_legend_are_not_read_or_sent(engine, exp):
+    data = ChartData(engine, SeriesCache(engine), stale_after_s=3600)
+    ids = [run_with(engine, exp, f"h{i}", points("loss", range(100))) for i in range(3)]
+    out = render(data, ids, "loss", 0.0, "step", [], 2000, "dark", {"compare": True}, None, [ids[1]])
+    assert isinstance(out["figure"]["data"][0]["y"], dict)  # sent as a base64 typed array
+    traces = out["figure"]["data"]
+    hidden = [t for t in traces if t.get("visible") == "legendonly"]
+    assert [t["name"] for t in hidden] == ["h1"] and hidden[0]["x"] == [None] and hidden[0]["showlegend"]
+    assert data.cache.reads == 2 and out["cursor"]["hidden"] == [ids[1]]
+    assert [r.children[0].children[1] for r in out["summary"].children[1].children] == ["h0", "h2"]
+    shown = render(data, ids, "loss", 0.0, "step", [], 2000, "dark", {"compare": True}, None, [])
+    assert data.cache.reads == 3 and len([t for t in shown["figure"]["data"] if t.get("yaxis") != "y2"]) == 3
+
+
 def test_series_cache_reads_only_the_tail_of_a_growing_run(engine, exp):
     cache = SeriesCache(engine)
     rid = run_with(engine, exp, "grow", points("loss", range(100)), status="running")
@@ -170,6 +195,8 @@ def test_router_resolves_every_page_and_reports_bad_urls(engine, exp):
     assert "compare" in str(resolve(engine, f"/experiments/{exp}/compare", f"?runs={rid}"))
     assert "tb-embed" in str(resolve(engine, f"/embed/experiments/{exp}/runs/{rid}", "?theme=light"))
     assert "No such run" in str(resolve(engine, f"/embed/experiments/{exp}/runs/999"))
+    overlay = str(resolve(engine, f"/embed/experiments/{exp}/runs/{rid}", f"?runs={rid},999&controls=0"))
+    assert "'compare': False" in overlay and "tb-hidden" in overlay  # 999 is not a run here: one run, no controls
     assert "Not found" in str(resolve(engine, "/experiments/abc"))
     assert "Not found" in str(resolve(engine, "/nowhere"))
     assert query_params("?runs=7,8&metric=loss&token=x") == {"runs": "7,8", "metric": "loss"}

@@ -98,6 +98,7 @@ def test_zoomed_range_gets_full_resolution_there():
     assert in_range(overview) < 20
     assert in_range(zoomed) == 401  # every point of the window
     assert info["total"] == 401 and info["shown"] == 401
+    assert zoomed.layout.xaxis.range == (100_000.0, 100_400.0)
 
 
 def test_comparison_shares_bucket_edges_and_legend():
