@@ -21,6 +21,9 @@ _TOKEN = re.compile(
     r"|([\x00-\x07\x0b-\x0c\x0e-\x1a\x1c-\x1f\x7f])"  # other controls: dropped
 )
 _PLAIN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# An escape sequence cut by a chunk boundary: held back until the next chunk completes it.
+_INCOMPLETE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*)?$")
+MAX_PENDING = 256
 
 # Carried between chunks: keeps a pathological line (a progress bar with no newline for
 # hours) from growing without bound.
@@ -53,16 +56,19 @@ class TermState:
     open_line: list[tuple[str, tuple[str, str]]] = field(default_factory=list)  # (char, style key)
     col: int = 0
     style: Style = field(default_factory=Style)
+    pending: str = ""  # the start of an escape sequence the chunk ended in
 
     def to_json(self) -> dict:
-        return {"line": _segments(self.open_line), "col": self.col, "style": vars(self.style).copy()}
+        return {"line": _segments(self.open_line), "col": self.col, "style": vars(self.style).copy(),
+                "pending": self.pending}
 
     @classmethod
     def from_json(cls, data: dict | None) -> "TermState":
         if not data:
             return cls()
         cells = [(ch, (classes, color)) for text, classes, color in data.get("line", []) for ch in text]
-        return cls(open_line=cells, col=int(data.get("col", len(cells))), style=Style(**data.get("style", {})))
+        return cls(open_line=cells, col=int(data.get("col", len(cells))), style=Style(**data.get("style", {})),
+                   pending=str(data.get("pending", ""))[:MAX_PENDING])
 
 
 _XTERM_16 = [
@@ -207,7 +213,12 @@ def render(text: str, state: TermState | None = None) -> tuple[list[list[Segment
     shows it. `\\r\\n` ends a line normally; a bare `\\r` starts overwriting the same line.
     """
     state = state or TermState()
+    text = state.pending + text
     state = TermState(list(state.open_line), state.col, Style(**vars(state.style)))
+    cut = _INCOMPLETE.search(text[-MAX_PENDING:])
+    if cut:
+        state.pending = cut.group(0)
+        text = text[:len(text) - len(state.pending)]
     lines: list[list[Segment]] = []
     pieces = text.split("\n")
     last = len(pieces) - 1

@@ -85,9 +85,13 @@ class ChartData:
 
 
 def render(data: ChartData, run_ids: list[int], choice: str, smoothing, xaxis, yopts, width, theme,
-           opts: dict, x_range=None, hidden=None) -> dict[str, Any]:
+           opts: dict, x_range=None, hidden=None, until: dict[int, int] | None = None) -> dict[str, Any]:
     """Everything a full render outputs, as a dict (tested without a browser). Runs in `hidden`
-    (switched off in the legend) keep their legend entry but are neither read nor sent."""
+    (switched off in the legend) keep their legend entry but are neither read nor sent.
+
+    `until` caps live runs at the steps the chart already has (the cursor's): a redraw of the
+    same chart (zoom, smoothing) then leaves newer points to the live tick, so whichever of a
+    redraw and a tick in flight lands last, no point is drawn twice or lost."""
     runs = data.runs(run_ids or [])
     all_names = sorted({n for r in runs for n in r["metrics"]})
     options = metric_options(all_names) or [{"label": metric_label(choice), "value": choice}]
@@ -106,6 +110,8 @@ def render(data: ChartData, run_ids: list[int], choice: str, smoothing, xaxis, y
         msg = NO_METRICS if len(runs) == 1 else "Metrics not available for these runs"
         return {**base, "figure": message_figure("", chart_opts.theme), "empty": msg, "note": "", "cursor": cursor}
     lines = data.cache.lines([r for r in runs if r["id"] not in hidden], names)
+    if until:
+        lines = [_capped(l, until[l.run_id]) if l.run_id in until else l for l in lines]
     if hidden:
         by_id = {l.run_id: l for l in lines}
         empty = np.zeros(0)
@@ -127,6 +133,18 @@ def render(data: ChartData, run_ids: list[int], choice: str, smoothing, xaxis, y
     summary = summary_table(summary_rows([l for l in lines if l.steps.size])) if chart_opts.compare else None
     return {**base, "figure": encode_arrays(fig), "empty": None, "note": " · ".join(n for n in notes if n),
             "cursor": cursor, "summary": summary}
+
+
+def _capped(line: RunLine, last_step: int) -> RunLine:
+    n = int(np.searchsorted(line.steps, last_step, side="right"))
+    return RunLine(line.run_id, line.name, line.steps[:n], line.values[:n], line.wall[:n])
+
+
+def drawn_until(cursor: dict | None, run_ids, choice) -> dict[int, int] | None:
+    """The cursor's steps for its live runs, when the redraw is of the same runs and metric."""
+    if not cursor or not cursor.get("live") or list(run_ids or []) != cursor.get("runs") or choice != cursor.get("choice"):
+        return None
+    return {int(k): v for k, v in cursor.get("last_step", {}).items() if int(k) in cursor["live"]}
 
 
 def live_tick(data: ChartData, cursor: dict, smoothing, xaxis, yopts, width, theme, opts: dict) -> dict[str, Any]:
@@ -193,7 +211,8 @@ def register(app, engine: Engine, cache: SeriesCache, stale_after_s: float = que
         if cursor and cursor.get("x_range") and isinstance(trigger, dict) and trigger.get("type") in (
                 "tb-smoothing", "tb-yopts", "tb-hidden"):
             x_range = tuple(cursor["x_range"])  # these keep the zoomed window's resolution
-        out = render(data, run_ids, choice, smoothing, xaxis, yopts, width, theme, opts, x_range, hidden)
+        out = render(data, run_ids, choice, smoothing, xaxis, yopts, width, theme, opts, x_range, hidden,
+                     drawn_until(cursor, run_ids, choice))
         return (out["figure"], out["cursor"], out["note"], out["interval_disabled"], out["options"],
                 out["summary"], out["empty"], out["empty"] is None)
 
@@ -229,7 +248,7 @@ def register(app, engine: Engine, cache: SeriesCache, stale_after_s: float = que
         if kind == "reset" and not cursor.get("x_range"):
             raise PreventUpdate  # already the overview
         out = render(data, cursor["runs"], cursor["choice"], smoothing, xaxis, yopts, width, theme, opts, x_range,
-                     cursor.get("hidden"))
+                     cursor.get("hidden"), drawn_until(cursor, cursor["runs"], cursor["choice"]))
         if out["empty"] is not None:
             raise PreventUpdate
         # the layout (the user's zoom) stays as it is: only the traces change

@@ -107,6 +107,23 @@ def test_live_tick_appends_only_new_points_then_stops(engine, exp, data):
     assert last["interval_disabled"] is True and last["cursor"]["last_step"] == {str(rid): 13}
 
 
+def test_redraw_and_tick_in_flight_commute(engine, exp, data):
+    """A zoom computed after new points arrived draws only what the chart had; the tick adds the rest."""
+    from dashboard.callbacks.chart import drawn_until
+    rid = run_with(engine, exp, "live2", points("loss", range(10)), status="running")
+    cursor = chart(data, [rid])["cursor"]
+    write_batch(engine, rid, points("loss", range(10, 15)))
+    zoom = chart(data, [rid], x_range=(2.0, 8.0))
+    assert zoom["cursor"]["last_step"] == {str(rid): 14}  # uncapped: a new view
+    until = drawn_until(cursor, [rid], "loss")
+    capped = render(data, [rid], "loss", 0.0, "step", [], 2000, "dark", {}, (2.0, 8.0), None, until)
+    assert capped["cursor"]["last_step"] == {str(rid): 9} and max(capped["figure"]["data"][0]["x"]) == 9
+    tick = live_tick(data, capped["cursor"], 0.0, "step", [], 2000, "dark", {})
+    x_ops = [op for op in tick["patch"].to_plotly_json()["operations"] if op["location"] == ["data", 0, "x"]]
+    assert x_ops[0]["params"]["value"] == [10, 11, 12, 13, 14]
+    assert drawn_until(cursor, [rid], "learning_rate") is None  # another metric: a new chart
+
+
 def test_live_run_whose_metric_appears_later_is_rebuilt(engine, exp, data):
     rid = run_with(engine, exp, "late", [], status="running")
     out = chart(data, [rid])

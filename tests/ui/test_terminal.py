@@ -71,3 +71,10 @@ def test_chunking_does_not_change_the_result(text, data):
 def test_any_bytes_render_without_error(junk):
     lines, state = render(junk.decode("utf-8", "replace") + "\n")
     assert len(lines) >= 1
+
+
+def test_escape_sequence_cut_by_a_chunk_boundary_waits_for_the_rest():
+    lines, state = render("progress 10%\x1b[")
+    assert lines == [] and state.pending == "\x1b["
+    lines, state = render("31mred\x1b[0m\n", TermState.from_json(state.to_json()))
+    assert lines == [[("progress 10%", "", ""), ("red", "tb-fg-1", "")]] and state.pending == ""
