@@ -8,15 +8,14 @@ from sqlalchemy import Engine
 from dashboard.components import chart_card, page, status_badge
 from dashboard.db import queries
 from dashboard.figures import run_colors
-from dashboard.pages.params import float_param, int_list, int_param
+from dashboard.pages.params import experiment_param, float_param, int_list
 
 
 def layout(engine: Engine, experiment_id: str, runs: str | None = None, metric: str = "loss",
            smoothing: str | None = None, **_query):
     from dashboard.pages import not_found
 
-    exp_id = int_param(experiment_id)
-    exp = queries.get_experiment(engine, exp_id) if exp_id is not None else None
+    exp_id, exp = experiment_param(engine, experiment_id)
     if exp is None:
         return not_found(f"There is no experiment {experiment_id!r}.")
     by_id = {r["id"]: r for r in queries.list_runs(engine, exp_id)}

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from dashboard.components import TABLE_INTERVAL_MS, chart_card, page, run_row, runs_grid, terminal_card
 from dashboard.db import queries
-from dashboard.pages.params import float_param, int_param
+from dashboard.pages.params import experiment_param, float_param, int_param
 
 
 def default_run(runs: list[dict]) -> int | None:
@@ -22,8 +22,7 @@ def layout(engine: Engine, experiment_id: str, run: str | None = None, metric: s
            smoothing: str | None = None, **_query):
     from dashboard.pages import not_found
 
-    exp_id = int_param(experiment_id)
-    exp = queries.get_experiment(engine, exp_id) if exp_id is not None else None
+    exp_id, exp = experiment_param(engine, experiment_id)
     if exp is None:
         return not_found(f"There is no experiment {experiment_id!r}.")
     runs = queries.list_runs(engine, exp_id)

@@ -30,3 +30,11 @@ def flag(value: str | None, default: bool = False) -> bool:
     if value is None:
         return default
     return value.lower() in ("1", "true", "yes", "on")
+
+
+def experiment_param(engine, experiment_id: str) -> tuple[int | None, dict | None]:
+    """The experiment a URL's `<id>` names: (id, row), with row None when there is none."""
+    from dashboard.db import queries
+
+    exp_id = int_param(experiment_id)
+    return exp_id, queries.get_experiment(engine, exp_id) if exp_id is not None else None
