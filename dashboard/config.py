@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field, replace
 
 DEFAULT_DB_URL = "sqlite:///trainboard.db"
+# A `running` run whose capture has not beaten for this long is shown as interrupted.
+DEFAULT_STALE_AFTER_S = 60.0
 
 
 def resolve_db_url(value: str | None = None) -> str:
@@ -44,7 +46,7 @@ class Settings:
     pool_size: int = field(default_factory=lambda: _int_env("TRAINBOARD_POOL_SIZE", 5))
     max_overflow: int = field(default_factory=lambda: _int_env("TRAINBOARD_MAX_OVERFLOW", 10))
     # A running run whose heartbeat is older than this is shown as interrupted.
-    stale_after_s: float = field(default_factory=lambda: _float_env("TRAINBOARD_STALE_AFTER_S", 60.0))
+    stale_after_s: float = field(default_factory=lambda: _float_env("TRAINBOARD_STALE_AFTER_S", DEFAULT_STALE_AFTER_S))
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

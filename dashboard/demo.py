@@ -1,6 +1,7 @@
 """The demo experiment: finished runs with realistic curves and one run that keeps training."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 import sys
 import threading
@@ -14,6 +15,7 @@ from dashboard.db import runs as runs_db
 from dashboard.db.writer import write_batch
 
 EXPERIMENT = "demo-gpt2-small"
+STEP_SECONDS = 0.8  # a finished demo run took this long per step
 
 
 def lr_schedule(steps: np.ndarray, peak_lr: float, warmup: int, total: int, floor: float = 0.1) -> np.ndarray:
@@ -65,6 +67,10 @@ def _write_run(engine: Engine, run_id: int, steps: np.ndarray, total: int, curve
     write_batch(engine, run_id, points, chunks)
 
 
+def _utc(unix: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(unix, dt.UTC)
+
+
 def seed_demo(engine: Engine, *, total: int = 4000) -> int:
     """The demo experiment with four finished runs and one legacy run without metrics.
     Idempotent: an experiment that already has runs is left as it is."""
@@ -79,11 +85,13 @@ def seed_demo(engine: Engine, *, total: int = 4000) -> int:
     t0 = time.time() - 86_400
     for i, peak_lr in enumerate([1e-4, 3e-4, 6e-4, 1e-3]):
         name = f"lr-{peak_lr:.0e}".replace("e-0", "e-")
-        run_id = runs_db.create_run(engine, exp_id, name, command=f"python train.py --lr {peak_lr}")
+        start = t0 + i * 3600
+        run_id = runs_db.create_run(engine, exp_id, name, command=f"python train.py --lr {peak_lr}", at=_utc(start))
         steps = np.arange(total)
         _write_run(engine, run_id, steps, total, demo_curves(steps, peak_lr=peak_lr, total=total, seed=i),
-                   t0 + i * 3600, step_seconds=0.8)
-        runs_db.set_status(engine, run_id, "completed", exit_code=0, finished=True)
+                   start, step_seconds=STEP_SECONDS)
+        runs_db.set_status(engine, run_id, "completed", exit_code=0, finished=True,
+                           at=_utc(start + total * STEP_SECONDS))
     return exp_id
 
 

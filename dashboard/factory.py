@@ -51,6 +51,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from dashboard.api import register_api
     register_api(app.server, engine, settings)
 
-    pages.register(app, engine)
+    pages.register(app, engine, settings.stale_after_s)
     app.server.config["TRAINBOARD_SERIES_CACHE"] = callbacks.register_all(app, engine, settings.stale_after_s)
     return app

@@ -31,6 +31,11 @@ def test_seed_demo_is_idempotent_and_live_run_flushes(engine):
     listed = queries.list_runs(engine, exp)
     assert [r["name"] for r in listed] == ["baseline-legacy", "lr-1e-4", "lr-3e-4", "lr-6e-4", "lr-1e-3"]
     assert listed[0]["metrics"] == {} and listed[1]["metrics"]["loss"]["count"] == 300
+    # a finished run lasted as long as its points say, not the instant it took to seed it
+    run = listed[1]
+    assert (run["finished_at"] - run["started_at"]).total_seconds() == 300 * demo.STEP_SECONDS
+    first = queries.metric_series(engine, run["id"], ["loss"]).timestamp.iloc[0]
+    assert abs((first - run["started_at"]).total_seconds()) < 1
     stop = threading.Event()
     run_id = demo.run_live(engine, stop, total=40, steps_per_second=100, flush_seconds=0.05)
     run = queries.get_run(engine, run_id)

@@ -6,6 +6,9 @@ both with `write_batch` every `flush_chunks` chunks or `flush_s` seconds, whiche
 A log chunk is the output read within `chunk_s` (0.1 s) of its first byte, at most 64 KiB: a
 job printing 10,000 lines a second in tiny writes makes ten chunks a second, not thousands, so
 the flush rule stays cheap whatever the job's write pattern.
+A file being imported (`parse_in_reader`) is parsed by its reader instead, so that parsing one
+part of the file overlaps with writing the part before (SQLite and PostgreSQL drivers let go of
+the GIL while the database works); a live job's reader must never wait, so it never parses.
 A failed write keeps its batch in memory and is retried with backoff while the queue keeps
 filling; a long outage is reported once on stderr. A write (even an empty one) at least every
 `heartbeat_s` keeps the run's heartbeat fresh, so a capture that dies is seen as stale.
@@ -110,6 +113,7 @@ class Batcher:
         max_backoff_s: float = 5.0,
         max_queued: int = 0,
         gather_s: float = 0.05,
+        parse_in_reader: bool = False,
         on_warning: Callable[[str], None] = warn,
     ) -> None:
         if flush_chunks < 1 or flush_s <= 0 or heartbeat_s <= 0:
@@ -117,6 +121,7 @@ class Batcher:
         self.engine, self.run_id, self.parser = engine, run_id, parser
         self.flush_chunks, self.flush_s, self.heartbeat_s = flush_chunks, flush_s, heartbeat_s
         self.chunk_s, self.gather_s = chunk_s, gather_s
+        self.parse_in_reader = parse_in_reader
         self.report_after_s, self.final_retry_s, self.max_backoff_s = report_after_s, final_retry_s, max_backoff_s
         self.warn = on_warning
         self.stats = BatcherStats()
@@ -139,6 +144,7 @@ class Batcher:
         self._reported = False
         self._run_gone = False
         self._final: tuple[str | None, int | None] = (None, None)
+        self._tail: list[str] = []  # text the decoders held until the end
 
     # -- the reader's side -------------------------------------------------------------------
     def start(self) -> "Batcher":
@@ -148,12 +154,21 @@ class Batcher:
     def put(self, data: bytes, stream: int = 0, ts: float | None = None) -> None:
         """Output as read: `stream` keeps each source's partial UTF-8 sequences apart.
         Blocks only when the queue is bounded (`max_queued`) and full."""
-        if data:
-            self._queue.put((data, stream, time.time() if ts is None else ts))
+        if not data:
+            return
+        ts = time.time() if ts is None else ts
+        if not self.parse_in_reader:
+            self._queue.put((data, stream, ts))
+            return
+        for text in self._decode(data, stream):
+            self._queue.put((text, self._parse(text, ts), ts))
 
     def close(self, status: str | None = None, exit_code: int | None = None, timeout: float | None = None) -> BatcherStats:
-        """Final flush, then the run's status (with exit code and finish time) when given."""
+        """Final flush, then the run's status (with exit code and finish time) when given.
+        With `parse_in_reader`, to be called by the reader, after its last `put`."""
         self._final = (status, exit_code)
+        if self.parse_in_reader:
+            self._queue.put(("", self._end_of_input(), time.time()))
         self._queue.put(_STOP)
         self._thread.join(timeout)
         return self.stats
@@ -173,7 +188,11 @@ class Batcher:
                 item = None
             if item is _STOP:
                 break
-            if item is not None:
+            if item is not None and self.parse_in_reader:
+                text, points, ts = item
+                self._points.extend(points)
+                self._store(text, ts)
+            elif item is not None:
                 self._absorb(*item)
             if self._due():
                 self._flush()
@@ -182,24 +201,58 @@ class Batcher:
                 # cost this thread about 1/gather_s wake-ups a second, whatever its rate.
                 time.sleep(self.gather_s)
 
-    def _absorb(self, data: bytes, stream: int, ts: float) -> None:
+    # -- decoding and parsing: on the writer thread, or the reader's with `parse_in_reader` -------
+    def _decode(self, data: bytes, stream: int) -> list[str]:
+        """The text of a read, in pieces of at most CHUNK_BYTES; a read that ends inside a UTF-8
+        sequence leaves the rest of it to the next read."""
         decoder = self._decoders.get(stream)
         if decoder is None:
             decoder = self._decoders[stream] = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        for start in range(0, len(data), CHUNK_BYTES):
-            self._add_text(decoder.decode(data[start:start + CHUNK_BYTES]), ts)
+        pieces = (decoder.decode(data[start:start + CHUNK_BYTES]) for start in range(0, len(data), CHUNK_BYTES))
+        return [clean_text(text) for text in pieces if text]
 
-    def _add_text(self, text: str, ts: float) -> None:
-        if not text:
-            return  # a read that ended inside a UTF-8 sequence: the rest comes with the next read
-        text = clean_text(text)
+    def _parse(self, text: str, ts: float) -> list[Point]:
+        if self.parser is None:
+            return []
+        t = time.perf_counter()
+        try:
+            records = self.parser.feed(text)
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not cost the log
+            self._parser_failed(exc)
+            records = []
+        self.stats.parse_s += time.perf_counter() - t
+        self.stats.records += len(records)
+        return self._steps.points(records, ts)
+
+    def _end_of_input(self) -> list[Point]:
+        """The points of what the decoders and the parser still held at the end; the decoders'
+        last text waits in `_tail` for the final flush to store it."""
+        points: list[Point] = []
+        for decoder in self._decoders.values():
+            tail = clean_text(decoder.decode(b"", final=True))
+            if tail:
+                points += self._parse(tail, time.time())
+                self._tail.append(tail)
         if self.parser is not None:
-            t = time.perf_counter()
             try:
-                self._add_records(self.parser.feed(text), ts)
-            except Exception as exc:  # noqa: BLE001 - a parser bug must not cost the log
+                records = self.parser.finish()
+            except Exception as exc:  # noqa: BLE001
                 self._parser_failed(exc)
-            self.stats.parse_s += time.perf_counter() - t
+                records = []
+            self.stats.records += len(records)
+            points += self._steps.points(records, time.time())
+        return points
+
+    def _absorb(self, data: bytes, stream: int, ts: float) -> None:
+        for text in self._decode(data, stream):
+            self._points.extend(self._parse(text, ts))
+            self._store(text, ts)
+
+    def _store(self, text: str, ts: float) -> None:
+        """Text into the log chunk being filled (text already stored by a previous import is
+        skipped)."""
+        if not text:
+            return
         if self._skip_chars:
             if len(text) <= self._skip_chars:
                 self._skip_chars -= len(text)
@@ -223,11 +276,6 @@ class Batcher:
         self.stats.errors.append(f"parser: {type(exc).__name__}: {exc}")
         self.warn(f"the parser failed ({type(exc).__name__}: {exc}); the log is still stored, "
                   f"metrics stop here (`trainboard reparse {self.run_id}` later)")
-
-    def _add_records(self, records, ts: float) -> None:
-        if records:
-            self._points.extend(self._steps.points(records, ts))
-            self.stats.records += len(records)
 
     def _next_wakeup(self) -> float:
         if self._failing_since is not None:
@@ -307,13 +355,10 @@ class Batcher:
             )
 
     def _finish(self) -> None:
-        for decoder in self._decoders.values():
-            self._add_text(decoder.decode(b"", final=True), time.time())
-        if self.parser is not None:
-            try:
-                self._add_records(self.parser.finish(), time.time())
-            except Exception as exc:  # noqa: BLE001
-                self._parser_failed(exc)
+        if not self.parse_in_reader:
+            self._points.extend(self._end_of_input())
+        for tail in self._tail:
+            self._store(tail, time.time())
         deadline = time.monotonic() + self.final_retry_s
         while not self._flush():
             if time.monotonic() >= deadline:

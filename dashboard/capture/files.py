@@ -136,7 +136,8 @@ def ingest(
             runs_db.set_status(engine, run_id, "running")
         batcher = Batcher(engine, run_id, parser, flush_chunks=flush_chunks, flush_s=flush_s,
                           heartbeat_s=heartbeat_s, start_seq=start_seq, skip_chars=skip,
-                          max_queued=MAX_QUEUED_READS, gather_s=0.0 if not follow else 0.05).start()
+                          max_queued=MAX_QUEUED_READS, gather_s=0.0 if not follow else 0.05,
+                          parse_in_reader=True).start()
         status = "interrupted"
         offset = 0
         try:

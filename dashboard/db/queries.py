@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, bindparam, func, select, text
 
+from dashboard.config import DEFAULT_STALE_AFTER_S as STALE_AFTER_S
 from dashboard.db import rollups
 from dashboard.db.models import FINISHED_STATUSES, Experiment, ExperimentRun, LogChunk, MetricPoint
 
 SERIES_COLUMNS = ["run_id", "name", "step", "value", "timestamp"]
-STALE_AFTER_S = 60.0
 
 
 def effective_status(status: str, updated_at: dt.datetime | None, now: dt.datetime | None = None,

@@ -1,6 +1,8 @@
 """Experiment and run lifecycle: create, finish, rename, delete."""
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -34,9 +36,11 @@ def create_run(
     *,
     command: str | None = None,
     status: str = "running",
+    at: dt.datetime | None = None,
 ) -> int:
-    """A new run of the experiment; unnamed runs are called run-1, run-2, …"""
-    now = utcnow()
+    """A new run of the experiment; unnamed runs are called run-1, run-2, … `at` (default now)
+    is when it started: an imported or replayed run began in the past."""
+    now = at or utcnow()
     with writer(engine).begin() as conn:
         if not name:
             n = conn.execute(
@@ -63,9 +67,11 @@ def find_run(engine: Engine, experiment_id: int, name: str) -> int | None:
 
 
 def set_status(
-    engine: Engine, run_id: int, status: str, *, exit_code: int | None = None, finished: bool = False
+    engine: Engine, run_id: int, status: str, *, exit_code: int | None = None, finished: bool = False,
+    at: dt.datetime | None = None,
 ) -> None:
-    now = utcnow()
+    """Set a run's status; `at` (default now) is when that happened."""
+    now = at or utcnow()
     values = {"status": status, "updated_at": now}
     if status == "running":
         values["started_at"] = now

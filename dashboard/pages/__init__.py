@@ -16,6 +16,7 @@ from dash import Input, Output, State, html
 from sqlalchemy import Engine
 
 from dashboard.components import page
+from dashboard.db import queries
 from dashboard.pages import compare, embed, experiment, experiments
 
 # (pattern, layout function); path variables arrive as keyword arguments, like register_page's path_template.
@@ -39,20 +40,22 @@ def not_found(message: str) -> html.Div:
                 crumbs=[("experiments", "/")])
 
 
-def resolve(engine: Engine, pathname: str | None, search: str | None = None):
-    """The layout for a URL."""
+def resolve(engine: Engine, pathname: str | None, search: str | None = None,
+            stale_after_s: float = queries.STALE_AFTER_S):
+    """The layout for a URL; runs whose capture stopped beating `stale_after_s` ago show as
+    interrupted."""
     path = pathname or "/"
     for pattern, layout in ROUTES:
         m = pattern.match(path)
         if m:
-            return layout(engine, **m.groupdict(), **query_params(search))
+            return layout(engine, stale_after_s, **m.groupdict(), **query_params(search))
     return not_found(f"No page at {path}.")
 
 
-def register(app, engine: Engine) -> None:
+def register(app, engine: Engine, stale_after_s: float) -> None:
     @app.callback(Output("tb-page", "children"), Input("url", "pathname"), State("url", "search"))
     def route(pathname, search):
-        return resolve(engine, pathname, search)
+        return resolve(engine, pathname, search, stale_after_s)
 
 
 __all__ = ["ROUTES", "not_found", "query_params", "register", "resolve"]

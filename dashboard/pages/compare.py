@@ -11,14 +11,14 @@ from dashboard.figures import run_colors
 from dashboard.pages.params import experiment_param, float_param, int_list
 
 
-def layout(engine: Engine, experiment_id: str, runs: str | None = None, metric: str = "loss",
+def layout(engine: Engine, stale_after_s: float, experiment_id: str, runs: str | None = None, metric: str = "loss",
            smoothing: str | None = None, **_query):
     from dashboard.pages import not_found
 
     exp_id, exp = experiment_param(engine, experiment_id)
     if exp is None:
         return not_found(f"There is no experiment {experiment_id!r}.")
-    by_id = {r["id"]: r for r in queries.list_runs(engine, exp_id)}
+    by_id = {r["id"]: r for r in queries.list_runs(engine, exp_id, stale_after_s)}
     ids = [i for i in int_list(runs) if i in by_id] or list(by_id)[-3:]
     metrics = [m for m in (metric or "loss").split(",") if m][:6] or ["loss"]
     colors = run_colors(ids)

@@ -10,7 +10,7 @@ from dashboard.db import queries
 from dashboard.pages.params import flag, float_param, int_list, int_param
 
 
-def layout(engine: Engine, experiment_id: str, run_id: str | None = None, metric: str = "loss",
+def layout(engine: Engine, stale_after_s: float, experiment_id: str, run_id: str | None = None, metric: str = "loss",
            runs: str | None = None, theme: str = "dark", smoothing: str | None = None, xaxis: str = "step",
            log: str | None = None, outliers: str | None = None, controls: str | None = "1", **_query) -> html.Div:
     exp_id = int_param(experiment_id)
@@ -18,7 +18,7 @@ def layout(engine: Engine, experiment_id: str, run_id: str | None = None, metric
     ids = int_list(runs) if runs else []
     if not ids and int_param(run_id) is not None:
         ids = [int_param(run_id)]
-    valid = [r for r in (queries.get_run(engine, i) for i in ids) if r and r["experiment_id"] == exp_id]
+    valid = [r for r in (queries.get_run(engine, i, stale_after_s) for i in ids) if r and r["experiment_id"] == exp_id]
     if exp_id is None or not valid:
         body = html.Div("No such run in this experiment.", className="tb-embed-missing")
     else:

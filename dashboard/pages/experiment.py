@@ -18,14 +18,14 @@ def default_run(runs: list[dict]) -> int | None:
     return pick[0]["id"] if pick else None
 
 
-def layout(engine: Engine, experiment_id: str, run: str | None = None, metric: str = "loss",
+def layout(engine: Engine, stale_after_s: float, experiment_id: str, run: str | None = None, metric: str = "loss",
            smoothing: str | None = None, **_query):
     from dashboard.pages import not_found
 
     exp_id, exp = experiment_param(engine, experiment_id)
     if exp is None:
         return not_found(f"There is no experiment {experiment_id!r}.")
-    runs = queries.list_runs(engine, exp_id)
+    runs = queries.list_runs(engine, exp_id, stale_after_s)
     selected = int_param(run)
     if selected not in {r["id"] for r in runs}:
         selected = default_run(runs)

@@ -21,11 +21,11 @@ def _ago(when: dt.datetime | None) -> str:
     return "just now"
 
 
-def layout(engine: Engine, **_query) -> html.Div:
+def layout(engine: Engine, stale_after_s: float, **_query) -> html.Div:
     experiments = queries.list_experiments(engine)
     rows = []
     for exp in experiments:
-        runs = queries.list_runs(engine, exp["id"])
+        runs = queries.list_runs(engine, exp["id"], stale_after_s)
         counts: dict[str, int] = {}
         for r in runs:
             counts[r["status"]] = counts.get(r["status"], 0) + 1

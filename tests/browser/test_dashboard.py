@@ -245,3 +245,36 @@ def test_zoom_fetches_the_range_at_full_resolution(dash_duo, app, db):
     js(dash_duo, f"Plotly.relayout({GD.format(chart='main')}, {{'xaxis.autorange': true}})")
     wait(dash_duo, lambda: in_range() == overview, show=lambda: (in_range(), overview))
     assert dash_duo.get_logs() == []
+
+
+def test_rename_then_delete_a_run_from_the_experiment_page(dash_duo, app, db):
+    _, engine, exp, _ = db
+    rid = runs_db.create_run(engine, exp, "doomed")  # its own run: the module's runs stay as they are
+    steps = np.arange(50)
+    write_batch(engine, rid, points_for(steps, curves(steps, 9)), [(0, "doomed run log\n")])
+    runs_db.set_status(engine, rid, "completed", exit_code=0, finished=True)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={rid}", timeout=30)
+    dash_duo.wait_for_contains_text("#terminal", "doomed run log", timeout=30)
+
+    visible(dash_duo, "#rename-open").click()
+    field = dash_duo.wait_for_element("#rename-input", timeout=30)
+    wait(dash_duo, lambda: field.get_attribute("value") == "doomed")
+    dash_duo.clear_input(field)  # keystrokes, so that React sees the change (clear() alone is not seen)
+    wait(dash_duo, lambda: field.get_attribute("value") == "")
+    # an empty name is refused with a message, and the modal stays open
+    dash_duo.find_element("#rename-save").click()
+    dash_duo.wait_for_text_to_equal("#rename-error", "A run needs a name.", timeout=30)
+    field.send_keys("renamed-run")
+    dash_duo.find_element("#rename-save").click()
+    dash_duo.wait_for_text_to_equal(f".ag-row[row-id='{rid}'] [col-id='name']", "renamed-run", timeout=30)
+    dash_duo.wait_for_text_to_equal("#chart-run-name", "renamed-run", timeout=30)
+    assert runs_db.find_run(engine, exp, "renamed-run") == rid
+
+    visible(dash_duo, "#delete-open").click()
+    dash_duo.wait_for_contains_text("#delete-body", "renamed-run", timeout=30)
+    assert "150 metric points" in dash_duo.find_element("#delete-body").text
+    dash_duo.find_element("#delete-confirm").click()
+    wait(dash_duo, lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, f".ag-row[row-id='{rid}']"))
+    assert runs_db.find_run(engine, exp, "renamed-run") is None
+    assert dash_duo.get_logs() == []

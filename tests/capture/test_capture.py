@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
@@ -192,17 +193,41 @@ def test_output_read_close_together_makes_one_chunk(sqlite_url):
     engine.dispose()
 
 
-def test_split_utf8_and_nul_across_reads_are_stored_whole(sqlite_url):
+@pytest.mark.parametrize("parse_in_reader", [False, True])
+def test_split_utf8_and_nul_across_reads_are_stored_whole(sqlite_url, parse_in_reader):
     engine = init_db(sqlite_url)
     run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "bytes"), "b")
-    batcher = Batcher(engine, run_id, StreamParser()).start()
-    for piece in (b"bar \xe2\x96", b"\x88 ok\n", b"nul \x00 and \xff\n", b"step 3: loss 1.5"):
+    batcher = Batcher(engine, run_id, StreamParser(), parse_in_reader=parse_in_reader).start()
+    for piece in (b"bar \xe2\x96", b"\x88 ok\n", b"nul \x00 and \xff\n", b"step 3: loss 1.5\n\xe2\x96"):
         batcher.put(piece, 1)
     batcher.close()
     log = "".join(t for _, t in queries.log_chunks(engine, run_id))
-    assert log == "bar █ ok\nnul \ufffd and \ufffd\nstep 3: loss 1.5"
+    # the cut sequence at the very end is kept as a replacement character
+    assert log == "bar █ ok\nnul \ufffd and \ufffd\nstep 3: loss 1.5\n\ufffd"
     assert _loss_points(engine, run_id) == [(3, 1.5)]
     engine.dispose()
+
+
+def test_parsing_in_the_reader_stores_what_the_writer_thread_would(sqlite_url):
+    """An import parses on its reader's thread: same chunks, same points, same counts."""
+    reads = [f"{i}/300 [00:01<00:02]\r".encode() for i in range(300)]
+    reads += [f"iter {i}: loss {1 / (i + 1):.5f}, time 12.{i % 10}ms\n".encode() for i in range(2000)]
+    reads += [b"{'loss': 0.25, 'learning_rate': 1e-05, 'epoch': 1.0}\n", b"iter 2001: loss 0.1\n"]
+    stored = []
+    for parse_in_reader in (False, True):
+        engine = init_db(sqlite_url)
+        run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "reader"), f"r{parse_in_reader}")
+        batcher = Batcher(engine, run_id, StreamParser(), flush_chunks=3, parse_in_reader=parse_in_reader).start()
+        t0 = 1.7e9
+        for i, data in enumerate(reads):
+            batcher.put(data, 0, t0 + i * 0.01)
+        stats = batcher.close("completed", 0)
+        frame = queries.metric_series(engine, run_id).drop(columns="run_id")
+        stored.append((queries.log_chunks(engine, run_id, limit=100_000), frame.to_dict("records"),
+                       stats.records, stats.points, stats.chunks))
+        engine.dispose()
+    assert stored[0] == stored[1]
+    assert stored[1][2] > 2000 and stored[1][3] > 4000
 
 
 def test_stop_event_terminates_the_job(sqlite_url):
