@@ -246,9 +246,10 @@ class Shape:
     """A learned line shape: one regex for a body's fixed text, a group per value. Reading a line
     of a known shape is one match and a dict(zip(...)) instead of a split and a loop per field."""
 
-    __slots__ = ("rx", "plain_idx", "plain_names", "step_idx", "glued", "glue")
+    __slots__ = ("rx", "plain_idx", "plain_names", "step_idx", "glued", "glue", "order")
 
-    def __init__(self, rx, plain_idx, plain_names, step_idx, glued, glue):
+    def __init__(self, rx, plain_idx, plain_names, step_idx, glued, glue, order):
+        self.order = order  # the names in the field reader's order (glued values are read last)
         self.glue = glue  # read the other values as the field reader of this style does
         self.rx = rx
         self.plain_idx = plain_idx
@@ -271,13 +272,15 @@ class Shape:
             if value is None:
                 return None
             metrics[name] = value
+        if self.glued:
+            metrics = {name: metrics[name] for name in self.order}
         return metrics, step
 
     def shifted(self, offset: int) -> Shape:
         """This shape's reader for a regex that has `offset` groups before the body's."""
         return Shape(None, tuple(i + offset for i in self.plain_idx), self.plain_names,
                      self.step_idx + offset if self.step_idx else 0,
-                     tuple((g + offset, name) for g, name in self.glued), self.glue)
+                     tuple((g + offset, name) for g, name in self.glued), self.glue, self.order)
 
     @classmethod
     def learn(cls, cf: Fmt, section: str | None, body: str, fields, glue: bool, metrics: dict[str, float],
@@ -340,7 +343,7 @@ class Shape:
             rx = re.compile("".join(parts))
         except re.error:  # pragma: no cover
             return None
-        shape = cls(rx, tuple(plain_idx), tuple(plain_names), step_idx, tuple(glued), glue)
+        shape = cls(rx, tuple(plain_idx), tuple(plain_names), step_idx, tuple(glued), glue, tuple(metrics))
         sm = rx.match(body)
         got = shape.read(cf, sm) if sm is not None else None
         if got is None or got[1] != step or not _same_metrics(got[0], metrics):
@@ -384,7 +387,8 @@ def _literal(text: str) -> str:
 
 
 def _same_metrics(a: dict[str, float], b: dict[str, float]) -> bool:
-    if a.keys() != b.keys():
+    """The same names in the same order (records keep the order a line prints), the same values."""
+    if list(a) != list(b):
         return False
     return all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
 
