@@ -22,12 +22,14 @@
 #define MAX_TOKENS 64        /* a line with more numbers goes to Python */
 #define MAX_FAST_LINE 4096   /* bytes; longer lines go to Python */
 #define MAX_TEMPLATES 4096
-#define MAX_CHAIN 8          /* templates per key (they differ in slot constraints) */
+#define MAX_CHAIN 32         /* templates per key (they differ in the forms their slots admit) */
 #define MAX_INT_DIGITS 18    /* fits int64 with room; longer ints go to Python */
 #define MAX_FACTOR_DIGITS 9  /* epoch and total of (epoch - base) * total + pos cannot overflow */
 #define MISS_CAP (1 << 15)   /* miss counters (by key hash) that decide when Python learns */
 
-enum { LV_ANY, LV_INT, LV_SHAPE, LV_EXACT };        /* which tokens a slot admits */
+/* which tokens a slot admits: the same form (each run of digits any length: `9.9e-9`), the same
+ * shape (each digit any digit), or this token only */
+enum { LV_FORM, LV_SHAPE, LV_EXACT };
 enum { K_NOOP, K_DETACH, K_RECORD, K_BAR };         /* what a template does */
 enum { ST_NONE, ST_SLOT, ST_EPT };                  /* where a record's step comes from */
 
@@ -393,6 +395,26 @@ static void set_attach(Engine *e, PyObject *v)
 
 /* ---- applying a template ---------------------------------------------------------------------- */
 
+/* Whether token a has the form f, in which each run of digits is one '9'. */
+static int same_form(const char *a, Py_ssize_t len, const char *f, Py_ssize_t flen)
+{
+    Py_ssize_t i = 0, k = 0;
+    while (k < flen) {
+        if (f[k] == '9') {
+            if (i >= len || !is_digit((unsigned char)a[i]))
+                return 0;
+            while (i < len && is_digit((unsigned char)a[i]))
+                i++;
+        } else if (i >= len || a[i] != f[k]) {
+            return 0;
+        } else {
+            i++;
+        }
+        k++;
+    }
+    return i == len;
+}
+
 static int slots_admit(const Template *t, const char *s, const Tok *toks)
 {
     for (int i = 0; i < t->nslots; i++) {
@@ -400,10 +422,8 @@ static int slots_admit(const Template *t, const char *s, const Tok *toks)
         const char *a = s + toks[i].start;
         Py_ssize_t len = toks[i].end - toks[i].start;
         switch (sl->level) {
-        case LV_ANY:
-            break;
-        case LV_INT:
-            if (!toks[i].plain)
+        case LV_FORM:
+            if (!same_form(a, len, sl->text, sl->len))
                 return 0;
             break;
         case LV_SHAPE:
@@ -852,7 +872,7 @@ static int parse_slots(Template *t, PyObject *slots)
     for (int i = 0; i < t->nslots; i++) {
         PyObject *level, *text;
         if (!PyArg_ParseTuple(PyTuple_GET_ITEM(slots, i), "OS", &level, &text) ||
-            as_int(level, LV_ANY, LV_EXACT, &t->slots[i].level) < 0)
+            as_int(level, LV_FORM, LV_EXACT, &t->slots[i].level) < 0)
             return -1;
         t->slots[i].len = PyBytes_GET_SIZE(text);
         t->slots[i].text = PyMem_Malloc((size_t)t->slots[i].len + 1);

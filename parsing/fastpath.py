@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 
 from parsing import parser as _parser
-from parsing.formats import EVALISH
+from parsing.formats import EVALISH, FMTS, GENERIC
 from parsing.records import ParseStats, Record
 
 try:
@@ -43,15 +43,15 @@ except ImportError:  # no compiler at install time: the pure-Python parser does 
 
 log = logging.getLogger(__name__)
 
-ANY, INT, SHAPE, EXACT = range(4)  # which tokens a slot admits (the C enum)
+FORM, SHAPE, EXACT = range(3)  # which tokens a slot admits (the C enum): see _fastcore.c
 NOOP, DETACH, RECORD, BAR = range(4)  # what a template does (the C enum)
 ST_SLOT, ST_EPT = 1, 2
 
 TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
-_INTS = (b"0", b"1", b"7", b"10", b"99", b"123", b"4096", b"100000", b"12345678")
-_NUMBERS = _INTS + (b"0.5", b"12.25", b"3.5e-05", b"1E+03", b"0.000E+00", b"999.999")
+_RUN = re.compile(rb"[0-9]+")
 _JOINT_VARIANTS = 8
 _SENTINEL_ATTACH = 987_654_321
+_FORMATS = FMTS + (GENERIC,)
 _BAR_STATE = ("_bar_total", "_bar_n", "_bar_done", "_bar_epoch", "_expect_train_bar", "_header_epoch")
 
 
@@ -151,9 +151,11 @@ class _TimestampCache(dict):
 
 
 class _Isolated:
-    """Within: `_timestamp` records its texts and writes to an overlay of its cache."""
+    """Within: `_timestamp` records its texts and writes to an overlay of its cache, and the
+    body shapes the formats learn are put back as they were on the way out."""
 
     def __enter__(self):
+        self.saved_shapes = [(cf, {k: list(v) for k, v in cf.shapes.items()}) for cf in _FORMATS]
         self.saved_fn, self.saved_cache = _parser._timestamp, _parser._TS_BASES
         self.texts: list[str] = []
         real = self.saved_fn
@@ -171,6 +173,8 @@ class _Isolated:
 
     def __exit__(self, *exc):
         _parser._timestamp, _parser._TS_BASES = self.saved_fn, self.saved_cache
+        for cf, shapes in self.saved_shapes:
+            cf.shapes = shapes
 
 
 def run_python(iso: _Isolated, state, data: bytes, lineno: int) -> Outcome | None:
@@ -211,15 +215,20 @@ def successor(tok: bytes) -> bytes:
     return _digits(tok, lambda c: 48 + (c - 48) % 9 + 1)
 
 
-def _variant_token(tok: bytes, level: int, rng: random.Random) -> bytes:
-    shaped = [successor(tok), _digits(tok, lambda c: 48), _digits(tok, lambda c: rng.randrange(48, 58))]
-    if level == ANY:
-        return rng.choice(_NUMBERS + tuple(shaped))
-    if level == INT:
-        return rng.choice(_INTS + (tuple(shaped) if tok.isdigit() else ()))
-    if level == SHAPE:
-        return rng.choice(shaped)
-    return tok
+def form(tok: bytes) -> bytes:
+    """The token with each run of digits as one `9`: `12.25` -> `9.9`, `3.5e-05` -> `9.9e-9`."""
+    return _RUN.sub(b"9", tok)
+
+
+def variants(tok: bytes, level: int, rng: random.Random) -> list[bytes]:
+    """Tokens a slot of this level admits, to try: zeros, every digit changed, random digits; for
+    a form, also other lengths (a value, a count of digits a regex may care about)."""
+    out = [successor(tok), _digits(tok, lambda c: 48), _digits(tok, lambda c: rng.randrange(48, 58))]
+    if level == FORM:
+        for length in (1, 2, 4, 9):
+            out.append(_RUN.sub(lambda m: bytes(rng.randrange(48, 58) for _ in range(length)), tok))
+        out.append(_RUN.sub(b"7", tok))
+    return out if level != EXACT else []
 
 
 def with_tokens(data: bytes, spans: list, new: dict[int, bytes]) -> bytes | None:
@@ -277,6 +286,8 @@ class _Study:
     def __init__(self, iso, pre, data: bytes, spans: list, key: bytes, lineno: int, rng) -> None:
         self.iso, self.pre, self.data, self.spans, self.key, self.lineno, self.rng = iso, pre, data, spans, key, lineno, rng
         self.toks = [data[a:b] for a, b in spans]
+        self.seen: dict[tuple, Outcome | None] = {}  # the full parser's outcomes by (state, line)
+        self.alive: list = []
 
     def template(self) -> tuple | None:
         base = run_python(self.iso, self.pre, self.data, self.lineno)
@@ -325,14 +336,14 @@ class _Study:
         out = []
         for i, tok in enumerate(self.toks):
             line = with_tokens(self.data, self.spans, {i: successor(tok)})
-            out.append(None if line is None else run_python(self.iso, state, line, self.lineno))
+            out.append(None if line is None else self._python(state, line))
         return out
 
     def _slots(self, levels: list[int]) -> tuple:
-        return tuple((lv, tok) for lv, tok in zip(levels, self.toks))
+        return tuple((lv, form(tok) if lv == FORM else tok) for lv, tok in zip(levels, self.toks))
 
     def _noop(self, kind: int) -> tuple | None:
-        return (self.key, kind, self._slots([ANY] * len(self.toks)), (), (), None, self.pre._kk_base, None)
+        return (self.key, kind, self._slots([FORM] * len(self.toks)), (), (), None, self.pre._kk_base, None)
 
     def _metrics(self, rec: Record, variants: list, levels: list[int], structural: set) -> tuple | None:
         """Each metric as a constant or as the float of a run of tokens joined by thousands commas."""
@@ -355,7 +366,7 @@ class _Study:
             else:
                 return None
             for k in range(first, last + 1):
-                levels[k] = max(levels[k], ANY if first == last else SHAPE)
+                levels[k] = max(levels[k], FORM if first == last else SHAPE)
             specs.append((name, None, first, last, neg))
         return tuple(specs)
 
@@ -383,8 +394,6 @@ class _Study:
         ints = {i: int(self.toks[i]) for i in deps if self.toks[i].isdigit()}
         if len(ints) != len(deps):
             return None
-        for i in deps:
-            levels[i] = max(levels[i], INT)
         if len(deps) == 1 and ints[deps[0]] == step:
             return (ST_SLOT, deps[0])
         if len(deps) == 2:  # (epoch - base) * total + pos in the base epoch: find the total
@@ -392,7 +401,6 @@ class _Study:
             ints = {i: int(self.toks[i]) for i in deps if self.toks[i].isdigit()}
             if len(ints) != 3:
                 return None
-            levels[deps[2]] = max(levels[deps[2]], INT)
         if len(deps) == 3:
             # (epoch - base) * total + pos, checked on the line and on each token's variant
             # (epoch and total are interchangeable on one line alone)
@@ -425,7 +433,7 @@ class _Study:
         names = tuple(rec.metrics)
         structural = {i for i, v in enumerate(variants)
                       if v is None or v.unmodelled or len(v.records) != 1 or tuple(v.records[0].metrics) != names}
-        levels = [EXACT if i in structural else ANY for i in range(len(self.toks))]
+        levels = [EXACT if i in structural else FORM for i in range(len(self.toks))]
         step = self._step(rec.step, variants, structural, levels)
         metrics = step and self._metrics(rec, variants, levels, structural)
         ts = metrics and self._timestamp(base.timestamps, levels)
@@ -444,7 +452,7 @@ class _Study:
         after = first.state
         structural = {i for i, v in enumerate(variants) if v is None or v.unmodelled
                       or [tuple(r.metrics) for r in v.records] != [tuple(r.metrics) for r in first.records]}
-        levels = [EXACT if i in structural else ANY for i in range(len(self.toks))]
+        levels = [EXACT if i in structural else FORM for i in range(len(self.toks))]
         n_slot = [i for i, v in enumerate(variants) if i not in structural and v.state["bar_n"] != after["bar_n"]]
         t_slot = [i for i, v in enumerate(variants) if i not in structural and v.state["bar_total"] != after["bar_total"]]
         if len(n_slot) != 1 or len(t_slot) != 1 or n_slot == t_slot:
@@ -453,7 +461,6 @@ class _Study:
         if not (self.toks[n_slot].isdigit() and self.toks[t_slot].isdigit()
                 and int(self.toks[n_slot]) == after["bar_n"] and int(self.toks[t_slot]) == after["bar_total"]):
             return None
-        levels[n_slot] = levels[t_slot] = INT
         metrics, ts = (), None
         if first.records:
             metrics = self._metrics(first.records[0], [v if v is None or v.records else None for v in variants],
@@ -479,16 +486,6 @@ class _Study:
             states.append(s)
         return states
 
-    def _lines(self, levels: list[int]) -> list[bytes]:
-        lines = [self.data]
-        for i, tok in enumerate(self.toks):
-            if levels[i] != EXACT:
-                lines.append(with_tokens(self.data, self.spans, {i: successor(tok)}))
-        for _ in range(_JOINT_VARIANTS):
-            lines.append(with_tokens(self.data, self.spans, {
-                i: _variant_token(tok, levels[i], self.rng) for i, tok in enumerate(self.toks)}))
-        return [line for line in lines if line is not None]
-
     def _agrees(self, spec: tuple, states: list, lines: list[bytes], must_apply: bool) -> bool:
         """C and the full parser agree on every line in the parser's own context, and on the line
         itself and a few variants in the other contexts."""
@@ -496,30 +493,51 @@ class _Study:
             for k, line in enumerate(lines if n == 0 else lines[:1] + lines[-3:]):
                 got = run_c(self.iso, state, line, self.lineno, spec)
                 if got is None:
-                    if must_apply and k == 0 and state is self.pre:
+                    if must_apply and k == 0 and n == 0:
                         return False  # it does not even take the line it was learned from
                     continue
-                want = run_python(self.iso, state, line, self.lineno)
+                want = self._python(state, line)
                 if want is None or not got.same(want):
                     return False
         return True
 
+    def _python(self, state, line: bytes) -> Outcome | None:
+        key = (id(state), line)
+        if key not in self.seen:
+            self.alive.append(state)  # so that no other state gets its id while the study runs
+            self.seen[key] = run_python(self.iso, state, line, self.lineno)
+        return self.seen[key]
+
     def _verified(self, spec: tuple) -> tuple | None:
-        """The template, its slots narrowed until every variant agrees; None if they never do."""
-        states = self._states()
-        levels = [lv for lv, _ in spec[2]]
-        for _ in range(3):
-            spec = spec[:2] + (self._slots(levels),) + spec[3:]
-            if self._agrees(spec, states, self._lines(levels), must_apply=True):
-                return spec
-            narrowed = False
-            for i, tok in enumerate(self.toks):
-                if levels[i] >= SHAPE:
-                    continue
-                lines = [with_tokens(self.data, self.spans, {i: _variant_token(tok, levels[i], self.rng)}) for _ in range(4)]
-                if not self._agrees(spec, states, [line for line in lines if line is not None], must_apply=False):
-                    levels[i] += 1
-                    narrowed = True
-            if not narrowed:
-                return None
-        return None
+        """The template with each slot as wide as its variants allow, if all variants together,
+        in several contexts, then agree; else None."""
+        kind, levels = spec[1], [lv for lv, _ in spec[2]]
+        roles = _role_slots(spec)
+        for i, tok in enumerate(self.toks):
+            while levels[i] != EXACT:
+                lines = [with_tokens(self.data, self.spans, {i: v}) for v in variants(tok, levels[i], self.rng)]
+                if self._agrees(self._with_levels(spec, levels), [self.pre], [x for x in lines if x], False):
+                    break
+                levels[i] += 1
+                if levels[i] == EXACT and (i in roles or kind in (NOOP, DETACH)):
+                    return None  # a value that matters only as this token: not a template
+        spec = self._with_levels(spec, levels)
+        joint = [self.data] + [with_tokens(self.data, self.spans, {
+            i: self.rng.choice(variants(tok, levels[i], self.rng)) for i, tok in enumerate(self.toks)
+            if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
+        return spec if self._agrees(spec, self._states(), [x for x in joint if x], must_apply=True) else None
+
+    def _with_levels(self, spec: tuple, levels: list[int]) -> tuple:
+        return spec[:2] + (self._slots(levels),) + spec[3:]
+
+
+def _role_slots(spec: tuple) -> set[int]:
+    """The slots a template reads a value from."""
+    _, _, _, step, metrics, ts, _, bar = spec
+    roles = set(step[1:4] if step and step[0] == ST_EPT else step[1:2])
+    for _, const, first, last, _ in metrics:
+        if const is None:
+            roles.update(range(first, last + 1))
+    if ts:
+        roles.update(range(ts[0], ts[1] + 1))
+    return roles | set(bar or ())
