@@ -878,15 +878,15 @@ def _first_line_end(text: str) -> int:
     return min(cuts) if cuts else -1
 
 
-def parse_text(text: str, patterns: list[UserPattern] | None = None) -> list[Record]:
+def parse_text(text: str, patterns: list[UserPattern] | None = None, *, pure: bool = False) -> list[Record]:
     """Every record of a whole text."""
-    parser = StreamParser(patterns)
+    parser = StreamParser(patterns, pure=pure)
     return parser.feed(text) + parser.finish()
 
 
-def parse_file(path: str | Path, patterns: list[UserPattern] | None = None) -> Iterator[Record]:
+def parse_file(path: str | Path, patterns: list[UserPattern] | None = None, *, pure: bool = False) -> Iterator[Record]:
     """Records of a file, read in large blocks (bytes that are not UTF-8 are replaced)."""
-    parser = StreamParser(patterns)
+    parser = StreamParser(patterns, pure=pure)
     with open(path, "rb") as f:
         while data := f.read(READ_BLOCK):
             yield from parser.feed_bytes(data)
