@@ -16,6 +16,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -63,7 +64,9 @@ typedef struct Template {
 typedef struct {
     PyObject_HEAD
     PyObject *record_type;
+    Py_ssize_t record_slots[4]; /* offsets of step, metrics, timestamp, line; 0: call the type */
     PyObject *ts_fn;
+    PyObject *ts_bases;         /* the timestamp cache ts_fn reads (its module's _TS_BASES) */
     Template **buckets;     /* open addressing on the key hash; each entry a chain */
     size_t cap, used, ntemplates;
     uint64_t *miss_hash;
@@ -313,6 +316,7 @@ static int read_opt_ll(PyObject *v, int *none, long long *out)
 
 static void release_context(Engine *e)
 {
+    Py_CLEAR(e->ts_bases);
     Py_CLEAR(e->last);
     Py_CLEAR(e->shapes);
     Py_CLEAR(e->attach);
@@ -334,6 +338,9 @@ static int pull(Engine *e, PyObject *p)
         }
     }
     release_context(e);
+    PyObject *globals = PyFunction_Check(e->ts_fn) ? PyFunction_GetGlobals(e->ts_fn) : NULL;
+    PyObject *bases = globals != NULL ? PyDict_GetItemString(globals, "_TS_BASES") : NULL;
+    e->ts_bases = bases != NULL && PyDict_CheckExact(bases) ? Py_NewRef(bases) : NULL;
     int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && v[3] == Py_None && v[4] == Py_None &&
              v[5] == Py_None;
     int none;
@@ -497,6 +504,40 @@ static PyObject *metric_value(const Metric *m, const char *s, const Tok *toks)
     return PyFloat_FromDouble(m->neg ? -v : v);
 }
 
+/* What ts_fn (parser._timestamp) returns for the text s[0:n], for a text whose minute is in its
+ * cache: the cached base plus the seconds, as it computes them. NULL (no exception) otherwise. */
+static PyObject *cached_timestamp(Engine *e, const char *s, Py_ssize_t n)
+{
+    Py_ssize_t colon = n - 1;
+    while (colon >= 0 && s[colon] != ':')
+        colon--;
+    if (colon < 0 || e->ts_bases == NULL || n - colon - 1 > 30)
+        return NULL;
+    char sec[32];
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = colon + 1; i < n; i++)
+        sec[k++] = s[i] == ',' ? '.' : s[i];
+    sec[k] = 0;
+    char *end = NULL;
+    double v = PyOS_string_to_double(sec, &end, NULL);
+    if ((v == -1.0 && PyErr_Occurred()) || end != sec + k || k == 0) {
+        PyErr_Clear();
+        return NULL;  /* float() may still read it (spaces, underscores): Python decides */
+    }
+    PyObject *head = PyUnicode_DecodeUTF8(s, colon, "strict");
+    if (head == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *base = PyDict_GetItemWithError(e->ts_bases, head);
+    Py_DECREF(head);
+    if (base == NULL || !PyFloat_CheckExact(base)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return PyFloat_FromDouble(PyFloat_AS_DOUBLE(base) + v);
+}
+
 static PyObject *template_timestamp(Engine *e, const Template *t, const char *s, Py_ssize_t n, const Tok *toks)
 {
     if (t->ts_first < 0)
@@ -504,10 +545,13 @@ static PyObject *template_timestamp(Engine *e, const Template *t, const char *s,
     Py_ssize_t a = toks[t->ts_first].start, b = toks[t->ts_last].end + t->ts_extra;
     if (b > n)
         return NULL;
+    PyObject *ts = cached_timestamp(e, s + a, b - a);
+    if (ts != NULL)
+        return ts;
     PyObject *text = PyUnicode_DecodeUTF8(s + a, b - a, "strict");
     if (text == NULL)
         return NULL;
-    PyObject *ts = PyObject_CallOneArg(e->ts_fn, text);
+    ts = PyObject_CallOneArg(e->ts_fn, text);
     Py_DECREF(text);
     return ts;
 }
@@ -528,6 +572,22 @@ static int count_shape(Engine *e, PyObject *shape)
     return r;
 }
 
+/* Record(step, metrics, timestamp, line): its slots filled directly when the type is the plain
+ * slots dataclass Engine_init found (its __init__ only assigns them), else by calling it. */
+static PyObject *new_record(Engine *e, PyObject *step, PyObject *metrics, PyObject *ts, PyObject *line)
+{
+    PyObject *values[4] = {step, metrics, ts, line};
+    if (e->record_slots[0] == 0)
+        return PyObject_Vectorcall(e->record_type, values, 4, NULL);
+    PyTypeObject *type = (PyTypeObject *)e->record_type;
+    PyObject *rec = type->tp_alloc(type, 0);
+    if (rec == NULL)
+        return NULL;
+    for (int i = 0; i < 4; i++)
+        *(PyObject **)((char *)rec + e->record_slots[i]) = Py_NewRef(values[i]);
+    return rec;
+}
+
 /* Builds and appends a Record; updates _last. Returns 1, or 0 (nothing changed) on failure. */
 static int emit(Engine *e, PyObject *step, PyObject *metrics, PyObject *shape, PyObject *ts, long lineno,
                 PyObject *out)
@@ -537,8 +597,7 @@ static int emit(Engine *e, PyObject *step, PyObject *metrics, PyObject *shape, P
     PyObject *line = PyLong_FromLong(lineno);
     if (line == NULL)
         return 0;
-    PyObject *args[4] = {step, metrics, ts, line};
-    PyObject *rec = PyObject_Vectorcall(e->record_type, args, 4, NULL);
+    PyObject *rec = new_record(e, step, metrics, ts, line);
     Py_DECREF(line);
     if (rec == NULL)
         return 0;
@@ -713,6 +772,38 @@ static void Engine_dealloc(Engine *e)
     Py_TYPE(e)->tp_free((PyObject *)e);
 }
 
+/* The slot offsets of a `@dataclass(slots=True)` Record(step, metrics, timestamp, line) whose
+ * __init__ only assigns its fields; anything else (a subclass, a __post_init__, other fields)
+ * leaves record_slots[0] == 0 and records are made by calling the type. */
+static int find_record_slots(Engine *e)
+{
+    static const char *fields[4] = {"step", "metrics", "timestamp", "line"};
+    PyObject *type = e->record_type;
+    if (!PyType_Check(type) || PyObject_HasAttrString(type, "__post_init__"))
+        return 0;
+    PyObject *declared = PyObject_GetAttrString(type, "__slots__");
+    if (declared == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int plain = PyTuple_Check(declared) && PyTuple_GET_SIZE(declared) == 4;
+    for (int i = 0; plain && i < 4; i++)
+        plain = PyUnicode_Check(PyTuple_GET_ITEM(declared, i)) &&
+                PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(declared, i), fields[i]) == 0;
+    Py_DECREF(declared);
+    Py_ssize_t offsets[4];
+    for (int i = 0; plain && i < 4; i++) {
+        PyObject *d = PyDict_GetItemString(((PyTypeObject *)type)->tp_dict, fields[i]);
+        plain = d != NULL && Py_IS_TYPE(d, &PyMemberDescr_Type) &&
+                ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+        if (plain)
+            offsets[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+    }
+    if (plain)
+        memcpy(e->record_slots, offsets, sizeof(offsets));
+    return 0;
+}
+
 static int Engine_init(Engine *e, PyObject *args, PyObject *kw)
 {
     PyObject *record_type, *ts_fn;
@@ -724,6 +815,8 @@ static int Engine_init(Engine *e, PyObject *args, PyObject *kw)
     }
     e->record_type = Py_NewRef(record_type);
     e->ts_fn = Py_NewRef(ts_fn);
+    if (find_record_slots(e) < 0)
+        return -1;
     e->cap = 16;
     e->buckets = PyMem_Calloc(e->cap, sizeof(Template *));
     if (e->buckets == NULL) {
