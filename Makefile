@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test bench browser venv clean
 
-$(STAMP): pyproject.toml
+# the parser's C fast path is built by the editable install: a changed source rebuilds it
+$(STAMP): pyproject.toml setup.py parsing/_fastcore.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'

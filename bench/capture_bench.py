@@ -160,6 +160,9 @@ def main() -> None:
     ap.add_argument("--skip-live", action="store_true")
     ap.add_argument("--skip-ingest", action="store_true")
     args = ap.parse_args()
+    from parsing import StreamParser
+    print(f"parser's compiled fast path: {'on' if StreamParser()._engine is not None else 'off'} "
+          f"(TRAINBOARD_PARSER_PURE=1 turns it off)")
     with tempfile.TemporaryDirectory(prefix="capture-bench-") as tmp:
         if not args.skip_live:
             for rate in (100, 10_000):

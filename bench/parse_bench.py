@@ -7,9 +7,10 @@ the lines carry no metric. The baseline is one generic key/value `re.findall` ov
 the same file, measured in the same run. Prints figures; asserts nothing.
 
 With `--per-format`, each sample log is also repeated (fractions redrawn) into a log of one
-framework, the common case of a real run, and timed against the same baseline.
+framework, the common case of a real run, and timed against the same baseline. The parser runs
+with its compiled fast path when it was built; `--pure` times the pure-Python parser as well.
 
-    python bench/parse_bench.py [--lines N] [--seed S] [--profile] [--per-format]
+    python bench/parse_bench.py [--lines N] [--seed S] [--profile] [--per-format] [--pure]
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from parsing import parse_file, parse_text  # noqa: E402
+from parsing import StreamParser, parse_file, parse_text  # noqa: E402
 
 BASELINE = re.compile(r"([A-Za-z_][\w./]*)\s*[:=]\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
 _FRACTION = re.compile(r"(?<=\d\.)\d+")
@@ -73,7 +74,7 @@ def generate(path: Path, n_lines: int, seed: int) -> tuple[int, int]:
     return written, metric
 
 
-def per_format(tmp: Path, n_lines: int, seed: int) -> None:
+def per_format(tmp: Path, n_lines: int, seed: int, pure: bool) -> None:
     """Lines/s of CPU for a log of each framework alone, and the baseline on the same file."""
     rng = random.Random(seed)
     redraw = lambda m: "".join(rng.choice("0123456789") for _ in m.group())  # noqa: E731
@@ -86,15 +87,19 @@ def per_format(tmp: Path, n_lines: int, seed: int) -> None:
                 written += len(run)
         _, cpu, records, _ = bench_parser(path)
         _, base_cpu, _ = bench_baseline(path)
-        print(f"  {log.stem:<12} {written / cpu:>10,.0f} lines/s of CPU  baseline {written / base_cpu:>10,.0f}"
-              f"  ratio {base_cpu / cpu:5.2f}  ({records:,} records)")
+        line = (f"  {log.stem:<12} {written / cpu:>10,.0f} lines/s of CPU  baseline {written / base_cpu:>10,.0f}"
+                f"  ratio {base_cpu / cpu:5.2f}  ({records:,} records)")
+        if pure:
+            _, pure_cpu, _, _ = bench_parser(path, pure=True)
+            line += f"  pure {written / pure_cpu:>10,.0f}  speed-up {pure_cpu / cpu:5.1f}x"
+        print(line)
 
 
-def bench_parser(path: Path) -> tuple[float, float, int, int]:
+def bench_parser(path: Path, pure: bool = False) -> tuple[float, float, int, int]:
     """(wall seconds, CPU seconds, records, points); CPU time is what a shared machine does not blur."""
     t0, c0 = time.perf_counter(), time.process_time()
     records = points = 0
-    for rec in parse_file(path):
+    for rec in parse_file(path, pure=pure):
         records += 1
         points += len(rec.metrics)
     return time.perf_counter() - t0, time.process_time() - c0, records, points
@@ -115,7 +120,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--profile", action="store_true", help="run the parser under cProfile and print the top")
     ap.add_argument("--per-format", action="store_true", help="also time a log of each framework alone")
+    ap.add_argument("--pure", action="store_true", help="also time the pure-Python parser (no compiled fast path)")
     a = ap.parse_args()
+    on = StreamParser()._engine is not None
+    print(f"compiled fast path: {'on' if on else 'off (not built, or TRAINBOARD_PARSER_PURE=1)'}")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "mixed.log"
         lines, metric = generate(path, a.lines, a.seed)
@@ -133,10 +141,14 @@ def main() -> None:
               f"{records:,} records, {points:,} points)")
         print(f"baseline: {lines / base_cpu:>12,.0f} lines/s of CPU  ({lines / base_dt:,.0f} wall; {base_cpu:.2f} s, "
               f"one generic re.findall per line, {pairs:,} pairs)")
+        if a.pure:
+            pure_dt, pure_cpu, _, _ = bench_parser(path, pure=True)
+            print(f"pure:     {lines / pure_cpu:>12,.0f} lines/s of CPU  ({lines / pure_dt:,.0f} wall; {pure_cpu:.2f} s, "
+                  f"the Python parser alone; fast path {pure_cpu / cpu:.1f}x)")
         print(f"ratio:    {base_cpu / cpu:>12.2f} x baseline; target 1,000,000 lines/s")
         if a.per_format:
             print(f"per format ({a.lines // 10:,} lines each):")
-            per_format(Path(tmp), a.lines // 10, a.seed)
+            per_format(Path(tmp), a.lines // 10, a.seed, a.pure)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,13 @@ from parsing.parser import StreamParser, parse_file, parse_text
 from parsing.records import ParseStats, Record
 from parsing.user_patterns import PatternError, UserPattern, load_patterns
 
+
+def fastcore_available() -> bool:
+    """Whether the compiled fast path (parsing._fastcore) was built; without it the parser is pure Python."""
+    from parsing.fastpath import available
+    return available()
+
+
 __all__ = [
     "CANONICAL_TYPES",
     "ParseStats",
@@ -12,6 +19,7 @@ __all__ = [
     "StreamParser",
     "UserPattern",
     "canonical_type",
+    "fastcore_available",
     "load_patterns",
     "normalize_name",
     "parse_file",

@@ -246,9 +246,12 @@ class Shape:
     """A learned line shape: one regex for a body's fixed text, a group per value. Reading a line
     of a known shape is one match and a dict(zip(...)) instead of a split and a loop per field."""
 
-    __slots__ = ("rx", "plain_idx", "plain_names", "step_idx", "glued", "glue")
+    __slots__ = ("rx", "plain_idx", "plain_names", "step_idx", "glued", "glue", "fields")
 
-    def __init__(self, rx, plain_idx, plain_names, step_idx, glued, glue):
+    def __init__(self, rx, plain_idx, plain_names, step_idx, glued, glue, fields):
+        # ((group, name, glued), ...) in the line's order: with glued values, a line is read in
+        # that order, so that its metrics come in the order the field reader gives them
+        self.fields = fields
         self.glue = glue  # read the other values as the field reader of this style does
         self.rx = rx
         self.plain_idx = plain_idx
@@ -257,6 +260,8 @@ class Shape:
         self.glued = glued  # ((group, name), ...) values read by glued_value
 
     def read(self, cf: Fmt, sm: re.Match) -> tuple[dict[str, float], int | None] | None:
+        if self.glued:
+            return self._read_in_order(cf, sm)
         try:
             values = sm.group(*self.plain_idx) if len(self.plain_idx) > 1 else (sm.group(self.plain_idx[0]),)
             metrics = dict(zip(self.plain_names, map(float, values)))
@@ -265,19 +270,31 @@ class Shape:
                 step = as_step(float(sm.group(self.step_idx)))
         except (ValueError, IndexError, OverflowError):
             return None  # this line's value is not plain (`1,000`, `nan%`): read it field by field
-        for group, name in self.glued:
-            raw = sm.group(group)
-            value = glued_value(cf, name, raw, metrics) if self.glue else field_value(raw)
-            if value is None:
-                return None
-            metrics[name] = value
+        return metrics, step
+
+    def _read_in_order(self, cf: Fmt, sm: re.Match) -> tuple[dict[str, float], int | None] | None:
+        metrics: dict[str, float] = {}
+        try:
+            step = as_step(float(sm.group(self.step_idx))) if self.step_idx else None
+            for group, name, glued in self.fields:
+                raw = sm.group(group)
+                if glued:
+                    value = glued_value(cf, name, raw, metrics) if self.glue else field_value(raw)
+                    if value is None:
+                        return None
+                else:
+                    value = float(raw)
+                metrics[name] = value
+        except (ValueError, IndexError, OverflowError):
+            return None  # this line's value is not plain (`1,000`, `nan%`): read it field by field
         return metrics, step
 
     def shifted(self, offset: int) -> Shape:
         """This shape's reader for a regex that has `offset` groups before the body's."""
         return Shape(None, tuple(i + offset for i in self.plain_idx), self.plain_names,
                      self.step_idx + offset if self.step_idx else 0,
-                     tuple((g + offset, name) for g, name in self.glued), self.glue)
+                     tuple((g + offset, name) for g, name in self.glued), self.glue,
+                     tuple((g + offset, name, glued) for g, name, glued in self.fields))
 
     @classmethod
     def learn(cls, cf: Fmt, section: str | None, body: str, fields, glue: bool, metrics: dict[str, float],
@@ -286,7 +303,7 @@ class Shape:
         parts = ["\\s*"]  # the head's own pattern took what padding it wanted
         prev = 0
         group = 0
-        plain_idx, plain_names, glued = [], [], []
+        plain_idx, plain_names, glued, in_order = [], [], [], []
         step_idx = 0
         for key, start, end in fields:
             name = names.get(key)
@@ -316,11 +333,13 @@ class Shape:
                 elif plain:
                     plain_idx.append(group)
                     plain_names.append(name)
+                    in_order.append((group, name, False))
                     parts.append(value_rx)
                 elif glue:
                     spread = _glued_groups(cf, name, value)
                     if spread is None:
                         glued.append((group, name))
+                        in_order.append((group, name, True))
                         parts.append(f"({_NO_FIELD})")
                     else:  # `6.89 (6.85)`, `71.24GiB(74.99%)`: a group per number, the text between fixed
                         rx_text, names_of = spread
@@ -328,6 +347,7 @@ class Shape:
                         for i, extra in enumerate(names_of):
                             plain_idx.append(group + i)
                             plain_names.append(extra)
+                            in_order.append((group + i, extra, False))
                         group += len(names_of) - 1
                 else:
                     return None  # only `key: value` bodies read a glued value the way a shape can
@@ -340,7 +360,7 @@ class Shape:
             rx = re.compile("".join(parts))
         except re.error:  # pragma: no cover
             return None
-        shape = cls(rx, tuple(plain_idx), tuple(plain_names), step_idx, tuple(glued), glue)
+        shape = cls(rx, tuple(plain_idx), tuple(plain_names), step_idx, tuple(glued), glue, tuple(in_order))
         sm = rx.match(body)
         got = shape.read(cf, sm) if sm is not None else None
         if got is None or got[1] != step or not _same_metrics(got[0], metrics):
@@ -384,7 +404,8 @@ def _literal(text: str) -> str:
 
 
 def _same_metrics(a: dict[str, float], b: dict[str, float]) -> bool:
-    if a.keys() != b.keys():
+    """The same names in the same order (records keep the order a line prints), the same values."""
+    if list(a) != list(b):
         return False
     return all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
 

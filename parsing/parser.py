@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,7 +61,9 @@ def _same(a: float, b: float) -> bool:
 class StreamParser:
     """Feed text (or bytes) as it arrives; get Records back as lines complete."""
 
-    def __init__(self, patterns: list[UserPattern] | None = None) -> None:
+    def __init__(self, patterns: list[UserPattern] | None = None, *, pure: bool = False) -> None:
+        """`pure=True` (or env TRAINBOARD_PARSER_PURE=1) reads every line in Python, without the
+        compiled fast path; the records are the same either way."""
         self._user = list(patterns or ())
         self._pending = ""
         self._overflow = False
@@ -96,6 +99,13 @@ class StreamParser:
         # character, the last used first
         self._fast: dict[str, list[FastLine]] = {}
         self._fast_known: dict[tuple, FastLine | None] = {}
+        # learned line templates applied in C (parsing/fastpath.py); user patterns are read in Python
+        self._engine = self._learner = None
+        if not (pure or self._user or os.environ.get("TRAINBOARD_PARSER_PURE") == "1"):
+            from parsing import fastpath
+            if fastpath.available():
+                self._engine = fastpath.new_engine()
+                self._learner = fastpath.Learner(self._engine)
 
     # ---- input ------------------------------------------------------------------------------
     def feed(self, text: str) -> list[Record]:
@@ -168,6 +178,11 @@ class StreamParser:
             block = _ANSI.sub("", block.replace("\x1b[A", _NESTED))
         if "\x08" in block:
             block = block.replace("\x08", "")
+        if self._engine is not None:
+            lineno = self._engine.run(self, block, self._lineno, out)
+            if lineno is not None:
+                self._lineno = lineno
+                return
         lines = block.split("\n")
         lines.pop()
         lineno = self._lineno
@@ -183,6 +198,22 @@ class StreamParser:
                 log.debug("line %d: parser error", lineno, exc_info=True)
                 self._stats.failures += 1
         self._lineno = lineno
+
+    def _slow_line(self, line: str, lineno: int, out: list[Record], learn_key: bytes | None) -> None:
+        """A line the fast path did not take, read as _block_text reads it; with `learn_key`, the
+        fast path asks for the line's template to be learned."""
+        if len(line) > MAX_LINE:
+            line = line[:MAX_LINE]
+            self._stats.truncated_lines += 1
+        before = fastpath_clone(self) if learn_key is not None and self._learner.wants(learn_key) else None
+        try:
+            self._line(line, lineno, out)
+        except Exception:  # the parser never raises on input; a bug here costs one line
+            log.debug("line %d: parser error", lineno, exc_info=True)
+            self._stats.failures += 1
+            return
+        if before is not None:
+            self._learner.learn(before, line, learn_key, lineno)
 
     def _line(self, line: str, lineno: int, out: list[Record]) -> None:
         if not line or line.isspace():
@@ -837,20 +868,25 @@ def _timestamp(ts: str) -> float | None:
     return full
 
 
+def fastpath_clone(parser: StreamParser) -> StreamParser:
+    from parsing.fastpath import clone
+    return clone(parser)
+
+
 def _first_line_end(text: str) -> int:
     cuts = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
     return min(cuts) if cuts else -1
 
 
-def parse_text(text: str, patterns: list[UserPattern] | None = None) -> list[Record]:
+def parse_text(text: str, patterns: list[UserPattern] | None = None, *, pure: bool = False) -> list[Record]:
     """Every record of a whole text."""
-    parser = StreamParser(patterns)
+    parser = StreamParser(patterns, pure=pure)
     return parser.feed(text) + parser.finish()
 
 
-def parse_file(path: str | Path, patterns: list[UserPattern] | None = None) -> Iterator[Record]:
+def parse_file(path: str | Path, patterns: list[UserPattern] | None = None, *, pure: bool = False) -> Iterator[Record]:
     """Records of a file, read in large blocks (bytes that are not UTF-8 are replaced)."""
-    parser = StreamParser(patterns)
+    parser = StreamParser(patterns, pure=pure)
     with open(path, "rb") as f:
         while data := f.read(READ_BLOCK):
             yield from parser.feed_bytes(data)

@@ -1,0 +1,1160 @@
+/* The parser's compiled fast path: a table of learned line templates, applied in C.
+ *
+ * A line is cut into number tokens ([0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?) and the literal text
+ * between them; the literal text with every token replaced by a NUL byte is the line's *key*.
+ * Lines with the same key differ only in their numbers. Python (parsing/fastpath.py) learns, for
+ * a key, what the full parser does with such a line: nothing, forget the bar context, emit one
+ * record (the step, each metric and the timestamp taken from given tokens), or move a progress
+ * bar. It checks the template against the full parser on many variants of the line before it
+ * hands the template here. This file only applies templates; every line without a template,
+ * every token a template's constraints do not admit and every state it does not model goes back
+ * to the Python parser (StreamParser._slow_line), so the output is the full parser's.
+ *
+ * The parser's context lives in Python attributes; Engine.run reads the few it models into C
+ * fields, writes them back before each call into Python and at the end, and reads them again
+ * after each call. No input can make this code raise: a failure declines the line to Python.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_TOKENS 64        /* a line with more numbers goes to Python */
+#define MAX_FAST_LINE 4096   /* bytes; longer lines go to Python */
+#define MAX_TEMPLATES 4096
+#define MAX_CHAIN 32         /* templates per key (they differ in the forms their slots admit) */
+#define MAX_INT_DIGITS 18    /* fits int64 with room; longer ints go to Python */
+#define MAX_FACTOR_DIGITS 9  /* epoch and total of (epoch - base) * total + pos cannot overflow */
+#define MISS_CAP (1 << 15)   /* miss counters (by key hash) that decide when Python learns */
+
+/* which tokens a slot admits: the same form (each run of digits any length: `9.9e-9`), the same
+ * shape (each digit any digit), or this token only */
+enum { LV_FORM, LV_SHAPE, LV_EXACT };
+enum { K_NOOP, K_DETACH, K_RECORD, K_BAR };         /* what a template does */
+enum { ST_NONE, ST_SLOT, ST_EPT };                  /* where a record's step comes from */
+
+typedef struct { Py_ssize_t start, end; int plain; } Tok;   /* plain: digits only */
+
+typedef struct { int level; char *text; Py_ssize_t len; } Slot;
+
+typedef struct {
+    PyObject *name;   /* interned str */
+    PyObject *cval;   /* a constant value (a float), else NULL */
+    int first, last;  /* tokens of the value; between them only ',' (thousands) */
+    int neg;          /* the value is the negated number (a '-' in the literal before it) */
+} Metric;
+
+typedef struct Template {
+    struct Template *next;  /* the next template of the same key */
+    uint64_t hash;
+    char *key;
+    Py_ssize_t keylen;
+    int kind, nslots, nmetrics;
+    Slot *slots;
+    Metric *metrics;
+    PyObject *shape;        /* tuple of the metric names (the record shape counted in _shapes) */
+    int step_kind, s_slot, e_slot, p_slot, t_slot;
+    long long base;         /* epoch base of ST_EPT */
+    long long kk_base;      /* _kk_base when learned; another value declines (it only changes once) */
+    int ts_first, ts_last, ts_extra;  /* the timestamp text: tokens first..last and extra bytes */
+    int bar_n, bar_total;   /* K_BAR: the tokens of the position and the total */
+} Template;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *record_type;
+    Py_ssize_t record_slots[4]; /* offsets of step, metrics, timestamp, line; 0: call the type */
+    PyObject *ts_fn;
+    PyObject *ts_bases;         /* the timestamp cache ts_fn reads (its module's _TS_BASES) */
+    Template **buckets;     /* open addressing on the key hash; each entry a chain */
+    size_t cap, used, ntemplates;
+    uint64_t *miss_hash;
+    uint32_t *miss_count;
+    size_t miss_used;
+    /* the modelled context, valid during run() */
+    PyObject *last, *shapes;
+    PyObject *attach;
+    int guard_ok, has_steps, dirty;
+    long long kk_base;
+    int bar_total_none, bar_done, header_epoch_none, expect_train_bar;
+    long long bar_total, bar_n, bar_epoch, header_epoch;
+} Engine;
+
+/* attribute names of StreamParser */
+static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy_names, *s_last,
+    *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
+    *s_slow_line;
+static PyObject *one;  /* the int 1 */
+
+static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+/* ---- tokens and keys -------------------------------------------------------------------------- */
+
+/* Cut s into tokens and write its key. Returns the number of tokens, or -1 for a line the fast
+ * path does not take (too many numbers, or a NUL byte, which would be ambiguous in a key). */
+static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, Tok *toks)
+{
+    int nt = 0;
+    Py_ssize_t i = 0, k = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (!is_digit(c)) {
+            if (c == 0)
+                return -1;
+            key[k++] = (char)c;
+            i++;
+            continue;
+        }
+        if (nt == MAX_TOKENS)
+            return -1;
+        Py_ssize_t start = i;
+        int plain = 1;
+        while (i < n && is_digit((unsigned char)s[i]))
+            i++;
+        if (i + 1 < n && s[i] == '.' && is_digit((unsigned char)s[i + 1])) {
+            i++;
+            while (i < n && is_digit((unsigned char)s[i]))
+                i++;
+            plain = 0;
+        }
+        if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+            Py_ssize_t j = i + 1;
+            if (j < n && (s[j] == '+' || s[j] == '-'))
+                j++;
+            if (j < n && is_digit((unsigned char)s[j])) {
+                i = j;
+                while (i < n && is_digit((unsigned char)s[i]))
+                    i++;
+                plain = 0;
+            }
+        }
+        toks[nt].start = start;
+        toks[nt].end = i;
+        toks[nt].plain = plain;
+        nt++;
+        key[k++] = 0;
+    }
+    *keylen = k;
+    return nt;
+}
+
+static uint64_t hash_bytes(const char *s, Py_ssize_t n)
+{
+    uint64_t h = 1469598103934665603ULL;  /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h ? h : 1;  /* 0 marks an empty miss slot */
+}
+
+/* What str.isspace() says of a line made of these bytes (non-ASCII lines are never blank here). */
+static int is_blank(const char *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(c == ' ' || c == '\t' || c == '\v' || c == '\f' || (c >= 0x1c && c <= 0x1f)))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- the template table ----------------------------------------------------------------------- */
+
+static void template_free(Template *t)
+{
+    if (t == NULL)
+        return;
+    if (t->slots != NULL)
+        for (int i = 0; i < t->nslots; i++)
+            PyMem_Free(t->slots[i].text);
+    if (t->metrics != NULL)
+        for (int i = 0; i < t->nmetrics; i++) {
+            Py_XDECREF(t->metrics[i].name);
+            Py_XDECREF(t->metrics[i].cval);
+        }
+    PyMem_Free(t->slots);
+    PyMem_Free(t->metrics);
+    PyMem_Free(t->key);
+    Py_XDECREF(t->shape);
+    PyMem_Free(t);
+}
+
+static Template *lookup(Engine *e, const char *key, Py_ssize_t keylen, uint64_t h)
+{
+    size_t mask = e->cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        Template *t = e->buckets[i];
+        if (t == NULL)
+            return NULL;
+        if (t->hash == h && t->keylen == keylen && memcmp(t->key, key, (size_t)keylen) == 0)
+            return t;
+    }
+}
+
+static int grow(Engine *e)
+{
+    size_t cap = e->cap * 2;
+    Template **b = PyMem_Calloc(cap, sizeof(Template *));
+    if (b == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < e->cap; i++) {
+        Template *t = e->buckets[i];
+        if (t == NULL)
+            continue;
+        size_t j = (size_t)t->hash & (cap - 1);
+        while (b[j] != NULL)
+            j = (j + 1) & (cap - 1);
+        b[j] = t;
+    }
+    PyMem_Free(e->buckets);
+    e->buckets = b;
+    e->cap = cap;
+    return 0;
+}
+
+/* Adds t (taking it over); 0 when the table or the key's chain is full (t is freed). */
+static int insert(Engine *e, Template *t)
+{
+    if (e->ntemplates >= MAX_TEMPLATES) {
+        template_free(t);
+        return 0;
+    }
+    Template *head = lookup(e, t->key, t->keylen, t->hash);
+    if (head != NULL) {
+        int n = 1;
+        while (head->next != NULL) {
+            head = head->next;
+            n++;
+        }
+        if (n >= MAX_CHAIN) {
+            template_free(t);
+            return 0;
+        }
+        head->next = t;
+        e->ntemplates++;
+        return 1;
+    }
+    if ((e->used + 1) * 2 > e->cap && grow(e) < 0) {
+        template_free(t);
+        return -1;
+    }
+    size_t mask = e->cap - 1, i = (size_t)t->hash & mask;
+    while (e->buckets[i] != NULL)
+        i = (i + 1) & mask;
+    e->buckets[i] = t;
+    e->used++;
+    e->ntemplates++;
+    return 1;
+}
+
+/* How often a key missed so far (1 the first time); Python learns on some of these. */
+static uint32_t count_miss(Engine *e, uint64_t h)
+{
+    size_t mask = MISS_CAP - 1;
+    if (e->miss_hash == NULL) {  /* allocated on the first miss: engines that only check a template need none */
+        e->miss_hash = PyMem_Calloc(MISS_CAP, sizeof(uint64_t));
+        e->miss_count = PyMem_Calloc(MISS_CAP, sizeof(uint32_t));
+        if (e->miss_hash == NULL || e->miss_count == NULL) {
+            PyMem_Free(e->miss_hash);
+            PyMem_Free(e->miss_count);
+            e->miss_hash = NULL;
+            e->miss_count = NULL;
+            return 0;  /* no learning without memory */
+        }
+    }
+    if (e->miss_used * 2 > MISS_CAP) {  /* a log of endless distinct lines: start over */
+        memset(e->miss_hash, 0, MISS_CAP * sizeof(uint64_t));
+        e->miss_used = 0;
+    }
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        if (e->miss_hash[i] == h) {
+            if (e->miss_count[i] < UINT32_MAX)
+                e->miss_count[i]++;
+            return e->miss_count[i];
+        }
+        if (e->miss_hash[i] == 0) {
+            e->miss_hash[i] = h;
+            e->miss_count[i] = 1;
+            e->miss_used++;
+            return 1;
+        }
+    }
+}
+
+/* Learning is tried on the 2nd, 4th, 8th ... 1024th miss of a key: a one-off line costs nothing,
+ * and a key that keeps failing stops costing soon. */
+static int wants_learning(uint32_t n) { return n >= 2 && n <= 1024 && (n & (n - 1)) == 0; }
+
+/* ---- the modelled context --------------------------------------------------------------------- */
+
+/* Reads an optional int attribute; sets *none. Returns 0, or -1 when not representable (the
+ * caller then keeps the fast path off until the next read). */
+static int read_opt_ll(PyObject *v, int *none, long long *out)
+{
+    if (v == Py_None) {
+        *none = 1;
+        *out = 0;
+        return 0;
+    }
+    *none = 0;
+    if (!PyLong_Check(v))
+        return -1;
+    int overflow = 0;
+    *out = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || (*out == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return -1;
+    }
+    if (*out > (1LL << 62) || *out < -(1LL << 62))
+        return -1;
+    return 0;
+}
+
+static void release_context(Engine *e)
+{
+    Py_CLEAR(e->ts_bases);
+    Py_CLEAR(e->last);
+    Py_CLEAR(e->shapes);
+    Py_CLEAR(e->attach);
+}
+
+/* Reads the parser's context into e. -1 with an exception only when an attribute is missing. */
+static int pull(Engine *e, PyObject *p)
+{
+    PyObject *v[14];
+    PyObject *names[14] = {s_has_steps, s_attach, s_kk_base, s_block, s_table, s_copy_names, s_last,
+                           s_shapes, s_bar_total, s_bar_n, s_bar_done, s_bar_epoch, s_header_epoch,
+                           s_expect_train_bar};
+    for (int i = 0; i < 14; i++) {
+        v[i] = PyObject_GetAttr(p, names[i]);
+        if (v[i] == NULL) {
+            for (int j = 0; j < i; j++)
+                Py_DECREF(v[j]);
+            return -1;
+        }
+    }
+    release_context(e);
+    PyObject *globals = PyFunction_Check(e->ts_fn) ? PyFunction_GetGlobals(e->ts_fn) : NULL;
+    PyObject *bases = globals != NULL ? PyDict_GetItemString(globals, "_TS_BASES") : NULL;
+    e->ts_bases = bases != NULL && PyDict_CheckExact(bases) ? Py_NewRef(bases) : NULL;
+    int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && v[3] == Py_None && v[4] == Py_None &&
+             v[5] == Py_None;
+    int none;
+    e->has_steps = PyObject_IsTrue(v[0]) == 1;
+    e->attach = Py_NewRef(v[1]);
+    if (read_opt_ll(v[2], &none, &e->kk_base) < 0 || none)
+        ok = 0;
+    e->last = Py_NewRef(v[6]);
+    e->shapes = Py_NewRef(v[7]);
+    if (read_opt_ll(v[8], &e->bar_total_none, &e->bar_total) < 0)
+        ok = 0;
+    if (read_opt_ll(v[9], &none, &e->bar_n) < 0 || none)
+        ok = 0;
+    e->bar_done = PyObject_IsTrue(v[10]) == 1;
+    if (read_opt_ll(v[11], &none, &e->bar_epoch) < 0 || none)
+        ok = 0;
+    if (read_opt_ll(v[12], &e->header_epoch_none, &e->header_epoch) < 0)
+        ok = 0;
+    e->expect_train_bar = PyObject_IsTrue(v[13]) == 1;
+    PyErr_Clear();
+    e->guard_ok = ok;
+    e->dirty = 0;
+    for (int i = 0; i < 14; i++)
+        Py_DECREF(v[i]);
+    return 0;
+}
+
+static int set_ll(PyObject *p, PyObject *name, long long v)
+{
+    PyObject *o = PyLong_FromLongLong(v);
+    if (o == NULL)
+        return -1;
+    int r = PyObject_SetAttr(p, name, o);
+    Py_DECREF(o);
+    return r;
+}
+
+/* Writes the context the fast path changed back to the parser. */
+static int push(Engine *e, PyObject *p)
+{
+    if (!e->dirty)
+        return 0;
+    e->dirty = 0;
+    if (PyObject_SetAttr(p, s_has_steps, e->has_steps ? Py_True : Py_False) < 0 ||
+        PyObject_SetAttr(p, s_attach, e->attach) < 0 ||
+        PyObject_SetAttr(p, s_bar_done, e->bar_done ? Py_True : Py_False) < 0 ||
+        PyObject_SetAttr(p, s_expect_train_bar, e->expect_train_bar ? Py_True : Py_False) < 0 ||
+        set_ll(p, s_bar_n, e->bar_n) < 0 || set_ll(p, s_bar_epoch, e->bar_epoch) < 0)
+        return -1;
+    if (e->bar_total_none)
+        return PyObject_SetAttr(p, s_bar_total, Py_None);
+    return set_ll(p, s_bar_total, e->bar_total);
+}
+
+static void set_attach(Engine *e, PyObject *v)
+{
+    Py_SETREF(e->attach, v);  /* steals v */
+}
+
+/* ---- applying a template ---------------------------------------------------------------------- */
+
+/* Whether token a has the form f, in which each run of digits is one '9'. */
+static int same_form(const char *a, Py_ssize_t len, const char *f, Py_ssize_t flen)
+{
+    Py_ssize_t i = 0, k = 0;
+    while (k < flen) {
+        if (f[k] == '9') {
+            if (i >= len || !is_digit((unsigned char)a[i]))
+                return 0;
+            while (i < len && is_digit((unsigned char)a[i]))
+                i++;
+        } else if (i >= len || a[i] != f[k]) {
+            return 0;
+        } else {
+            i++;
+        }
+        k++;
+    }
+    return i == len;
+}
+
+static int slots_admit(const Template *t, const char *s, const Tok *toks)
+{
+    for (int i = 0; i < t->nslots; i++) {
+        const Slot *sl = &t->slots[i];
+        const char *a = s + toks[i].start;
+        Py_ssize_t len = toks[i].end - toks[i].start;
+        switch (sl->level) {
+        case LV_FORM:
+            if (!same_form(a, len, sl->text, sl->len))
+                return 0;
+            break;
+        case LV_SHAPE:
+            if (len != sl->len)
+                return 0;
+            for (Py_ssize_t k = 0; k < len; k++) {
+                int da = is_digit((unsigned char)a[k]), db = is_digit((unsigned char)sl->text[k]);
+                if (da != db || (!da && a[k] != sl->text[k]))
+                    return 0;
+            }
+            break;
+        default:
+            if (len != sl->len || memcmp(a, sl->text, (size_t)len) != 0)
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* A plain token of at most max_digits digits as an int; 0 when it is not one. */
+static int token_int(const char *s, const Tok *tk, int max_digits, long long *out)
+{
+    Py_ssize_t len = tk->end - tk->start;
+    if (!tk->plain || len > max_digits)
+        return 0;
+    long long v = 0;
+    for (Py_ssize_t k = tk->start; k < tk->end; k++)
+        v = v * 10 + (s[k] - '0');
+    *out = v;
+    return 1;
+}
+
+/* The step of a record template; 0 when the line's numbers are out of what C computes. */
+static int template_step(const Template *t, const char *s, const Tok *toks, long long *step)
+{
+    if (t->step_kind == ST_SLOT)
+        return token_int(s, &toks[t->s_slot], MAX_INT_DIGITS, step);
+    long long ep, pos, total;
+    if (!token_int(s, &toks[t->e_slot], MAX_FACTOR_DIGITS, &ep) ||
+        !token_int(s, &toks[t->p_slot], MAX_FACTOR_DIGITS, &pos) ||
+        !token_int(s, &toks[t->t_slot], MAX_FACTOR_DIGITS, &total))
+        return 0;
+    *step = (ep - t->base) * total + pos;
+    return 1;
+}
+
+/* float() of the metric's tokens (thousands separators dropped); NULL with no exception when C
+ * declines, NULL with an exception on memory errors. */
+static PyObject *metric_value(const Metric *m, const char *s, const Tok *toks)
+{
+    if (m->cval != NULL)
+        return Py_NewRef(m->cval);
+    char buf[128];
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = toks[m->first].start; i < toks[m->last].end; i++) {
+        if (s[i] == ',')
+            continue;
+        if (k >= (Py_ssize_t)sizeof(buf) - 1)
+            return NULL;
+        buf[k++] = s[i];
+    }
+    buf[k] = 0;
+    char *end = NULL;
+    double v = PyOS_string_to_double(buf, &end, NULL);
+    if (v == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (end != buf + k)
+        return NULL;
+    return PyFloat_FromDouble(m->neg ? -v : v);
+}
+
+/* What ts_fn (parser._timestamp) returns for the text s[0:n], for a text whose minute is in its
+ * cache: the cached base plus the seconds, as it computes them. NULL (no exception) otherwise. */
+static PyObject *cached_timestamp(Engine *e, const char *s, Py_ssize_t n)
+{
+    Py_ssize_t colon = n - 1;
+    while (colon >= 0 && s[colon] != ':')
+        colon--;
+    if (colon < 0 || e->ts_bases == NULL || n - colon - 1 > 30)
+        return NULL;
+    char sec[32];
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = colon + 1; i < n; i++)
+        sec[k++] = s[i] == ',' ? '.' : s[i];
+    sec[k] = 0;
+    char *end = NULL;
+    double v = PyOS_string_to_double(sec, &end, NULL);
+    if ((v == -1.0 && PyErr_Occurred()) || end != sec + k || k == 0) {
+        PyErr_Clear();
+        return NULL;  /* float() may still read it (spaces, underscores): Python decides */
+    }
+    PyObject *head = PyUnicode_DecodeUTF8(s, colon, "strict");
+    if (head == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *base = PyDict_GetItemWithError(e->ts_bases, head);
+    Py_DECREF(head);
+    if (base == NULL || !PyFloat_CheckExact(base)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return PyFloat_FromDouble(PyFloat_AS_DOUBLE(base) + v);
+}
+
+static PyObject *template_timestamp(Engine *e, const Template *t, const char *s, Py_ssize_t n, const Tok *toks)
+{
+    if (t->ts_first < 0)
+        return Py_NewRef(Py_None);
+    Py_ssize_t a = toks[t->ts_first].start, b = toks[t->ts_last].end + t->ts_extra;
+    if (b > n)
+        return NULL;
+    PyObject *ts = cached_timestamp(e, s + a, b - a);
+    if (ts != NULL)
+        return ts;
+    PyObject *text = PyUnicode_DecodeUTF8(s + a, b - a, "strict");
+    if (text == NULL)
+        return NULL;
+    ts = PyObject_CallOneArg(e->ts_fn, text);
+    Py_DECREF(text);
+    return ts;
+}
+
+/* _shapes[shape] += 1 as _emit counts it; 0 (nothing changed) when the table is full and the
+ * shape is new: Python counts such records per name. */
+static int count_shape(Engine *e, PyObject *shape)
+{
+    PyObject *n = PyDict_GetItemWithError(e->shapes, shape);
+    if (n == NULL) {
+        if (PyErr_Occurred() || PyDict_GET_SIZE(e->shapes) >= 4096)
+            return 0;
+        return PyDict_SetItem(e->shapes, shape, one) == 0;
+    }
+    PyObject *m = PyNumber_Add(n, one);
+    int r = m != NULL && PyDict_SetItem(e->shapes, shape, m) == 0;
+    Py_XDECREF(m);
+    return r;
+}
+
+/* Record(step, metrics, timestamp, line): its slots filled directly when the type is the plain
+ * slots dataclass Engine_init found (its __init__ only assigns them), else by calling it. */
+static PyObject *new_record(Engine *e, PyObject *step, PyObject *metrics, PyObject *ts, PyObject *line)
+{
+    PyObject *values[4] = {step, metrics, ts, line};
+    if (e->record_slots[0] == 0)
+        return PyObject_Vectorcall(e->record_type, values, 4, NULL);
+    PyTypeObject *type = (PyTypeObject *)e->record_type;
+    PyObject *rec = type->tp_alloc(type, 0);
+    if (rec == NULL)
+        return NULL;
+    for (int i = 0; i < 4; i++)
+        *(PyObject **)((char *)rec + e->record_slots[i]) = Py_NewRef(values[i]);
+    return rec;
+}
+
+/* Builds and appends a Record; updates _last. Returns 1, or 0 (nothing changed) on failure. */
+static int emit(Engine *e, PyObject *step, PyObject *metrics, PyObject *shape, PyObject *ts, long lineno,
+                PyObject *out)
+{
+    if (PyDict_GET_SIZE(e->shapes) >= 4096 && !PyDict_Contains(e->shapes, shape))
+        return 0;
+    PyObject *line = PyLong_FromLong(lineno);
+    if (line == NULL)
+        return 0;
+    PyObject *rec = new_record(e, step, metrics, ts, line);
+    Py_DECREF(line);
+    if (rec == NULL)
+        return 0;
+    int r = PyList_Append(out, rec);
+    Py_DECREF(rec);
+    if (r < 0 || PyDict_Update(e->last, metrics) < 0 || !count_shape(e, shape))
+        return 0;  /* memory errors only; the line's record may be half-counted, as in Python */
+    return 1;
+}
+
+static int apply_record(Engine *e, const Template *t, const char *s, Py_ssize_t n, const Tok *toks, long lineno,
+                        PyObject *out)
+{
+    long long step;
+    if (t->kk_base != e->kk_base || !template_step(t, s, toks, &step))
+        return 0;
+    PyObject *metrics = PyDict_New();
+    if (metrics == NULL)
+        return 0;
+    for (int i = 0; i < t->nmetrics; i++) {
+        PyObject *v = metric_value(&t->metrics[i], s, toks);
+        if (v == NULL || PyDict_SetItem(metrics, t->metrics[i].name, v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(metrics);
+            return 0;
+        }
+        Py_DECREF(v);
+    }
+    PyObject *ts = template_timestamp(e, t, s, n, toks);
+    PyObject *step_obj = ts != NULL ? PyLong_FromLongLong(step) : NULL;
+    int ok = step_obj != NULL && emit(e, step_obj, metrics, t->shape, ts, lineno, out);
+    Py_XDECREF(ts);
+    Py_XDECREF(step_obj);
+    Py_DECREF(metrics);
+    if (!ok)
+        return 0;
+    e->has_steps = 1;  /* a format line with its own step ends the bar context */
+    set_attach(e, Py_NewRef(Py_None));
+    e->dirty = 1;
+    return 1;
+}
+
+/* StreamParser._bar for a training bar with a total, no epoch in its description, no postfix
+ * glued after it; the metrics of its postfix are reprints unless they changed (_emit reprint). */
+static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, const Tok *toks, long lineno,
+                     PyObject *out)
+{
+    long long pos, total;
+    if (!token_int(s, &toks[t->bar_n], MAX_FACTOR_DIGITS, &pos) ||
+        !token_int(s, &toks[t->bar_total], MAX_FACTOR_DIGITS, &total))
+        return 0;
+    if (!e->expect_train_bar && !e->bar_total_none && total != e->bar_total && e->bar_done)
+        return 0;  /* an evaluation bar after training: Python reads it */
+    long long bar_epoch = e->bar_epoch, epoch;
+    if (!e->header_epoch_none)
+        epoch = e->header_epoch;
+    else {
+        if (pos < e->bar_n && !e->bar_total_none && total == e->bar_total)
+            bar_epoch++;  /* the bar restarted without printing an epoch */
+        epoch = bar_epoch;
+    }
+    if (epoch > (1LL << 31) || epoch < -(1LL << 31))
+        return 0;
+    PyObject *step = PyLong_FromLongLong(epoch * total + pos);
+    if (step == NULL)
+        return 0;
+    if (t->nmetrics > 0) {
+        PyObject *metrics = PyDict_New(), *names = PyList_New(0), *shape = NULL, *ts = NULL;
+        int ok = metrics != NULL && names != NULL;
+        for (int i = 0; ok && i < t->nmetrics; i++) {
+            PyObject *v = metric_value(&t->metrics[i], s, toks);
+            if (v == NULL) {
+                ok = 0;
+                break;
+            }
+            PyObject *old = PyDict_GetItemWithError(e->last, t->metrics[i].name);
+            double a = PyFloat_AS_DOUBLE(v);
+            int same = old != NULL && PyFloat_Check(old) &&
+                       (PyFloat_AS_DOUBLE(old) == a || (a != a && PyFloat_AS_DOUBLE(old) != PyFloat_AS_DOUBLE(old)));
+            if (PyErr_Occurred() || (old != NULL && !PyFloat_Check(old)))
+                ok = 0;
+            else if (!same)
+                ok = PyDict_SetItem(metrics, t->metrics[i].name, v) == 0 &&
+                     PyList_Append(names, t->metrics[i].name) == 0;
+            Py_DECREF(v);
+        }
+        if (ok && PyList_GET_SIZE(names) > 0) {
+            shape = PyList_AsTuple(names);
+            ts = shape != NULL ? template_timestamp(e, t, s, n, toks) : NULL;
+            ok = ts != NULL && emit(e, step, metrics, shape, ts, lineno, out);
+        }
+        Py_XDECREF(metrics);
+        Py_XDECREF(names);
+        Py_XDECREF(shape);
+        Py_XDECREF(ts);
+        if (!ok) {
+            PyErr_Clear();
+            Py_DECREF(step);
+            return 0;
+        }
+    }
+    e->bar_epoch = bar_epoch;
+    e->expect_train_bar = 0;
+    e->bar_total_none = 0;
+    e->bar_total = total;
+    e->bar_n = pos;
+    e->bar_done = pos >= total;
+    e->has_steps = 1;
+    set_attach(e, step);
+    e->dirty = 1;
+    return 1;
+}
+
+/* 1: the line is done; 0: Python must read it (*h is its key hash when it has one). */
+static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObject *out, uint64_t *h)
+{
+    *h = 0;
+    if (!e->guard_ok || n > MAX_FAST_LINE)
+        return 0;
+    if (is_blank(s, n))
+        return 1;  /* a blank line keeps every context (no block is open) */
+    char key[MAX_FAST_LINE];
+    Tok toks[MAX_TOKENS];
+    Py_ssize_t keylen;
+    int nt = tokenize(s, n, key, &keylen, toks);
+    if (nt < 0)
+        return 0;
+    *h = hash_bytes(key, keylen);
+    for (Template *t = lookup(e, key, keylen, *h); t != NULL; t = t->next) {
+        if (t->nslots != nt || !slots_admit(t, s, toks))
+            continue;
+        int done;
+        switch (t->kind) {
+        case K_NOOP:
+            return 1;
+        case K_DETACH:
+            set_attach(e, Py_NewRef(Py_None));
+            e->dirty = 1;
+            return 1;
+        case K_RECORD:
+            done = apply_record(e, t, s, n, toks, lineno, out);
+            break;
+        default:
+            done = apply_bar(e, t, s, n, toks, lineno, out);
+        }
+        PyErr_Clear();
+        if (done)
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- Engine ----------------------------------------------------------------------------------- */
+
+static void Engine_dealloc(Engine *e)
+{
+    if (e->buckets != NULL)
+        for (size_t i = 0; i < e->cap; i++) {
+            Template *t = e->buckets[i];
+            while (t != NULL) {
+                Template *next = t->next;
+                template_free(t);
+                t = next;
+            }
+        }
+    PyMem_Free(e->buckets);
+    PyMem_Free(e->miss_hash);
+    PyMem_Free(e->miss_count);
+    release_context(e);
+    Py_XDECREF(e->record_type);
+    Py_XDECREF(e->ts_fn);
+    Py_TYPE(e)->tp_free((PyObject *)e);
+}
+
+/* The slot offsets of a `@dataclass(slots=True)` Record(step, metrics, timestamp, line) whose
+ * __init__ only assigns its fields; anything else (a subclass, a __post_init__, other fields)
+ * leaves record_slots[0] == 0 and records are made by calling the type. */
+static int find_record_slots(Engine *e)
+{
+    static const char *fields[4] = {"step", "metrics", "timestamp", "line"};
+    PyObject *type = e->record_type;
+    if (!PyType_Check(type) || PyObject_HasAttrString(type, "__post_init__"))
+        return 0;
+    PyObject *declared = PyObject_GetAttrString(type, "__slots__");
+    if (declared == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int plain = PyTuple_Check(declared) && PyTuple_GET_SIZE(declared) == 4;
+    for (int i = 0; plain && i < 4; i++)
+        plain = PyUnicode_Check(PyTuple_GET_ITEM(declared, i)) &&
+                PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(declared, i), fields[i]) == 0;
+    Py_DECREF(declared);
+    Py_ssize_t offsets[4];
+    for (int i = 0; plain && i < 4; i++) {
+        PyObject *d = PyDict_GetItemString(((PyTypeObject *)type)->tp_dict, fields[i]);
+        plain = d != NULL && Py_IS_TYPE(d, &PyMemberDescr_Type) &&
+                ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+        if (plain)
+            offsets[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+    }
+    if (plain)
+        memcpy(e->record_slots, offsets, sizeof(offsets));
+    return 0;
+}
+
+static int Engine_init(Engine *e, PyObject *args, PyObject *kw)
+{
+    PyObject *record_type, *ts_fn;
+    if (!PyArg_ParseTuple(args, "OO", &record_type, &ts_fn))
+        return -1;
+    if (e->buckets != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Engine already initialised");
+        return -1;
+    }
+    e->record_type = Py_NewRef(record_type);
+    e->ts_fn = Py_NewRef(ts_fn);
+    if (find_record_slots(e) < 0)
+        return -1;
+    e->cap = 16;
+    e->buckets = PyMem_Calloc(e->cap, sizeof(Template *));
+    if (e->buckets == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* Calls parser._slow_line(line, lineno, out, key_or_None) with the context written back first
+ * and read again after. */
+static int slow_line(Engine *e, PyObject *parser, PyObject *slow, const char *s, Py_ssize_t n, long lineno,
+                     PyObject *out, PyObject *learn_key)
+{
+    if (push(e, parser) < 0)
+        return -1;
+    PyObject *line = PyUnicode_DecodeUTF8(s, n, "surrogatepass");
+    if (line == NULL)
+        return -1;
+    PyObject *num = PyLong_FromLong(lineno);
+    if (num == NULL) {
+        Py_DECREF(line);
+        return -1;
+    }
+    PyObject *args[4] = {line, num, out, learn_key};
+    PyObject *r = PyObject_Vectorcall(slow, args, 4, NULL);
+    Py_DECREF(line);
+    Py_DECREF(num);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return pull(e, parser);
+}
+
+/* The key of a line, as bytes, for Python to learn it under. */
+static PyObject *line_key(const char *s, Py_ssize_t n)
+{
+    char key[MAX_FAST_LINE];
+    Tok toks[MAX_TOKENS];
+    Py_ssize_t keylen;
+    if (n > MAX_FAST_LINE || tokenize(s, n, key, &keylen, toks) < 0)
+        return Py_NewRef(Py_None);
+    return PyBytes_FromStringAndSize(key, keylen);
+}
+
+PyDoc_STRVAR(run_doc, "run(parser, lines: str, lineno: int, out: list) -> int\n\n"
+             "Read the `\\n`-terminated cleaned lines of a block; return the last line number.");
+
+static PyObject *Engine_run(Engine *e, PyObject *args)
+{
+    PyObject *parser, *text, *out;
+    long lineno;
+    if (!PyArg_ParseTuple(args, "OUlO!", &parser, &text, &lineno, &PyList_Type, &out))
+        return NULL;
+    Py_ssize_t size;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &size);
+    if (s == NULL) {  /* lone surrogates (feed() of such a str): the caller reads it in Python */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    PyObject *slow = PyObject_GetAttr(parser, s_slow_line);
+    if (slow == NULL)
+        return NULL;
+    if (pull(e, parser) < 0) {
+        Py_DECREF(slow);
+        return NULL;
+    }
+    Py_ssize_t i = 0;
+    int err = 0;
+    while (i < size) {
+        const char *nl = memchr(s + i, '\n', (size_t)(size - i));
+        if (nl == NULL)
+            break;  /* text after the last line end is not a line (the caller keeps it) */
+        Py_ssize_t end = nl - s;
+        lineno++;
+        uint64_t h;
+        if (!fast_line(e, s + i, end - i, lineno, out, &h)) {
+            PyObject *key = Py_None;
+            if (h != 0 && wants_learning(count_miss(e, h)))
+                key = line_key(s + i, end - i);
+            else
+                Py_INCREF(key);
+            err = key == NULL || slow_line(e, parser, slow, s + i, end - i, lineno, out, key) < 0;
+            Py_XDECREF(key);
+            if (err)
+                break;
+        }
+        i = end + 1;
+    }
+    Py_DECREF(slow);
+    if (!err && push(e, parser) < 0)
+        err = 1;
+    release_context(e);
+    if (err)
+        return NULL;
+    return PyLong_FromLong(lineno);
+}
+
+PyDoc_STRVAR(try_line_doc, "try_line(parser, line: str, lineno: int, out: list) -> bool\n\n"
+             "Apply the templates to one line against the parser's context; False if none applies.");
+
+static PyObject *Engine_try_line(Engine *e, PyObject *args)
+{
+    PyObject *parser, *text, *out;
+    long lineno;
+    if (!PyArg_ParseTuple(args, "OUlO!", &parser, &text, &lineno, &PyList_Type, &out))
+        return NULL;
+    Py_ssize_t size;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &size);
+    if (s == NULL || pull(e, parser) < 0)
+        return NULL;
+    uint64_t h;
+    int done = fast_line(e, s, size, lineno, out, &h);
+    int err = push(e, parser) < 0;
+    release_context(e);
+    if (err)
+        return NULL;
+    return PyBool_FromLong(done);
+}
+
+/* ---- templates from Python -------------------------------------------------------------------- */
+
+static int as_int(PyObject *o, int lo, int hi, int *out)
+{
+    long v = PyLong_AsLong(o);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < lo || v > hi) {
+        PyErr_Format(PyExc_ValueError, "template field %ld out of range [%d, %d]", v, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_slots(Template *t, PyObject *slots)
+{
+    if (!PyTuple_Check(slots) || PyTuple_GET_SIZE(slots) > MAX_TOKENS) {
+        PyErr_SetString(PyExc_ValueError, "slots: a tuple of at most 64 (level, bytes)");
+        return -1;
+    }
+    t->nslots = (int)PyTuple_GET_SIZE(slots);
+    t->slots = PyMem_Calloc((size_t)t->nslots + 1, sizeof(Slot));
+    if (t->slots == NULL)
+        return -1;
+    for (int i = 0; i < t->nslots; i++) {
+        PyObject *level, *text;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(slots, i), "OS", &level, &text) ||
+            as_int(level, LV_FORM, LV_EXACT, &t->slots[i].level) < 0)
+            return -1;
+        t->slots[i].len = PyBytes_GET_SIZE(text);
+        t->slots[i].text = PyMem_Malloc((size_t)t->slots[i].len + 1);
+        if (t->slots[i].text == NULL)
+            return -1;
+        memcpy(t->slots[i].text, PyBytes_AS_STRING(text), (size_t)t->slots[i].len + 1);
+    }
+    return 0;
+}
+
+static int slot_index(PyObject *o, const Template *t, int *out) { return as_int(o, 0, t->nslots - 1, out); }
+
+/* metrics: ((name, const_float_or_None, first, last, neg), ...) */
+static int parse_metrics(Template *t, PyObject *metrics)
+{
+    if (!PyTuple_Check(metrics)) {
+        PyErr_SetString(PyExc_ValueError, "metrics: a tuple");
+        return -1;
+    }
+    t->nmetrics = (int)PyTuple_GET_SIZE(metrics);
+    t->metrics = PyMem_Calloc((size_t)t->nmetrics + 1, sizeof(Metric));
+    t->shape = PyTuple_New(t->nmetrics);
+    if (t->metrics == NULL || t->shape == NULL)
+        return -1;
+    for (int i = 0; i < t->nmetrics; i++) {
+        PyObject *name, *cval, *first, *last, *neg;
+        Metric *m = &t->metrics[i];
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(metrics, i), "UOOOO", &name, &cval, &first, &last, &neg))
+            return -1;
+        Py_INCREF(name);
+        PyUnicode_InternInPlace(&name);
+        m->name = name;
+        PyTuple_SET_ITEM(t->shape, i, Py_NewRef(name));
+        if (cval != Py_None) {
+            if (!PyFloat_CheckExact(cval)) {
+                PyErr_SetString(PyExc_ValueError, "a constant metric is a float");
+                return -1;
+            }
+            m->cval = Py_NewRef(cval);
+            continue;
+        }
+        if (slot_index(first, t, &m->first) < 0 || slot_index(last, t, &m->last) < 0 ||
+            as_int(neg, 0, 1, &m->neg) < 0)
+            return -1;
+        if (m->last < m->first) {
+            PyErr_SetString(PyExc_ValueError, "metric tokens out of order");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* step: () | (ST_SLOT, i) | (ST_EPT, e, p, t, base) */
+static int parse_step(Template *t, PyObject *step)
+{
+    if (!PyTuple_Check(step)) {
+        PyErr_SetString(PyExc_ValueError, "step: a tuple");
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(step);
+    if (n == 0) {
+        t->step_kind = ST_NONE;
+        return 0;
+    }
+    if (as_int(PyTuple_GET_ITEM(step, 0), ST_SLOT, ST_EPT, &t->step_kind) < 0)
+        return -1;
+    if (t->step_kind == ST_SLOT)
+        return n == 2 ? slot_index(PyTuple_GET_ITEM(step, 1), t, &t->s_slot) : (PyErr_SetString(PyExc_ValueError, "step"), -1);
+    int base;
+    if (n != 5 || slot_index(PyTuple_GET_ITEM(step, 1), t, &t->e_slot) < 0 ||
+        slot_index(PyTuple_GET_ITEM(step, 2), t, &t->p_slot) < 0 ||
+        slot_index(PyTuple_GET_ITEM(step, 3), t, &t->t_slot) < 0 ||
+        as_int(PyTuple_GET_ITEM(step, 4), -1000, 1000, &base) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "step");
+        return -1;
+    }
+    t->base = base;
+    return 0;
+}
+
+/* ts: None | (first, last, extra) */
+static int parse_ts(Template *t, PyObject *ts)
+{
+    t->ts_first = t->ts_last = -1;
+    if (ts == Py_None)
+        return 0;
+    PyObject *a, *b, *x;
+    if (!PyArg_ParseTuple(ts, "OOO", &a, &b, &x) || slot_index(a, t, &t->ts_first) < 0 ||
+        slot_index(b, t, &t->ts_last) < 0 || as_int(x, 0, 64, &t->ts_extra) < 0)
+        return -1;
+    return 0;
+}
+
+PyDoc_STRVAR(add_doc, "add(key: bytes, kind, slots, step, metrics, ts, kk_base, bar) -> bool\n\n"
+             "Add a learned template (see parsing/fastpath.py for the fields); False when full.");
+
+static PyObject *Engine_add(Engine *e, PyObject *args)
+{
+    PyObject *key, *kind, *slots, *step, *metrics, *ts, *kk_base, *bar;
+    if (!PyArg_ParseTuple(args, "SOOOOOOO", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar))
+        return NULL;
+    Template *t = PyMem_Calloc(1, sizeof(Template));
+    if (t == NULL)
+        return PyErr_NoMemory();
+    t->keylen = PyBytes_GET_SIZE(key);
+    t->key = PyMem_Malloc((size_t)t->keylen + 1);
+    if (t->key == NULL) {
+        template_free(t);
+        return PyErr_NoMemory();
+    }
+    memcpy(t->key, PyBytes_AS_STRING(key), (size_t)t->keylen + 1);
+    t->hash = hash_bytes(t->key, t->keylen);
+    int kk = 0;
+    int bad = as_int(kind, K_NOOP, K_BAR, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
+              parse_step(t, step) < 0 || parse_metrics(t, metrics) < 0 || parse_ts(t, ts) < 0 ||
+              as_int(kk_base, -1000, 1000, &kk) < 0;
+    t->kk_base = kk;
+    if (!bad && t->kind == K_BAR) {
+        PyObject *bn, *bt;
+        bad = !PyArg_ParseTuple(bar, "OO", &bn, &bt) || slot_index(bn, t, &t->bar_n) < 0 ||
+              slot_index(bt, t, &t->bar_total) < 0;
+    }
+    if (!bad && t->kind == K_RECORD && (t->step_kind == ST_NONE || t->nmetrics == 0)) {
+        PyErr_SetString(PyExc_ValueError, "a record template needs a step and metrics");
+        bad = 1;
+    }
+    if (bad) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        template_free(t);
+        return NULL;
+    }
+    int r = insert(e, t);
+    if (r < 0)
+        return NULL;
+    return PyBool_FromLong(r);
+}
+
+static Py_ssize_t Engine_len(Engine *e) { return (Py_ssize_t)e->ntemplates; }
+
+static PyMethodDef Engine_methods[] = {
+    {"run", (PyCFunction)Engine_run, METH_VARARGS, run_doc},
+    {"try_line", (PyCFunction)Engine_try_line, METH_VARARGS, try_line_doc},
+    {"add", (PyCFunction)Engine_add, METH_VARARGS, add_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods Engine_seq = {.sq_length = (lenfunc)Engine_len};
+
+static PyTypeObject EngineType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "parsing._fastcore.Engine",
+    .tp_basicsize = sizeof(Engine),
+    .tp_dealloc = (destructor)Engine_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Engine(record_type, timestamp_fn): learned line templates, applied in C.",
+    .tp_methods = Engine_methods,
+    .tp_as_sequence = &Engine_seq,
+    .tp_init = (initproc)Engine_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fastcore", "The parser's compiled fast path (see parsing/fastpath.py).", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastcore(void)
+{
+    struct { PyObject **slot; const char *name; } names[] = {
+        {&s_has_steps, "_has_steps"}, {&s_attach, "_attach"}, {&s_kk_base, "_kk_base"}, {&s_block, "_block"},
+        {&s_table, "_table"}, {&s_copy_names, "_copy_names"}, {&s_last, "_last"}, {&s_shapes, "_shapes"},
+        {&s_bar_total, "_bar_total"}, {&s_bar_n, "_bar_n"}, {&s_bar_done, "_bar_done"},
+        {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
+        {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)
+            return NULL;
+    if ((one = PyLong_FromLong(1)) == NULL || PyType_Ready(&EngineType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Engine", (PyObject *)&EngineType) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_FAST_LINE", MAX_FAST_LINE) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_TOKENS", MAX_TOKENS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,543 @@
+"""The compiled fast path: line templates learned here from what `StreamParser._line` does, applied in C.
+
+Lines that differ only in their numbers (`iter 2750: loss 4.0404, time 38871.18ms`) share a *key*:
+the line with each number token (`[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?`) replaced by a NUL byte.
+When a key misses the C table a few times, the line that missed is studied on copies of the parser
+as it was before the line:
+
+1. what the full parser did: nothing; only forget the bar context (`_attach = None`); one record
+   with a step of its own (a format or generic line); or a progress-bar move. Anything else (a
+   rank prefix, an evaluation value that may be a reprint, a failure, any other context touched)
+   is not learned: such lines stay with Python.
+2. which token feeds what: each token is changed alone and the full parser run again; the step,
+   each metric value and the timestamp are matched to the tokens that changed them, as C will
+   compute them (int of a token, `(epoch - base) * total + pos`, float of tokens, the timestamp
+   text handed to `parser._timestamp`).
+3. which tokens a template admits: any number, integers, the same digit shape, or only this token.
+4. the template is applied by C and the full parser is run on many variants of the line (each
+   token alone, all tokens at once, zeros, other lengths, fractions) and, for bars, on several
+   bar contexts; records and the whole context afterwards must be identical, else the admitted
+   tokens are narrowed or the template is dropped.
+
+Nothing learned here changes the parser's own state: every run is on a copy, and the timestamp
+cache is overlaid. See parsing/README.md (Fast path).
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import operator
+import random
+import re
+from dataclasses import dataclass
+
+from parsing import parser as _parser
+from parsing.formats import EVALISH, FMTS, GENERIC
+from parsing.records import ParseStats, Record
+
+try:
+    from parsing import _fastcore
+except ImportError:  # no compiler at install time: the pure-Python parser does everything
+    _fastcore = None
+
+log = logging.getLogger(__name__)
+
+FORM, SHAPE, EXACT = range(3)  # which tokens a slot admits (the C enum): see _fastcore.c
+NOOP, DETACH, RECORD, BAR = range(4)  # what a template does (the C enum)
+ST_SLOT, ST_EPT = 1, 2
+
+TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_RUN = re.compile(rb"[0-9]+")
+_JOINT_VARIANTS = 8
+_SENTINEL_ATTACH = 987_654_321
+_FORMATS = FMTS + (GENERIC,)
+_BAR_STATE = ("_bar_total", "_bar_n", "_bar_done", "_bar_epoch", "_expect_train_bar", "_header_epoch")
+
+
+def available() -> bool:
+    """Whether the C extension was built (pip builds it wherever a C compiler is found)."""
+    return _fastcore is not None
+
+
+def new_engine():
+    return _fastcore.Engine(Record, _parser._timestamp)
+
+
+def line_key(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    spans = [m.span() for m in TOKEN.finditer(data)]
+    parts, at = [], 0
+    for a, b in spans:
+        parts.append(data[at:a])
+        parts.append(b"\0")
+        at = b
+    parts.append(data[at:])
+    return b"".join(parts), spans
+
+
+# ---- running the full parser on a copy ------------------------------------------------------------
+def clone(p):
+    """A parser to try a line on: the original's context, nothing shared that a line mutates."""
+    c = copy.copy(p)
+    c._last, c._primary, c._labels, c._shapes = dict(p._last), dict(p._primary), dict(p._labels), dict(p._shapes)
+    s = p._stats
+    c._stats = ParseStats(s.lines, s.records, s.failures, s.truncated_lines, dict(s.metric_counts))
+    c._prefixes = {k: list(v) for k, v in p._prefixes.items()}
+    c._fast = {k: list(v) for k, v in p._fast.items()}
+    c._fast_known = dict(p._fast_known)
+    c._block, c._table = copy.deepcopy(p._block), copy.deepcopy(p._table)
+    c._copy_names = list(p._copy_names) if p._copy_names is not None else None
+    return c
+
+
+def _same_float(a, b) -> bool:
+    return a is b or repr(a) == repr(b)  # repr tells NaN from NaN-free, -0.0 from 0.0
+
+
+class _Floats(dict):
+    """A copy of a dict of floats that compares NaN-aware and by sign of zero."""
+
+    def __eq__(self, other) -> bool:
+        if len(self) == len(other) and all(map(operator.is_, self.values(), other.values())):
+            return list(self) == list(other)  # copies of one dict, the same objects: the common case
+        return self.keys() == other.keys() and all(_same_float(v, other[k]) for k, v in self.items())
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+
+def snapshot(p) -> dict:
+    """Everything a line may change, as comparable values (floats by repr: NaN, -0.0)."""
+    s = p._stats
+    return {
+        "has_steps": p._has_steps, "counter": p._counter, "attach": p._attach, "kk_base": p._kk_base,
+        "header_epoch": p._header_epoch, "expect_train_bar": p._expect_train_bar, "bar_total": p._bar_total,
+        "bar_n": p._bar_n, "bar_done": p._bar_done, "bar_epoch": p._bar_epoch, "last": _Floats(p._last),
+        "primary": dict(p._primary), "labels": dict(p._labels), "shapes": dict(p._shapes),
+        "block": repr(p._block), "table": repr(p._table), "table_title": p._table_title,
+        "copy": (p._copy_task, p._copy_names), "stats": (s.records, s.failures, s.truncated_lines, dict(s.metric_counts)),
+    }
+
+
+def record_key(r: Record) -> tuple:
+    return (type(r.step), r.step, tuple((k, repr(v)) for k, v in r.metrics.items()), repr(r.timestamp), r.line)
+
+
+@dataclass
+class Outcome:
+    records: list
+    state: dict
+    timestamps: list  # the texts handed to _timestamp
+    unmodelled: bool  # a rank copy was filtered or a failure counted: not for a template
+
+    def same(self, other: Outcome) -> bool:
+        return [record_key(r) for r in self.records] == [record_key(r) for r in other.records] \
+            and self.state == other.state
+
+
+class _TimestampCache(dict):
+    """The module's timestamp cache seen through an overlay, so that tries leave it as it was."""
+
+    def __init__(self, base: dict) -> None:
+        super().__init__()
+        self.base = base
+
+    def get(self, key, default=None):
+        v = super().get(key)
+        return v if v is not None else self.base.get(key, default)
+
+    def __len__(self) -> int:
+        return super().__len__() + len(self.base)
+
+
+class _Isolated:
+    """Within: `_timestamp` records its texts and writes to an overlay of its cache, and the
+    body shapes the formats learn are put back as they were on the way out."""
+
+    def __enter__(self):
+        self.saved_shapes = [(cf, {k: list(v) for k, v in cf.shapes.items()}) for cf in _FORMATS]
+        self.saved_fn, self.saved_cache = _parser._timestamp, _parser._TS_BASES
+        self.texts: list[str] = []
+        real = self.saved_fn
+
+        def recording(ts):
+            self.texts.append(ts)
+            return real(ts)
+
+        _parser._timestamp = recording
+        return self
+
+    def fresh(self) -> None:
+        self.texts = []
+        _parser._TS_BASES = _TimestampCache(self.saved_cache)
+
+    def __exit__(self, *exc):
+        _parser._timestamp, _parser._TS_BASES = self.saved_fn, self.saved_cache
+        for cf, shapes in self.saved_shapes:
+            cf.shapes = shapes
+
+
+def run_python(iso: _Isolated, state, data: bytes, lineno: int) -> Outcome | None:
+    p = clone(state)
+    flags = []
+    rank_filter, failed = p._primary_rank, p._failed
+    p._primary_rank = lambda *a: (flags.append("rank"), rank_filter(*a))[1]
+    p._failed = lambda *a: (flags.append("failed"), failed(*a))[1]
+    iso.fresh()
+    out: list[Record] = []
+    try:
+        p._line(data.decode("utf-8"), lineno, out)
+    except Exception:
+        return None
+    del p._primary_rank, p._failed
+    return Outcome(out, snapshot(p), iso.texts, bool(flags))
+
+
+def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple) -> Outcome | None:
+    """The template alone applied by C; None when C declines the line (Python would read it)."""
+    p = clone(state)
+    engine = new_engine()
+    engine.add(*spec)
+    iso.fresh()
+    out: list[Record] = []
+    if not engine.try_line(p, data.decode("utf-8"), lineno, out):
+        return None
+    return Outcome(out, snapshot(p), iso.texts, False)
+
+
+# ---- variants of a line ---------------------------------------------------------------------------
+def _digits(tok: bytes, fn) -> bytes:
+    return bytes(fn(c) if 48 <= c <= 57 else c for c in tok)
+
+
+def successor(tok: bytes) -> bytes:
+    """Every digit changed, none to 0: the token's value surely changes, its shape does not."""
+    return _digits(tok, lambda c: 48 + (c - 48) % 9 + 1)
+
+
+def form(tok: bytes) -> bytes:
+    """The token with each run of digits as one `9`: `12.25` -> `9.9`, `3.5e-05` -> `9.9e-9`."""
+    return _RUN.sub(b"9", tok)
+
+
+def variants(tok: bytes, level: int, rng: random.Random) -> list[bytes]:
+    """Tokens a slot of this level admits, to try: zeros, every digit changed, random digits; for
+    a form, also other lengths (a value, a count of digits a regex may care about)."""
+    out = [successor(tok), _digits(tok, lambda c: 48), _digits(tok, lambda c: rng.randrange(48, 58))]
+    if level == FORM:
+        for length in (1, 2, 4, 9):
+            out.append(_RUN.sub(lambda m: bytes(rng.randrange(48, 58) for _ in range(length)), tok))
+        out.append(_RUN.sub(b"7", tok))
+    return out if level != EXACT else []
+
+
+def with_tokens(data: bytes, spans: list, new: dict[int, bytes]) -> bytes | None:
+    """The line with some tokens replaced; None when that would cut it into other tokens."""
+    parts, at = [], 0
+    for i, (a, b) in enumerate(spans):
+        parts.append(data[at:a])
+        parts.append(new.get(i, data[a:b]))
+        at = b
+    parts.append(data[at:])
+    line = b"".join(parts)
+    key, vspans = line_key(line)
+    if len(vspans) != len(spans) or key != line_key(data)[0]:
+        return None
+    return line
+
+
+# ---- learning ---------------------------------------------------------------------------------------
+class Learner:
+    """Learns templates into an engine from lines the full parser read."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.rng = random.Random(0)  # the same log learns the same templates
+        self.failed: dict[bytes, int] = {}  # keys tried in vain, and how often
+
+    def wants(self, key: bytes) -> bool:
+        """A key tried twice in vain is not tried again (C asks again on ever rarer misses)."""
+        return self.failed.get(key, 0) < 2
+
+    def learn(self, pre, line: str, key: bytes, lineno: int) -> bool:
+        """Study `line` as read by the parser `pre` (a copy of the parser before it); add its
+        template when one reproduces the full parser exactly."""
+        data = line.encode("utf-8")
+        own_key, spans = line_key(data)
+        if own_key != key or len(data) > _fastcore.MAX_FAST_LINE or len(spans) > _fastcore.MAX_TOKENS:
+            return False
+        try:
+            with _Isolated() as iso:
+                spec = _Study(iso, pre, data, spans, key, lineno, self.rng).template()
+        except Exception:  # learning is an optimisation: a bug here costs speed, never output
+            log.debug("line %d: not learned", lineno, exc_info=True)
+            spec = None
+        if spec is not None and self.engine.add(*spec):
+            return True
+        if len(self.failed) > 100_000:
+            self.failed.clear()
+        self.failed[key] = self.failed.get(key, 0) + 1
+        return False
+
+
+class _Study:
+    """One line, its variants and the template they support."""
+
+    def __init__(self, iso, pre, data: bytes, spans: list, key: bytes, lineno: int, rng) -> None:
+        self.iso, self.pre, self.data, self.spans, self.key, self.lineno, self.rng = iso, pre, data, spans, key, lineno, rng
+        self.toks = [data[a:b] for a, b in spans]
+        self.seen: dict[tuple, Outcome | None] = {}  # the full parser's outcomes by (state, line)
+        self.alive: list = []
+
+    def template(self) -> tuple | None:
+        base = run_python(self.iso, self.pre, self.data, self.lineno)
+        if base is None or base.unmodelled:
+            return None
+        kind = self._kind(base)
+        if kind is None:
+            return None
+        if kind in (NOOP, DETACH):
+            spec = self._noop(kind)
+        elif kind == RECORD:
+            spec = self._record(base)
+        else:
+            spec = self._bar(base)
+        return spec and self._verified(spec)
+
+    # -- what the line did
+    def _kind(self, base: Outcome) -> int | None:
+        before, after = snapshot(self.pre), base.state
+        changed = {k for k in before if before[k] != after[k]}
+        if not base.records and changed <= {"attach"}:
+            # a bar redrawn at the same position changes nothing: try it where no bar was seen
+            probe = clone(self.pre)
+            probe._attach, probe._bar_total, probe._bar_n, probe._bar_done = _SENTINEL_ATTACH, None, -1, False
+            got = run_python(self.iso, probe, self.data, self.lineno)
+            if got is None or got.unmodelled:
+                return None
+            if got.state["bar_n"] != -1:
+                return BAR if not got.records and type(got.state["attach"]) is int else None
+            if got.records:
+                return None
+            return DETACH if got.state["attach"] is None else NOOP if got.state["attach"] == _SENTINEL_ATTACH else None
+        if {"bar_n", "bar_total", "bar_done", "bar_epoch", "expect_train_bar"} & changed:
+            ok = changed <= {"has_steps", "attach", "bar_total", "bar_n", "bar_done", "bar_epoch", "expect_train_bar",
+                             "last", "shapes"}
+            return BAR if ok and len(base.records) <= 1 and type(after["attach"]) is int else None
+        if len(base.records) == 1 and changed <= {"has_steps", "attach", "last", "shapes"}:
+            rec = base.records[0]
+            if type(rec.step) is int and after["attach"] is None and after["has_steps"] is True \
+                    and EVALISH.isdisjoint(rec.metrics):
+                return RECORD
+        return None
+
+    # -- which token feeds what
+    def _single_variants(self, state) -> list[Outcome | None]:
+        out = []
+        for i, tok in enumerate(self.toks):
+            line = with_tokens(self.data, self.spans, {i: successor(tok)})
+            out.append(None if line is None else self._python(state, line))
+        return out
+
+    def _slots(self, levels: list[int]) -> tuple:
+        return tuple((lv, form(tok) if lv == FORM else tok) for lv, tok in zip(levels, self.toks))
+
+    def _noop(self, kind: int) -> tuple | None:
+        return (self.key, kind, self._slots([FORM] * len(self.toks)), (), (), None, self.pre._kk_base, None)
+
+    def _metrics(self, rec: Record, variants: list, levels: list[int], structural: set) -> tuple | None:
+        """Each metric as a constant or as the float of a run of tokens joined by thousands commas."""
+        specs = []
+        for name, value in rec.metrics.items():
+            deps = sorted(i for i, v in enumerate(variants) if v is not None and i not in structural
+                          and repr(v.records[0].metrics[name]) != repr(value))
+            if not deps:
+                specs.append((name, value, 0, 0, 0))
+                continue
+            first, last = deps[0], deps[-1]
+            if deps != list(range(first, last + 1)) or any(
+                    self.data[self.spans[k][1]:self.spans[k + 1][0]] != b"," for k in range(first, last)):
+                return None
+            number = float(self.data[self.spans[first][0]:self.spans[last][1]].replace(b",", b""))
+            if repr(number) == repr(value):
+                neg = 0
+            elif repr(-number) == repr(value):
+                neg = 1
+            else:
+                return None
+            for k in range(first, last + 1):
+                levels[k] = max(levels[k], FORM if first == last else SHAPE)
+            specs.append((name, None, first, last, neg))
+        return tuple(specs)
+
+    def _timestamp(self, texts: list[str], levels: list[int]) -> tuple | None | bool:
+        """(first, last, extra) of the timestamp text; None for none; False when not found."""
+        if not texts:
+            return None
+        text = texts[-1].encode("utf-8")
+        for i, (a, _) in enumerate(self.spans):
+            if self.data.startswith(text, a):
+                end = a + len(text)
+                inside = [j for j, (x, y) in enumerate(self.spans) if x >= a and y <= end]
+                later = [j for j, (x, _) in enumerate(self.spans) if a <= x < end]
+                if not inside or later != inside:
+                    return False
+                last = inside[-1]
+                for j in inside:
+                    levels[j] = max(levels[j], SHAPE)
+                return (i, last, end - self.spans[last][1])
+        return False
+
+    def _step(self, step: int, variants: list, structural: set, levels: list[int]) -> tuple | None:
+        deps = [i for i, v in enumerate(variants) if v is not None and i not in structural
+                and v.records and v.records[0].step != step]
+        ints = {i: int(self.toks[i]) for i in deps if self.toks[i].isdigit()}
+        if len(ints) != len(deps):
+            return None
+        if len(deps) == 1 and ints[deps[0]] == step:
+            return (ST_SLOT, deps[0])
+        if len(deps) == 2:  # (epoch - base) * total + pos in the base epoch: find the total
+            deps = deps + self._hidden_total(deps, variants, structural)
+            ints = {i: int(self.toks[i]) for i in deps if self.toks[i].isdigit()}
+            if len(ints) != 3:
+                return None
+        if len(deps) == 3:
+            # (epoch - base) * total + pos, checked on the line and on each token's variant
+            # (epoch and total are interchangeable on one line alone)
+            cases = [(ints, step)] + [({**ints, i: int(successor(self.toks[i]))}, variants[i].records[0].step) for i in deps]
+            for e, p, t in itertools.permutations(deps):
+                for base in (0, 1):
+                    if all((v[e] - base) * v[t] + v[p] == s for v, s in cases):
+                        return (ST_EPT, e, p, t, base)
+        return None
+
+    def _hidden_total(self, deps: list[int], variants: list, structural: set) -> list[int]:
+        """The token that is the total of an epoch position when the epoch is the base one (so
+        that the total changed nothing): the one that changes the step once the epoch changed."""
+        for e in deps:
+            moved = {e: successor(self.toks[e])}
+            line = with_tokens(self.data, self.spans, moved)
+            there = variants[e]
+            for c, tok in enumerate(self.toks):
+                if c in deps or c in structural or not tok.isdigit() or line is None:
+                    continue
+                both = with_tokens(self.data, self.spans, {**moved, c: successor(tok)})
+                got = both and run_python(self.iso, self.pre, both, self.lineno)
+                if got and len(got.records) == 1 and got.records[0].step != there.records[0].step:
+                    return [c]
+        return []
+
+    def _record(self, base: Outcome) -> tuple | None:
+        rec = base.records[0]
+        variants = self._single_variants(self.pre)
+        names = tuple(rec.metrics)
+        structural = {i for i, v in enumerate(variants)
+                      if v is None or v.unmodelled or len(v.records) != 1 or tuple(v.records[0].metrics) != names}
+        levels = [EXACT if i in structural else FORM for i in range(len(self.toks))]
+        step = self._step(rec.step, variants, structural, levels)
+        metrics = step and self._metrics(rec, variants, levels, structural)
+        ts = metrics and self._timestamp(base.timestamps, levels)
+        if not metrics or ts is False or (rec.timestamp is not None and ts is None):
+            return None
+        return (self.key, RECORD, self._slots(levels), step, metrics, ts, self.pre._kk_base, None)
+
+    def _bar(self, base: Outcome) -> tuple | None:
+        # with no last values every postfix metric is emitted, so each shows which token it reads
+        fresh = clone(self.pre)
+        fresh._last = {}
+        first = run_python(self.iso, fresh, self.data, self.lineno)
+        if first is None or first.unmodelled or len(first.records) > 1:
+            return None
+        variants = self._single_variants(fresh)
+        after = first.state
+        structural = {i for i, v in enumerate(variants) if v is None or v.unmodelled
+                      or [tuple(r.metrics) for r in v.records] != [tuple(r.metrics) for r in first.records]}
+        levels = [EXACT if i in structural else FORM for i in range(len(self.toks))]
+        n_slot = [i for i, v in enumerate(variants) if i not in structural and v.state["bar_n"] != after["bar_n"]]
+        t_slot = [i for i, v in enumerate(variants) if i not in structural and v.state["bar_total"] != after["bar_total"]]
+        if len(n_slot) != 1 or len(t_slot) != 1 or n_slot == t_slot:
+            return None
+        n_slot, t_slot = n_slot[0], t_slot[0]
+        if not (self.toks[n_slot].isdigit() and self.toks[t_slot].isdigit()
+                and int(self.toks[n_slot]) == after["bar_n"] and int(self.toks[t_slot]) == after["bar_total"]):
+            return None
+        metrics, ts = (), None
+        if first.records:
+            metrics = self._metrics(first.records[0], [v if v is None or v.records else None for v in variants],
+                                    levels, structural)
+            ts = metrics and self._timestamp(first.timestamps, levels)
+            if not metrics or ts is False or (first.records[0].timestamp is not None and ts is None):
+                return None
+        return (self.key, BAR, self._slots(levels), (), metrics, ts, self.pre._kk_base, (n_slot, t_slot))
+
+    # -- checking the template against the full parser
+    def _states(self) -> list:
+        """The parser before the line, then the same with other contexts a line may meet: a bar
+        context, an epoch header, no bar, a finished bar, no last values, another `_attach`."""
+        states = [self.pre]
+        for change in ({"_attach": None if self.pre._attach is not None else _SENTINEL_ATTACH},
+                       {"_header_epoch": 2, "_expect_train_bar": True}, {"_bar_n": 10**6, "_bar_done": True},
+                       {"_bar_total": None, "_bar_n": -1, "_bar_done": False, "_header_epoch": None,
+                        "_expect_train_bar": False},
+                       {"_last": {}, "_has_steps": not self.pre._has_steps}):
+            s = clone(self.pre)
+            for k, v in change.items():
+                setattr(s, k, v)
+            states.append(s)
+        return states
+
+    def _agrees(self, spec: tuple, states: list, lines: list[bytes], must_apply: bool) -> bool:
+        """C and the full parser agree on every line in the parser's own context, and on the line
+        itself and a few variants in the other contexts."""
+        for n, state in enumerate(states):
+            for k, line in enumerate(lines if n == 0 else lines[:1] + lines[-3:]):
+                got = run_c(self.iso, state, line, self.lineno, spec)
+                if got is None:
+                    if must_apply and k == 0 and n == 0:
+                        return False  # it does not even take the line it was learned from
+                    continue
+                want = self._python(state, line)
+                if want is None or not got.same(want):
+                    return False
+        return True
+
+    def _python(self, state, line: bytes) -> Outcome | None:
+        key = (id(state), line)
+        if key not in self.seen:
+            self.alive.append(state)  # so that no other state gets its id while the study runs
+            self.seen[key] = run_python(self.iso, state, line, self.lineno)
+        return self.seen[key]
+
+    def _verified(self, spec: tuple) -> tuple | None:
+        """The template with each slot as wide as its variants allow, if all variants together,
+        in several contexts, then agree; else None."""
+        kind, levels = spec[1], [lv for lv, _ in spec[2]]
+        roles = _role_slots(spec)
+        for i, tok in enumerate(self.toks):
+            while levels[i] != EXACT:
+                lines = [with_tokens(self.data, self.spans, {i: v}) for v in variants(tok, levels[i], self.rng)]
+                if self._agrees(self._with_levels(spec, levels), [self.pre], [x for x in lines if x], False):
+                    break
+                levels[i] += 1
+                if levels[i] == EXACT and (i in roles or kind in (NOOP, DETACH)):
+                    return None  # a value that matters only as this token: not a template
+        spec = self._with_levels(spec, levels)
+        joint = [self.data] + [with_tokens(self.data, self.spans, {
+            i: self.rng.choice(variants(tok, levels[i], self.rng)) for i, tok in enumerate(self.toks)
+            if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
+        return spec if self._agrees(spec, self._states(), [x for x in joint if x], must_apply=True) else None
+
+    def _with_levels(self, spec: tuple, levels: list[int]) -> tuple:
+        return spec[:2] + (self._slots(levels),) + spec[3:]
+
+
+def _role_slots(spec: tuple) -> set[int]:
+    """The slots a template reads a value from."""
+    _, _, _, step, metrics, ts, _, bar = spec
+    roles = set(step[1:4] if step and step[0] == ST_EPT else step[1:2])
+    for _, const, first, last, _ in metrics:
+        if const is None:
+            roles.update(range(first, last + 1))
+    if ts:
+        roles.update(range(ts[0], ts[1] + 1))
+    return roles | set(bar or ())

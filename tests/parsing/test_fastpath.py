@@ -1,0 +1,170 @@
+"""The compiled fast path gives exactly the pure-Python parser's records and stats."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import parsing
+from parsing import StreamParser, fastpath
+from tests.parsing import test_generic
+from tests.parsing.test_stream import TEXTS
+
+DIFF = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_DIGITS = re.compile(r"\d")
+_BENCH = Path(__file__).resolve().parents[2] / "bench" / "parse_bench.py"
+
+
+def test_the_extension_is_built():
+    """A machine with a compiler must not fall back to pure Python unnoticed (CI sets nothing)."""
+    if os.environ.get("TRAINBOARD_ALLOW_PURE_PARSER") == "1":
+        pytest.skip("TRAINBOARD_ALLOW_PURE_PARSER=1")
+    assert parsing.fastcore_available()
+    assert StreamParser()._engine is not None
+
+
+needs_fastcore = pytest.mark.skipif(not fastpath.available(), reason="parsing._fastcore not built")
+
+
+def parse(chunks, pure: bool, as_bytes: bool = False):
+    """(records as comparable values, stats, parser) of a text fed in these chunks."""
+    parser = StreamParser(pure=pure)
+    out = []
+    for chunk in chunks:
+        out += parser.feed_bytes(chunk) if as_bytes else parser.feed(chunk)
+    out += parser.finish()
+    return [fastpath.record_key(r) for r in out], parser.stats, parser
+
+
+def assert_same(text: str, chunks=None, as_bytes: bool = False) -> StreamParser:
+    """The fast path on `chunks` gives what the pure parser gives on the whole text."""
+    whole = text.encode("utf-8", "surrogatepass") if as_bytes else text
+    want, want_stats, _ = parse([whole], pure=True, as_bytes=as_bytes)
+    got, got_stats, parser = parse(chunks if chunks is not None else [whole], pure=False, as_bytes=as_bytes)
+    assert got == want
+    assert got_stats == want_stats
+    return parser
+
+
+def redrawn(text: str, seed: int) -> str:
+    """The text with every digit redrawn: the same line shapes, other numbers."""
+    rng = random.Random(seed)
+    return _DIGITS.sub(lambda m: rng.choice("0123456789"), text)
+
+
+def generic_lines() -> str:
+    cases = [m for m in test_generic.test_generic_line.pytestmark if m.name == "parametrize"][0].args[1]
+    return "\n".join(line for line, *_ in cases) + "\n"
+
+
+def bench_log(tmp_path: Path, lines: int) -> str:
+    spec = importlib.util.spec_from_file_location("parse_bench", _BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    path = tmp_path / "mixed.log"
+    bench.generate(path, lines, seed=11)
+    return path.read_text(encoding="utf-8")
+
+
+# Each text three times, digits redrawn: the fast path learns on the first and reads the rest.
+CORPUS = [t + redrawn(t, 1) + redrawn(t, 2) for t in TEXTS + [generic_lines()]]
+
+
+@needs_fastcore
+@pytest.mark.parametrize("i", range(len(CORPUS)))
+def test_each_sample_and_test_log_reads_the_same(i):
+    parser = assert_same(CORPUS[i])
+    assert len(parser._engine) > 0 or i == len(CORPUS) - 1  # templates were learned and used
+
+
+@needs_fastcore
+def test_the_bench_log_reads_the_same(tmp_path):
+    text = bench_log(tmp_path, 20_000)
+    parser = assert_same(text, [text[i:i + 65536] for i in range(0, len(text), 65536)])
+    assert len(parser._engine) > 50
+
+
+@needs_fastcore
+def test_every_chunking_of_a_sample_reads_the_same():
+    text = CORPUS[1]
+    for size in (1, 7, 100, 4096):
+        assert_same(text, [text[i:i + size] for i in range(0, len(text), size)])
+
+
+@needs_fastcore
+@DIFF
+@given(st.sampled_from(range(len(CORPUS))), st.lists(st.integers(min_value=0, max_value=10**6), max_size=30),
+       st.integers(min_value=0, max_value=10**6), st.booleans())
+def test_any_chunking_and_redrawing_reads_the_same(i, cuts, seed, as_bytes):
+    text = redrawn(CORPUS[i], seed)
+    data = text.encode("utf-8") if as_bytes else text
+    bounds = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    assert_same(text, [data[a:b] for a, b in zip(bounds, bounds[1:])], as_bytes=as_bytes)
+
+
+@st.composite
+def perturbed_logs(draw):
+    """Sample lines, shuffled into runs, with numbers changed in length, sign and form."""
+    lines = [ln for t in TEXTS for ln in re.findall(r"[^\r\n]*(?:\r\n|\r|\n)", t)]
+    rng = random.Random(draw(st.integers(min_value=0, max_value=10**9)))
+    out = []
+    for _ in range(draw(st.integers(min_value=1, max_value=12))):
+        start = rng.randrange(len(lines))
+        run = lines[start:start + rng.randint(1, 30)]
+        for _ in range(rng.randint(1, 4)):
+            out += [re.sub(r"\d+(?:\.\d+)?", lambda m: _number(rng, m.group()), ln) for ln in run]
+    return "".join(out)
+
+
+def _number(rng: random.Random, token: str) -> str:
+    kind = rng.randrange(10)
+    if kind < 6:
+        return token if kind < 3 else "".join(rng.choice("0123456789") for _ in token)
+    return rng.choice(["0", "-1", "1e400", "99999999999999999999999", "0.5", "1,234", "nan", "7" * 40, "3.5e-05"])
+
+
+@needs_fastcore
+@DIFF
+@given(perturbed_logs())
+def test_perturbed_logs_read_the_same(text):
+    assert_same(text)
+
+
+@needs_fastcore
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000), st.integers(min_value=1, max_value=4))
+def test_arbitrary_bytes_read_the_same(data, repeat):
+    assert_same((data * repeat).decode("utf-8", "replace"))
+
+
+@needs_fastcore
+@pytest.mark.parametrize("odd", [
+    "iter 99999999999999999999999999: loss 1.0",
+    "iter 5: loss 1" + "0" * 400,
+    "iter 5: loss 1e999999",
+    "iter 5: loss " + "9" * (1 << 20),
+    "iter " + "9" * 5000 + ": loss 2.0",
+    "iter 5: loss 2.0\x00",
+    "iter 5: loss 2.0 \udc80",
+])
+def test_learned_shapes_with_odd_numbers_read_the_same(odd):
+    learned = "".join(f"iter {i}: loss {i / 7:.4f}, time 12.5ms\n" for i in range(50))
+    lines = odd.replace(", time", "") + "\n" + learned + odd + "\n" + learned
+    if "\udc80" in odd:
+        parser = StreamParser()
+        assert parser.feed(lines) and parser.finish() == []  # a str with a lone surrogate: no crash
+    else:
+        assert_same(lines)
+
+
+@needs_fastcore
+def test_pure_switch_and_environment(monkeypatch):
+    assert StreamParser(pure=True)._engine is None
+    monkeypatch.setenv("TRAINBOARD_PARSER_PURE", "1")
+    assert StreamParser()._engine is None
