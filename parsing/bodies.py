@@ -488,7 +488,10 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
     metrics: dict[str, float] = {}
     step = None
     names = GENERIC.name_map(section)
-    if " | " in msg or msg.count("|") >= 2:
+    if "'s " in msg:
+        msg = msg.replace("'s ", "_")  # LightGBM's `training's l2: 0.23`, `valid_1's l2: 0.31`
+    piped = " | " in msg or msg.count("|") >= 2
+    if piped:
         step = parse_fields(GENERIC, "pipe", msg, section, metrics)
         for seg in msg.split("|"):
             um = P.UNIT_ONLY.match(seg) if len(seg) < 100 else None
@@ -496,8 +499,8 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
                 unit = um.group("unit")
                 metrics.setdefault("time_ms" if unit == "ms" else normalize_name(unit.replace("/", " per ")),
                                    to_float(um.group("num")))
-        if metrics:
-            return metrics, step
+    # `key=value` and `key: value` pairs; in a piped line, the ones a segment holds beyond its first
+    # (torchtune's `Step 100 | loss:2.34 lr:0.0001 tokens_per_second_per_gpu:1234.5`)
     found = []
     if "=" in msg:
         found += [(pm.group("key"), pm.group("num")) for pm in P.EQ_PAIR.finditer(msg)]
@@ -509,7 +512,8 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
         if name is MISS:
             name = GENERIC.resolve(names, key, section)
         if name is STEP:
-            step = as_step(to_float(num))
+            if step is None or not piped:
+                step = as_step(to_float(num))
         elif name is not None and name not in metrics:
             metrics[name] = to_float(num)
             if len(item) == 3 and item[2].group("extra"):
@@ -518,4 +522,8 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
     if not metrics:
         s = parse_fields(GENERIC, "comma", msg, section, metrics)
         step = s if s is not None else step
+    if step is None and msg[:1] in " \t[":
+        bm = P.BRACKET_STEP.match(msg)
+        if bm is not None:
+            step = int(bm.group("step"))
     return metrics, step

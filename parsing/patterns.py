@@ -37,7 +37,9 @@ NEVER_METRICS = frozenset({"v_num", "eta", "eta_s", "remaining", "elapsed_time",
 # Labels that carry the global step (compared after normalize_name).
 STEP_KEYS = frozenset({"step", "steps", "it", "global_step", "globalstep", "iter", "iteration", "iterations",
                        "num_updates", "update", "updates", "train_step", "trainer_global_step",
-                       "trainer/global_step", "_step", "total_steps_done", "optimizer_step"})
+                       "trainer/global_step", "_step", "total_steps_done", "optimizer_step",
+                       "completed_step", "completed_steps", "current_step", "curr_step", "cur_step", "step_num",
+                       "iter_num", "global_iter", "global_iteration"})
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,8 @@ GENERIC_EPOCH = re.compile(
     r"(?:\s{0,4}/\s{0,4}(?P<epochs>\d{1,9})\]?)?"
     r"(?:\s{0,4}[:,|]?\s{0,4}\[?\s{0,8}(?P<pos>\d{1,12})\s{0,4}/\s{0,4}(?P<total>\d{1,12})(?![\d.]))?"
 )
+# A step in brackets opening the line: XGBoost / LightGBM `[10]\ttrain-logloss:0.54`, t5x `[100] loss=2.3`
+BRACKET_STEP = re.compile(r"\s{0,8}\[(?P<step>\d{1,12})\](?=\s)")
 # The section word that starts an evaluation line: `Validation: ...`, `eval | ...`, `Test set: ...`
 GENERIC_SECTION = re.compile(r"(?i)\s{0,8}(?P<section>validation|validate|valid|val|evaluation|eval|test|dev)\b[\s:|\-,]")
 
@@ -235,7 +239,7 @@ GENERIC_SECTION = re.compile(r"(?i)\s{0,8}(?P<section>validation|validate|valid|
 METRIC_WORDS = re.compile(
     r"(?<![a-z])(?:loss|lr|learning|g?norm|acc|accuracy|ppl|perplexity|reward|rewards|kl|entropy|f1"
     r"|bleu|rouge\w{0,4}|auc|map|wer|cer|err|error|mse|mae|rmse|score|mfu|tflops|tps|throughput"
-    r"|tokens|samples|precision|recall|iou|miou|dice|bpb|bpc|nll)(?![a-z])"
+    r"|tokens|samples|precision|recall|iou|miou|dice|bpb|bpc|nll|logloss|mlogloss|l1|l2|ndcg|merror|xent)(?![a-z])"
 )
 # Lines that talk about metrics without reporting one: events, configuration, checkpoints.
 # (Applied to lowercased text.)

@@ -52,6 +52,23 @@ def one(line: str):
     ("INFO:root:step 100 | loss 2.3 | lr 1e-4", 100, {"loss": 2.3, "learning_rate": 1e-4}),
     ("Epoch 1/10 - loss: 0.5 - accuracy: 0.9", 0, {"loss": 0.5, "accuracy": 0.9, "epoch": 1.0}),
     ("tokens/s: 12,345  loss: 1.25", 0, {"tokens_s": 12345.0, "loss": 1.25}),
+    # XGBoost and LightGBM: the round in brackets, `name-metric:value` / `dataset's metric: value`
+    ("[7]\ttrain-logloss:0.54321\teval-logloss:0.55432", 7, {"train_logloss": 0.54321, "eval_logloss": 0.55432}),
+    ("[10]\ttraining's binary_logloss: 0.456789\tvalid_1's binary_logloss: 0.467891", 10,
+     {"training_binary_logloss": 0.456789, "valid_1_binary_logloss": 0.467891}),
+    # t5x / absl: glog prefix, then `[step] collection=train key=value, ...`
+    ("I0501 12:00:01.123456 140213 logging_writer.py:48] [100] collection=train accuracy=0.456, "
+     "cross_ent_loss=2.3456, learning_rate=0.001, loss=2.4567, timing/seconds=12.34", 100,
+     {"accuracy": 0.456, "cross_ent_loss": 2.3456, "learning_rate": 0.001, "loss": 2.4567, "timing_seconds": 12.34}),
+    # MaxText: `completed step` is the step, not a metric
+    ("completed step: 100, seconds: 0.512, TFLOP/s/device: 123.456, Tokens/s/device: 4567.890, loss: 2.345", 100,
+     {"seconds": 0.512, "tflop_s_device": 123.456, "tokens_s_device": 4567.89, "loss": 2.345}),
+    # torchtune: a pipe segment holding several `key:value` pairs with no space after the colon
+    ("INFO:torchtune.utils._logging:Step 100 | loss:2.3456 lr:0.0001 tokens_per_second_per_gpu:1234.5", 100,
+     {"loss": 2.3456, "learning_rate": 1e-4, "tokens_per_second_per_gpu": 1234.5}),
+    # OpenNMT-py: `;`-separated `key: value` fields after `Step N/M`
+    ("[2024-05-01 12:00:00,123 INFO] Step 100/10000; acc: 45.6; ppl: 12.3; xent: 2.5; lr: 0.00010; sents: 1234", 100,
+     {"acc": 45.6, "ppl": 12.3, "xent": 2.5, "learning_rate": 1e-4, "sents": 1234.0}),
 ])
 def test_generic_line(line, step, metrics):
     got_step, got = one(line)
