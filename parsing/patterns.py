@@ -39,7 +39,7 @@ STEP_KEYS = frozenset({"step", "steps", "it", "global_step", "globalstep", "iter
                        "num_updates", "update", "updates", "train_step", "trainer_global_step",
                        "trainer/global_step", "_step", "total_steps_done", "optimizer_step",
                        "completed_step", "completed_steps", "current_step", "curr_step", "cur_step", "step_num",
-                       "iter_num", "global_iter", "global_iteration"})
+                       "iter_num", "global_iter", "global_iteration", "total_timesteps", "timesteps"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Format:
     names: tuple[str, ...] = ()  # positional body: names of the values, in order
     templates: dict[str, str] = field(default_factory=dict)  # group -> metric name ("{name}" allowed)
     name_template: str | None = None  # block_row: metric name built from the row's groups
+    row: str | None = None  # block_header: the regex of its rows (groups name, value); else BLOCK_ROW
 
 
 _TS = (
@@ -167,6 +168,13 @@ FORMATS: tuple[Format, ...] = (
     # --- transformers: `***** train metrics *****` and its `  key = value` rows --------------------------
     Format("hf_metrics_block", r"\*{3,8} ?(?P<section>\w{1,32}) metrics ?\*{3,8}\s{0,8}$", starts=("****",),
            kind="block_header"),
+    # --- torchtune: the progress bar's description `{epoch}|{global step}|Loss: {loss}` ---------------
+    Format("torchtune_bar", rf"(?P<epoch>\d{{1,9}})\|(?P<step>\d{{1,12}})\|Loss: (?P<m_loss>{_N})", hint="|Loss: ",
+           body="none"),
+    # --- MosaicML Composer's ConsoleLogger: `[batch=100/1000]:` then `\t Train loss/train/total: 2.34` rows ---
+    Format("composer", r"\[(?:epoch=\d{1,9}\]\[)?batch=(?P<step>\d{1,12})/(?P<total>\d{1,12})\]:\s{0,8}$",
+           starts=("[batch=", "[epoch="), kind="block_header",
+           row=r"\s{0,16}(?:Train|Eval) (?P<name>[^:\n]{1,128}): (?P<value>\S[^\n]{0,64}?)\s{0,16}$"),
 )
 
 # The rows of a block opened by a `block_header` format.

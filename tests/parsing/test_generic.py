@@ -66,6 +66,8 @@ def one(line: str):
     # torchtune: a pipe segment holding several `key:value` pairs with no space after the colon
     ("INFO:torchtune.utils._logging:Step 100 | loss:2.3456 lr:0.0001 tokens_per_second_per_gpu:1234.5", 100,
      {"loss": 2.3456, "learning_rate": 1e-4, "tokens_per_second_per_gpu": 1234.5}),
+    # torchtune: the loss and global step live in the progress bar's description
+    ("1|100|Loss: 2.3456:  10%|█         | 100/1000 [00:50<07:30,  2.00it/s]", 100, {"loss": 2.3456, "epoch": 1.0}),
     # OpenNMT-py: `;`-separated `key: value` fields after `Step N/M`
     ("[2024-05-01 12:00:00,123 INFO] Step 100/10000; acc: 45.6; ppl: 12.3; xent: 2.5; lr: 0.00010; sents: 1234", 100,
      {"acc": 45.6, "ppl": 12.3, "xent": 2.5, "learning_rate": 1e-4, "sents": 1234.0}),
