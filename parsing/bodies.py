@@ -171,7 +171,27 @@ def eq_fields(body: str) -> list[tuple[str, int, int]]:
     return fields
 
 
-FIELDS = {"colon": colon_fields, "pipe": pipe_fields, "comma": comma_fields, "eq": eq_fields}
+_INDEX_IN_PARENS = re.compile(r"\s{0,8}\(\d{1,12}\)$")
+_TAB_FIELD = re.compile(r"\s{0,8}(?P<label>[A-Za-z_@][\w@%/.\- ]{0,63}?):?\s{1,16}(?=[-+.\d(]|nan|inf)")
+
+
+def tab_fields(body: str) -> list[tuple[str, int, int]]:
+    """`Label value (average)` or `label: value` fields separated by tabs (pytorch/examples'
+    ProgressMeter: `Time  0.512 ( 0.600)\tLoss 6.9e+00 (6.9e+00)\tAcc@1   0.00 (  0.10)`; CatBoost)."""
+    fields: list[tuple[str, int, int]] = []
+    off = 0
+    for seg in body.split("\t"):
+        m = _TAB_FIELD.match(seg)
+        if m is not None:
+            value = _INDEX_IN_PARENS.sub("", seg.rstrip())  # CatBoost's `best: 0.66 (12)`: an iteration
+            fields.append((m.group("label"), off + m.end(), off + len(value)))
+        off += len(seg) + 1
+    return fields
+
+
+FIELDS = {"colon": colon_fields, "pipe": pipe_fields, "comma": comma_fields, "eq": eq_fields, "tab": tab_fields}
+# Styles whose values may carry more after them (`6.89 (6.85)`, `71.2GiB(74.9%)`), read by glued_value.
+GLUED_STYLES = ("colon", "tab")
 
 
 def read_fields(cf: Fmt, section: str | None, body: str, fields, glue: bool,
@@ -201,7 +221,7 @@ def read_fields(cf: Fmt, section: str | None, body: str, fields, glue: bool,
 
 def parse_fields(cf: Fmt, style: str, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
     """Field by field, no learned shape (bars and generic lines vary too much to learn)."""
-    return read_fields(cf, section, body, FIELDS[style](body), style == "colon", metrics)
+    return read_fields(cf, section, body, FIELDS[style](body), style in GLUED_STYLES, metrics)
 
 
 def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict[str, float], int | None]:
@@ -224,10 +244,10 @@ def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict
             break
     fields = FIELDS[style](body)
     metrics: dict[str, float] = {}
-    step = read_fields(cf, section, body, fields, style == "colon", metrics)
+    step = read_fields(cf, section, body, fields, style in GLUED_STYLES, metrics)
     if metrics and shapes[0] > 0:
         shapes[0] -= 1  # a format whose lines never repeat a shape soon stops paying to learn
-        shape = Shape.learn(cf, section, body, fields, style == "colon", metrics, step)
+        shape = Shape.learn(cf, section, body, fields, style in GLUED_STYLES, metrics, step)
         if shape is not None:
             shapes.insert(1, shape)
             del shapes[MAX_SHAPES + 1:]

@@ -48,7 +48,7 @@ class Format:
     head: str
     starts: tuple[str, ...] = ()  # literals the message starts with (dispatch); else `hint`
     hint: str | None = None  # a literal the message contains, for a head that starts with a group
-    body: str = "colon"  # colon | eq | pipe | comma | positional | none
+    body: str = "colon"  # colon | eq | pipe | comma | tab | positional | none
     kind: str = "line"  # line | epoch_header | table_title | block_header | block_row | copypaste
     epoch_base: int = 0
     section: str | None = None  # a fixed section word
@@ -168,6 +168,15 @@ FORMATS: tuple[Format, ...] = (
     # --- transformers: `***** train metrics *****` and its `  key = value` rows --------------------------
     Format("hf_metrics_block", r"\*{3,8} ?(?P<section>\w{1,32}) metrics ?\*{3,8}\s{0,8}$", starts=("****",),
            kind="block_header"),
+    # --- pytorch/examples (ImageNet's ProgressMeter; MNIST) and mmcv 1.x ----------------------------
+    Format("pytorch_meter", r"Epoch: \[(?P<epoch>\d{1,9})\]\[\s{0,12}(?P<pos>\d{1,12})/(?P<total>\d{1,12})\]\t",
+           starts=("Epoch: [",), body="tab"),
+    Format("pytorch_mnist", r"Train Epoch: (?P<epoch>\d{1,9}) \[(?P<pos>\d{1,12})/(?P<total>\d{1,12}) \(\d{1,3}%\)\]\s",
+           starts=("Train Epoch:",), epoch_base=1),
+    Format("mmcv", r"Epoch \[(?P<epoch>\d{1,9})\]\[\s{0,12}(?P<pos>\d{1,12})/(?P<total>\d{1,12})\]\s",
+           starts=("Epoch [",), epoch_base=1),
+    # --- CatBoost: `12:\tlearn: 0.65\ttest: 0.66\tbest: 0.66 (12)\ttotal: 1.2s\tremaining: 8s` -----------
+    Format("catboost", r"(?P<step>\d{1,9}):\t(?=learn: )", hint=":\tlearn: ", body="tab"),
     # --- torchtune: the progress bar's description `{epoch}|{global step}|Loss: {loss}` ---------------
     Format("torchtune_bar", rf"(?P<epoch>\d{{1,9}})\|(?P<step>\d{{1,12}})\|Loss: (?P<m_loss>{_N})", hint="|Loss: ",
            body="none"),
