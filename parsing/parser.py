@@ -93,8 +93,6 @@ class StreamParser:
         self._table_title: str | None = None
         self._copy_task: str | None = None
         self._copy_names: list[str] | None = None
-        self._columns: list | None = None  # the names of an open column table (tables.column_header)
-        self._box: dict | None = None  # an open key/value box: its rows so far
         # learned whole lines (prefix + head + body shape as one regex) by the line's first
         # character, the last used first
         self._fast: dict[str, list[FastLine]] = {}
@@ -142,6 +140,8 @@ class StreamParser:
             self._block_text(text + "\n", out)
         self._overflow = False
         self._flush_block(out)
+        if self._table is not None and self._table["kind"] == "box":
+            self._close_box(None, out)  # a box the log ended inside
         self._table = None
         return out
 
@@ -281,11 +281,13 @@ class StreamParser:
                     return
         if not msg or msg.isspace() or (msg[-1] == _NESTED and not msg[:-1].strip()):
             return  # a blank line, or a cleared inner bar, keeps the bar context
-        if self._box is not None or msg[0] == "-":
-            if self._box_line(msg, ts, rank, lineno, out):
-                return
-        if self._columns is not None:
+        # an open table (`_table`: a markdown table, a column table or a key/value box) takes its rows
+        kind = self._table["kind"] if self._table is not None else None
+        if kind == "columns":
             if self._column_row(msg, ts, rank, lineno, out):
+                return
+        elif kind == "box" or (kind is None and msg[0] == "-"):
+            if self._box_line(msg, ts, rank, lineno, out):
                 return
         if msg[0] == "|" or self._table is not None:
             if self._table_line(msg, ts, rank, lineno, out):
@@ -297,7 +299,7 @@ class StreamParser:
         if "  " in msg and msg[0].isalpha():
             columns = tables.column_header(msg)
             if columns is not None:
-                self._columns = columns
+                self._table = {"kind": "columns", "names": columns}
                 return
         if not self._generic(msg, ts, rank, lineno, out):
             self._attach = None
@@ -535,7 +537,7 @@ class StreamParser:
                 self._emit(metrics, self._step(step), ts, rank, lineno, out)
             return True
         if len(cells) >= 2 and all(c and v is None for c, v in zip(cells, values)):
-            self._table = {"names": cells, "stage": "header", "title": self._table_title}
+            self._table = {"kind": "markdown", "names": cells, "stage": "header", "title": self._table_title}
             self._table_title = None
             return True
         self._table = None
@@ -545,9 +547,9 @@ class StreamParser:
     def _column_row(self, msg: str, ts, rank, lineno: int, out: list[Record]) -> bool:
         if tables.is_underline(msg):
             return True
-        got = tables.column_row(self._columns, msg)
+        got = tables.column_row(self._table["names"], msg)
         if got is None:
-            self._columns = None  # the table ended
+            self._table = None  # the table ended
             return False
         metrics, step, position = got
         if step is None and position is not None:
@@ -557,10 +559,10 @@ class StreamParser:
         return True
 
     def _box_line(self, msg: str, ts, rank, lineno: int, out: list[Record]) -> bool:
-        box = self._box
+        box = self._table
         if tables.is_rule(msg):
             if box is None:
-                self._box = {"rows": [], "section": None, "ts": ts, "line": lineno}
+                self._table = {"kind": "box", "rows": [], "section": None, "ts": ts, "line": lineno}
             else:
                 self._close_box(rank, out)
             return True
@@ -578,7 +580,7 @@ class StreamParser:
         return True
 
     def _close_box(self, rank, out: list[Record]) -> None:
-        box, self._box = self._box, None
+        box, self._table = self._table, None
         metrics, step = tables.box_metrics(box["rows"])
         if metrics:
             self._emit(metrics, self._step(step), box["ts"], rank, box["line"], out)

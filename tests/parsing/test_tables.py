@@ -101,3 +101,8 @@ def test_composer_batch_block_is_one_record():
 ])
 def test_tables_of_other_things_give_no_records(text):
     assert records(text) == []
+
+
+def test_a_box_the_log_ends_inside_still_gives_its_record():
+    text = "--------------------\n| train/  |        |\n|    loss | 0.5    |\n"
+    assert records(text) == [(0, {"loss": 0.5})]
