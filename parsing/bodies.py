@@ -171,7 +171,27 @@ def eq_fields(body: str) -> list[tuple[str, int, int]]:
     return fields
 
 
-FIELDS = {"colon": colon_fields, "pipe": pipe_fields, "comma": comma_fields, "eq": eq_fields}
+_INDEX_IN_PARENS = re.compile(r"\s{0,8}\(\d{1,12}\)$")
+_TAB_FIELD = re.compile(r"\s{0,8}(?P<label>[A-Za-z_@][\w@%/.\- ]{0,63}?):?\s{1,16}(?=[-+.\d(]|nan|inf)")
+
+
+def tab_fields(body: str) -> list[tuple[str, int, int]]:
+    """`Label value (average)` or `label: value` fields separated by tabs (pytorch/examples'
+    ProgressMeter: `Time  0.512 ( 0.600)\tLoss 6.9e+00 (6.9e+00)\tAcc@1   0.00 (  0.10)`; CatBoost)."""
+    fields: list[tuple[str, int, int]] = []
+    off = 0
+    for seg in body.split("\t"):
+        m = _TAB_FIELD.match(seg)
+        if m is not None:
+            value = _INDEX_IN_PARENS.sub("", seg.rstrip())  # CatBoost's `best: 0.66 (12)`: an iteration
+            fields.append((m.group("label"), off + m.end(), off + len(value)))
+        off += len(seg) + 1
+    return fields
+
+
+FIELDS = {"colon": colon_fields, "pipe": pipe_fields, "comma": comma_fields, "eq": eq_fields, "tab": tab_fields}
+# Styles whose values may carry more after them (`6.89 (6.85)`, `71.2GiB(74.9%)`), read by glued_value.
+GLUED_STYLES = ("colon", "tab")
 
 
 def read_fields(cf: Fmt, section: str | None, body: str, fields, glue: bool,
@@ -201,7 +221,7 @@ def read_fields(cf: Fmt, section: str | None, body: str, fields, glue: bool,
 
 def parse_fields(cf: Fmt, style: str, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
     """Field by field, no learned shape (bars and generic lines vary too much to learn)."""
-    return read_fields(cf, section, body, FIELDS[style](body), style == "colon", metrics)
+    return read_fields(cf, section, body, FIELDS[style](body), style in GLUED_STYLES, metrics)
 
 
 def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict[str, float], int | None]:
@@ -224,10 +244,10 @@ def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict
             break
     fields = FIELDS[style](body)
     metrics: dict[str, float] = {}
-    step = read_fields(cf, section, body, fields, style == "colon", metrics)
+    step = read_fields(cf, section, body, fields, style in GLUED_STYLES, metrics)
     if metrics and shapes[0] > 0:
         shapes[0] -= 1  # a format whose lines never repeat a shape soon stops paying to learn
-        shape = Shape.learn(cf, section, body, fields, style == "colon", metrics, step)
+        shape = Shape.learn(cf, section, body, fields, style in GLUED_STYLES, metrics, step)
         if shape is not None:
             shapes.insert(1, shape)
             del shapes[MAX_SHAPES + 1:]
@@ -509,7 +529,10 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
     metrics: dict[str, float] = {}
     step = None
     names = GENERIC.name_map(section)
-    if " | " in msg or msg.count("|") >= 2:
+    if "'s " in msg:
+        msg = msg.replace("'s ", "_")  # LightGBM's `training's l2: 0.23`, `valid_1's l2: 0.31`
+    piped = " | " in msg or msg.count("|") >= 2
+    if piped:
         step = parse_fields(GENERIC, "pipe", msg, section, metrics)
         for seg in msg.split("|"):
             um = P.UNIT_ONLY.match(seg) if len(seg) < 100 else None
@@ -517,8 +540,8 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
                 unit = um.group("unit")
                 metrics.setdefault("time_ms" if unit == "ms" else normalize_name(unit.replace("/", " per ")),
                                    to_float(um.group("num")))
-        if metrics:
-            return metrics, step
+    # `key=value` and `key: value` pairs; in a piped line, the ones a segment holds beyond its first
+    # (torchtune's `Step 100 | loss:2.34 lr:0.0001 tokens_per_second_per_gpu:1234.5`)
     found = []
     if "=" in msg:
         found += [(pm.group("key"), pm.group("num")) for pm in P.EQ_PAIR.finditer(msg)]
@@ -530,7 +553,8 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
         if name is MISS:
             name = GENERIC.resolve(names, key, section)
         if name is STEP:
-            step = as_step(to_float(num))
+            if step is None or not piped:
+                step = as_step(to_float(num))
         elif name is not None and name not in metrics:
             metrics[name] = to_float(num)
             if len(item) == 3 and item[2].group("extra"):
@@ -539,4 +563,8 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
     if not metrics:
         s = parse_fields(GENERIC, "comma", msg, section, metrics)
         step = s if s is not None else step
+    if step is None and msg[:1] in " \t[":
+        bm = P.BRACKET_STEP.match(msg)
+        if bm is not None:
+            step = int(bm.group("step"))
     return metrics, step

@@ -34,12 +34,14 @@ def final_name(raw: str, section: str | None) -> object:
 class Fmt:
     """One row of the format table, compiled."""
 
-    __slots__ = ("fmt", "rx", "metric_groups", "template_groups", "names", "kind", "shapes", "sectioned", "fast_ok")
+    __slots__ = ("fmt", "rx", "metric_groups", "template_groups", "names", "kind", "shapes", "sectioned", "fast_ok",
+                 "row")
 
     def __init__(self, fmt: P.Format) -> None:
         self.fmt = fmt
         self.kind = fmt.kind
         self.rx = re.compile(fmt.head)
+        self.row = re.compile(fmt.row) if fmt.row else None
         groups = self.rx.groupindex
         self.metric_groups = tuple((g[2:], g) for g in groups if g.startswith("m_"))
         self.template_groups = tuple(g for g in groups if g in fmt.templates)

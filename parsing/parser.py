@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from parsing import patterns as P
+from parsing import tables
 from parsing.bodies import (STEP_MAX, as_step, bar_metrics, dict_pairs, eval_word, field_value, generic_pairs, head_metrics,
                             metric_words, read_body)
 from parsing.formats import BY_START, EVALISH, GENERIC, HINTED, MISS, PREFIXES, STEP, Fmt, final_name
@@ -149,6 +150,8 @@ class StreamParser:
             self._block_text(text + "\n", out)
         self._overflow = False
         self._flush_block(out)
+        if self._table is not None and self._table["kind"] == "box":
+            self._close_box(None, out)  # a box the log ended inside
         self._table = None
         return out
 
@@ -309,6 +312,14 @@ class StreamParser:
                     return
         if not msg or msg.isspace() or (msg[-1] == _NESTED and not msg[:-1].strip()):
             return  # a blank line, or a cleared inner bar, keeps the bar context
+        # an open table (`_table`: a markdown table, a column table or a key/value box) takes its rows
+        kind = self._table["kind"] if self._table is not None else None
+        if kind == "columns":
+            if self._column_row(msg, ts, rank, lineno, out):
+                return
+        elif kind == "box" or (kind is None and msg[0] == "-"):
+            if self._box_line(msg, ts, rank, lineno, out):
+                return
         if msg[0] == "|" or self._table is not None:
             if self._table_line(msg, ts, rank, lineno, out):
                 return
@@ -316,6 +327,11 @@ class StreamParser:
             return
         if "{" in msg and self._dict(msg, ts, rank, lineno, out):
             return
+        if "  " in msg and msg[0].isalpha():
+            columns = tables.column_header(msg)
+            if columns is not None:
+                self._table = {"kind": "columns", "names": columns}
+                return
         if not self._generic(msg, ts, rank, lineno, out):
             self._attach = None
 
@@ -472,11 +488,13 @@ class StreamParser:
 
     def _block_header(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
         self._flush_block(out)
-        self._block = {"row": P.BLOCK_ROW, "cf": None, "ts": ts, "rank": rank, "line": lineno, "metrics": {}}
+        step = hm.groupdict().get("step")
+        self._block = {"row": cf.row or P.BLOCK_ROW, "cf": None, "ts": ts, "rank": rank, "line": lineno, "metrics": {},
+                       "step": None if step is None else int(step)}
 
     def _block_row_line(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
         if self._block is None:
-            self._block = {"row": None, "cf": cf, "ts": ts, "rank": rank, "line": lineno, "metrics": {}}
+            self._block = {"row": None, "cf": cf, "ts": ts, "rank": rank, "line": lineno, "metrics": {}, "step": None}
         self._add_row(cf, hm)
 
     def _block_row(self, msg: str) -> bool:
@@ -506,7 +524,7 @@ class StreamParser:
     def _flush_block(self, out: list[Record]) -> None:
         block, self._block = self._block, None
         if block and block["metrics"]:
-            self._emit(block["metrics"], self._step(None), block["ts"], block["rank"], block["line"], out)
+            self._emit(block["metrics"], self._step(block["step"]), block["ts"], block["rank"], block["line"], out)
             self._attach = None
 
     def _copypaste(self, cf: Fmt, hm: re.Match, msg: str, ts, rank, logger, lineno: int, out) -> None:
@@ -550,11 +568,53 @@ class StreamParser:
                 self._emit(metrics, self._step(step), ts, rank, lineno, out)
             return True
         if len(cells) >= 2 and all(c and v is None for c, v in zip(cells, values)):
-            self._table = {"names": cells, "stage": "header", "title": self._table_title}
+            self._table = {"kind": "markdown", "names": cells, "stage": "header", "title": self._table_title}
             self._table_title = None
             return True
         self._table = None
         return False
+
+    # ---- tables without pipes (see tables.py) -------------------------------------------------
+    def _column_row(self, msg: str, ts, rank, lineno: int, out: list[Record]) -> bool:
+        if tables.is_underline(msg):
+            return True
+        got = tables.column_row(self._table["names"], msg)
+        if got is None:
+            self._table = None  # the table ended
+            return False
+        metrics, step, position = got
+        if step is None and position is not None:
+            epoch, n, total = position
+            step = (epoch - 1) * total + n  # YOLO: `1/100` epochs count from 1, the bar is the batch
+        self._emit(metrics, self._step(step), ts, rank, lineno, out)
+        return True
+
+    def _box_line(self, msg: str, ts, rank, lineno: int, out: list[Record]) -> bool:
+        box = self._table
+        if tables.is_rule(msg):
+            if box is None:
+                self._table = {"kind": "box", "rows": [], "section": None, "ts": ts, "line": lineno}
+            else:
+                self._close_box(rank, out)
+            return True
+        if box is None:
+            return False
+        row = tables.box_row(msg)
+        if row is None:
+            self._close_box(rank, out)
+            return False
+        name, value = row
+        if value is None:
+            box["section"] = name.rstrip("/") if name.endswith("/") else box["section"]
+        else:
+            box["rows"].append((box["section"], name, value))
+        return True
+
+    def _close_box(self, rank, out: list[Record]) -> None:
+        box, self._table = self._table, None
+        metrics, step = tables.box_metrics(box["rows"])
+        if metrics:
+            self._emit(metrics, self._step(step), box["ts"], rank, box["line"], out)
 
     # ---- progress bars ----------------------------------------------------------------------
     def _bar(self, msg: str, ts, rank, lineno: int, out: list[Record]) -> bool:

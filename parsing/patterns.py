@@ -37,7 +37,9 @@ NEVER_METRICS = frozenset({"v_num", "eta", "eta_s", "remaining", "elapsed_time",
 # Labels that carry the global step (compared after normalize_name).
 STEP_KEYS = frozenset({"step", "steps", "it", "global_step", "globalstep", "iter", "iteration", "iterations",
                        "num_updates", "update", "updates", "train_step", "trainer_global_step",
-                       "trainer/global_step", "_step", "total_steps_done", "optimizer_step"})
+                       "trainer/global_step", "_step", "total_steps_done", "optimizer_step",
+                       "completed_step", "completed_steps", "current_step", "curr_step", "cur_step", "step_num",
+                       "iter_num", "global_iter", "global_iteration", "total_timesteps", "timesteps"})
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class Format:
     head: str
     starts: tuple[str, ...] = ()  # literals the message starts with (dispatch); else `hint`
     hint: str | None = None  # a literal the message contains, for a head that starts with a group
-    body: str = "colon"  # colon | eq | pipe | comma | positional | none
+    body: str = "colon"  # colon | eq | pipe | comma | tab | positional | none
     kind: str = "line"  # line | epoch_header | table_title | block_header | block_row | copypaste
     epoch_base: int = 0
     section: str | None = None  # a fixed section word
@@ -56,6 +58,7 @@ class Format:
     names: tuple[str, ...] = ()  # positional body: names of the values, in order
     templates: dict[str, str] = field(default_factory=dict)  # group -> metric name ("{name}" allowed)
     name_template: str | None = None  # block_row: metric name built from the row's groups
+    row: str | None = None  # block_header: the regex of its rows (groups name, value); else BLOCK_ROW
 
 
 _TS = (
@@ -165,6 +168,22 @@ FORMATS: tuple[Format, ...] = (
     # --- transformers: `***** train metrics *****` and its `  key = value` rows --------------------------
     Format("hf_metrics_block", r"\*{3,8} ?(?P<section>\w{1,32}) metrics ?\*{3,8}\s{0,8}$", starts=("****",),
            kind="block_header"),
+    # --- pytorch/examples (ImageNet's ProgressMeter; MNIST) and mmcv 1.x ----------------------------
+    Format("pytorch_meter", r"Epoch: \[(?P<epoch>\d{1,9})\]\[\s{0,12}(?P<pos>\d{1,12})/(?P<total>\d{1,12})\]\t",
+           starts=("Epoch: [",), body="tab"),
+    Format("pytorch_mnist", r"Train Epoch: (?P<epoch>\d{1,9}) \[(?P<pos>\d{1,12})/(?P<total>\d{1,12}) \(\d{1,3}%\)\]\s",
+           starts=("Train Epoch:",), epoch_base=1),
+    Format("mmcv", r"Epoch \[(?P<epoch>\d{1,9})\]\[\s{0,12}(?P<pos>\d{1,12})/(?P<total>\d{1,12})\]\s",
+           starts=("Epoch [",), epoch_base=1),
+    # --- CatBoost: `12:\tlearn: 0.65\ttest: 0.66\tbest: 0.66 (12)\ttotal: 1.2s\tremaining: 8s` -----------
+    Format("catboost", r"(?P<step>\d{1,9}):\t(?=learn: )", hint=":\tlearn: ", body="tab"),
+    # --- torchtune: the progress bar's description `{epoch}|{global step}|Loss: {loss}` ---------------
+    Format("torchtune_bar", rf"(?P<epoch>\d{{1,9}})\|(?P<step>\d{{1,12}})\|Loss: (?P<m_loss>{_N})", hint="|Loss: ",
+           body="none"),
+    # --- MosaicML Composer's ConsoleLogger: `[batch=100/1000]:` then `\t Train loss/train/total: 2.34` rows ---
+    Format("composer", r"\[(?:epoch=\d{1,9}\]\[)?batch=(?P<step>\d{1,12})/(?P<total>\d{1,12})\]:\s{0,8}$",
+           starts=("[batch=", "[epoch="), kind="block_header",
+           row=r"\s{0,16}(?:Train|Eval) (?P<name>[^:\n]{1,128}): (?P<value>\S[^\n]{0,64}?)\s{0,16}$"),
 )
 
 # The rows of a block opened by a `block_header` format.
@@ -227,6 +246,8 @@ GENERIC_EPOCH = re.compile(
     r"(?:\s{0,4}/\s{0,4}(?P<epochs>\d{1,9})\]?)?"
     r"(?:\s{0,4}[:,|]?\s{0,4}\[?\s{0,8}(?P<pos>\d{1,12})\s{0,4}/\s{0,4}(?P<total>\d{1,12})(?![\d.]))?"
 )
+# A step in brackets opening the line: XGBoost / LightGBM `[10]\ttrain-logloss:0.54`, t5x `[100] loss=2.3`
+BRACKET_STEP = re.compile(r"\s{0,8}\[(?P<step>\d{1,12})\](?=\s)")
 # The section word that starts an evaluation line: `Validation: ...`, `eval | ...`, `Test set: ...`
 GENERIC_SECTION = re.compile(r"(?i)\s{0,8}(?P<section>validation|validate|valid|val|evaluation|eval|test|dev)\b[\s:|\-,]")
 
@@ -235,7 +256,7 @@ GENERIC_SECTION = re.compile(r"(?i)\s{0,8}(?P<section>validation|validate|valid|
 METRIC_WORDS = re.compile(
     r"(?<![a-z])(?:loss|lr|learning|g?norm|acc|accuracy|ppl|perplexity|reward|rewards|kl|entropy|f1"
     r"|bleu|rouge\w{0,4}|auc|map|wer|cer|err|error|mse|mae|rmse|score|mfu|tflops|tps|throughput"
-    r"|tokens|samples|precision|recall|iou|miou|dice|bpb|bpc|nll)(?![a-z])"
+    r"|tokens|samples|precision|recall|iou|miou|dice|bpb|bpc|nll|logloss|mlogloss|l1|l2|ndcg|merror|xent)(?![a-z])"
 )
 # Lines that talk about metrics without reporting one: events, configuration, checkpoints.
 # (Applied to lowercased text.)

@@ -52,6 +52,43 @@ def one(line: str):
     ("INFO:root:step 100 | loss 2.3 | lr 1e-4", 100, {"loss": 2.3, "learning_rate": 1e-4}),
     ("Epoch 1/10 - loss: 0.5 - accuracy: 0.9", 0, {"loss": 0.5, "accuracy": 0.9, "epoch": 1.0}),
     ("tokens/s: 12,345  loss: 1.25", 0, {"tokens_s": 12345.0, "loss": 1.25}),
+    # XGBoost and LightGBM: the round in brackets, `name-metric:value` / `dataset's metric: value`
+    ("[7]\ttrain-logloss:0.54321\teval-logloss:0.55432", 7, {"train_logloss": 0.54321, "eval_logloss": 0.55432}),
+    ("[10]\ttraining's binary_logloss: 0.456789\tvalid_1's binary_logloss: 0.467891", 10,
+     {"training_binary_logloss": 0.456789, "valid_1_binary_logloss": 0.467891}),
+    # t5x / absl: glog prefix, then `[step] collection=train key=value, ...`
+    ("I0501 12:00:01.123456 140213 logging_writer.py:48] [100] collection=train accuracy=0.456, "
+     "cross_ent_loss=2.3456, learning_rate=0.001, loss=2.4567, timing/seconds=12.34", 100,
+     {"accuracy": 0.456, "cross_ent_loss": 2.3456, "learning_rate": 0.001, "loss": 2.4567, "timing_seconds": 12.34}),
+    # MaxText: `completed step` is the step, not a metric
+    ("completed step: 100, seconds: 0.512, TFLOP/s/device: 123.456, Tokens/s/device: 4567.890, loss: 2.345", 100,
+     {"seconds": 0.512, "tflop_s_device": 123.456, "tokens_s_device": 4567.89, "loss": 2.345}),
+    # torchtune: a pipe segment holding several `key:value` pairs with no space after the colon
+    ("INFO:torchtune.utils._logging:Step 100 | loss:2.3456 lr:0.0001 tokens_per_second_per_gpu:1234.5", 100,
+     {"loss": 2.3456, "learning_rate": 1e-4, "tokens_per_second_per_gpu": 1234.5}),
+    # torchtune: the loss and global step live in the progress bar's description
+    ("1|100|Loss: 2.3456:  10%|█         | 100/1000 [00:50<07:30,  2.00it/s]", 100, {"loss": 2.3456, "epoch": 1.0}),
+    # pytorch/examples: ImageNet's ProgressMeter (tab-separated `Label value (average)`), MNIST
+    ("Epoch: [0][  10/5005]\tTime  0.512 ( 0.600)\tData  0.012 ( 0.050)\tLoss 6.9078e+00 (6.9080e+00)\t"
+     "Acc@1   0.00 (  0.10)", 10,
+     {"time": 0.512, "time_avg": 0.6, "data": 0.012, "data_avg": 0.05, "loss": 6.9078, "loss_avg": 6.908,
+      "acc1": 0.0, "acc1_avg": 0.1, "epoch": 0.0}),
+    ("Train Epoch: 2 [640/60000 (1%)]\tLoss: 2.278193", 60640, {"loss": 2.278193, "epoch": 2.0}),
+    # mmcv 1.x (MMDetection 2): epochs count from 1; `eta: 1 day, 0:30:51` is no metric
+    ("2024-05-01 12:00:00,123 - mmdet - INFO - Epoch [2][50/7330]\tlr: 2.000e-02, eta: 1 day, 0:30:51, "
+     "time: 0.512, data_time: 0.012, memory: 3456, loss_rpn_cls: 0.1234, loss: 1.2345", 7380,
+     {"learning_rate": 0.02, "time": 0.512, "data_time": 0.012, "memory": 3456.0, "loss_rpn_cls": 0.1234,
+      "loss": 1.2345, "epoch": 2.0}),
+    # CatBoost: the iteration in parentheses after `best` is no value
+    ("12:\tlearn: 0.6543210\ttest: 0.6612345\tbest: 0.6612345 (12)\ttotal: 12.3ms\tremaining: 12.3s", 12,
+     {"learn": 0.654321, "test": 0.6612345, "best": 0.6612345, "total": 12.3}),
+    # PaddleOCR: `global_step` wins over the epoch
+    ("[2024/05/01 12:00:00] ppocr INFO: epoch: [1/100], global_step: 10, lr: 0.001000, loss: 2.3456, "
+     "avg_reader_cost: 0.01234 s, ips: 34.12345 samples/s, eta: 0:12:34", 10,
+     {"learning_rate": 0.001, "loss": 2.3456, "avg_reader_cost": 0.01234, "ips": 34.12345, "epoch": 1.0}),
+    # OpenNMT-py: `;`-separated `key: value` fields after `Step N/M`
+    ("[2024-05-01 12:00:00,123 INFO] Step 100/10000; acc: 45.6; ppl: 12.3; xent: 2.5; lr: 0.00010; sents: 1234", 100,
+     {"acc": 45.6, "ppl": 12.3, "xent": 2.5, "learning_rate": 1e-4, "sents": 1234.0}),
 ])
 def test_generic_line(line, step, metrics):
     got_step, got = one(line)

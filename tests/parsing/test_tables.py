@@ -1,0 +1,108 @@
+"""Tables printed without pipes and blocks with their own row shape: column tables (fastai,
+spaCy, YOLO), key/value boxes (Stable-Baselines3) and Composer's `[batch=N/M]:` blocks."""
+from __future__ import annotations
+
+import pytest
+
+from parsing import parse_text
+
+
+def records(text: str):
+    return [(r.step, r.metrics) for r in parse_text(text)]
+
+
+def test_fastai_epoch_table_with_clock_times():
+    text = (
+        "epoch     train_loss  valid_loss  accuracy  time    \n"
+        "0         0.345678    0.234567    0.912345  00:12     \n"
+        "1         0.234567    0.198765    0.934567  01:02     \n"
+    )
+    assert records(text) == [
+        (0, {"epoch": 0.0, "train_loss": 0.345678, "valid_loss": 0.234567, "accuracy": 0.912345, "time": 12.0}),
+        (1, {"epoch": 1.0, "train_loss": 0.234567, "valid_loss": 0.198765, "accuracy": 0.934567, "time": 62.0}),
+    ]
+
+
+def test_spacy_table_takes_its_step_from_the_hash_column():
+    text = (
+        "E    #       LOSS TOK2VEC  LOSS NER  ENTS_F  ENTS_P  ENTS_R  SCORE \n"
+        "---  ------  ------------  --------  ------  ------  ------  ------\n"
+        "  0       0          0.00     49.00    0.00    0.00    0.00    0.00\n"
+        "  0     200         34.56   1234.56   45.67   50.12   41.23    0.46\n"
+        "✔ Saved pipeline to output directory\n"
+    )
+    got = records(text)
+    assert [step for step, _ in got] == [0, 200]
+    assert got[1][1] == {"e": 0.0, "loss_tok2vec": 34.56, "loss_ner": 1234.56, "ents_f": 45.67, "ents_p": 50.12,
+                         "ents_r": 41.23, "score": 0.46}
+
+
+def test_yolo_rows_with_a_glued_bar_step_by_epoch_and_batch():
+    header = "      Epoch    GPU_mem   box_loss   cls_loss   dfl_loss  Instances       Size\n"
+    row = "{e}/100      2.34G      {loss}      2.345      1.456         45        640:  {pct}%|███       | {n}/50 [00:30<00:00,  3.30it/s]\n"
+    text = (header + "      " + row.format(e=1, loss="1.234", pct=10, n=5) + "      " + row.format(e=1, loss="1.200", pct=100, n=50)
+            + header + "      " + row.format(e=2, loss="1.100", pct=10, n=5))
+    got = records(text)
+    assert [step for step, _ in got] == [5, 50, 55]  # (epoch - 1) * 50 + batch
+    assert got[0][1] == {"epoch": 1.0, "gpu_mem": 2.34, "box_loss": 1.234, "cls_loss": 2.345, "dfl_loss": 1.456,
+                         "instances": 45.0, "size": 640.0}
+    assert got[2][1]["box_loss"] == 1.1
+
+
+def test_stable_baselines3_box_is_one_record_at_total_timesteps():
+    box = (
+        "------------------------------------\n"
+        "| rollout/           |             |\n"
+        "|    ep_len_mean     | 22.4        |\n"
+        "|    ep_rew_mean     | 21.9        |\n"
+        "| time/              |             |\n"
+        "|    fps             | 1234        |\n"
+        "|    iterations      | {it}           |\n"
+        "|    total_timesteps | {ts}        |\n"
+        "| train/             |             |\n"
+        "|    learning_rate   | 0.0003      |\n"
+        "|    loss            | {loss}        |\n"
+        "------------------------------------\n"
+    )
+    got = records(box.format(it=1, ts=2048, loss=5.67) + "some text\n" + box.format(it=2, ts=4096, loss=4.5))
+    assert [step for step, _ in got] == [2048, 4096]
+    assert got[0][1] == {"rollout_ep_len_mean": 22.4, "rollout_ep_rew_mean": 21.9, "time_fps": 1234.0,
+                         "learning_rate": 0.0003, "loss": 5.67}
+
+
+def test_composer_batch_block_is_one_record():
+    text = (
+        "[batch=100/1000]:\n"
+        "\t Train time/batch: 99\n"
+        "\t Train loss/train/total: 2.3456\n"
+        "\t Train metrics/train/LanguageCrossEntropy: 2.3456\n"
+        "\t Train lr-DecoupledAdamW/group0: 0.0001\n"
+        "[batch=101/1000]:\n"
+        "\t Train loss/train/total: 2.3001\n"
+    )
+    assert records(text) == [
+        (100, {"time_batch": 99.0, "loss": 2.3456, "metrics_train_language_cross_entropy": 2.3456,
+               "learning_rate": 0.0001}),
+        (101, {"loss": 2.3001}),
+    ]
+
+
+@pytest.mark.parametrize("text", [
+    # Lightning's model summary: rules around rows that are not `| name | value |`
+    "  | Name  | Type | Params\n---------------------------------\n0 | model | GPT  | 124 M\n"
+    "---------------------------------\n124 M     Trainable params\n",
+    # Keras model.summary(): a column header that names no training quantity
+    "Layer (type)                Output Shape              Param #\n"
+    "dense (Dense)               (None, 128)               100480\n",
+    # a header followed by rows of another width
+    "epoch  train_loss  valid_loss\n1 2 3 4 5\n",
+    # a rule alone, and rules around a plain line
+    "----------------------------------------\nTraining done\n----------------------------------------\n",
+])
+def test_tables_of_other_things_give_no_records(text):
+    assert records(text) == []
+
+
+def test_a_box_the_log_ends_inside_still_gives_its_record():
+    text = "--------------------\n| train/  |        |\n|    loss | 0.5    |\n"
+    assert records(text) == [(0, {"loss": 0.5})]
