@@ -106,3 +106,21 @@ def test_tables_of_other_things_give_no_records(text):
 def test_a_box_the_log_ends_inside_still_gives_its_record():
     text = "--------------------\n| train/  |        |\n|    loss | 0.5    |\n"
     assert records(text) == [(0, {"loss": 0.5})]
+
+
+def test_the_fast_path_reads_tables_as_the_full_parser_does():
+    """Rows of an open table are the full parser's; a row shape seen outside a table (learned as a
+    line that gives nothing) must not swallow the same shape inside one."""
+    from tests.parsing.test_fastpath import assert_same, needs_fastcore, redrawn
+
+    if needs_fastcore.args[0]:
+        pytest.skip("parsing._fastcore not built")
+    fastai = ("epoch     train_loss  valid_loss  accuracy  time    \n"
+              + "".join(f"{e}         0.{e}45678    0.234567    0.912345  00:1{e % 10}     \n" for e in range(6)))
+    box = ("------------------------------------\n| time/              |             |\n"
+           "|    total_timesteps | 2048        |\n| train/             |             |\n"
+           "|    loss            | 5.67        |\n------------------------------------\n")
+    composer = "[batch=100/1000]:\n\t Train loss/train/total: 2.3456\n\t Train time/batch: 99\n"
+    loose = "".join(f"{i}         0.345678    0.234567    0.912345  00:12     \n" for i in range(4))  # no header
+    text = (loose + fastai + "done\n") * 3 + box * 4 + composer * 3 + loose + fastai
+    assert_same(text + redrawn(text, 3) + redrawn(text, 4))
