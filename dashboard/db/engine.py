@@ -13,6 +13,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # processes on a loaded machine one of them can wait several seconds behind the others
 # (bench/scale_bench.py saw 5 s run out): 30 s makes that a wait, not an error.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 32 * 1024
+SQLITE_WAL_CHECKPOINT_PAGES = 10_000
 
 
 def _setup_sqlite(engine: Engine) -> None:
@@ -25,6 +27,11 @@ def _setup_sqlite(engine: Engine) -> None:
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Batched point writes touch the right edge of a few B-trees over and over: a 32 MiB page
+        # cache (default 2 MiB) and a checkpoint every 10,000 WAL pages (default 1,000) instead of
+        # every 4 MB written: +25 % points/s in bench/db_bench.py (316-362k -> 413-448k/s here).
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")

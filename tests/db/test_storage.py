@@ -124,3 +124,14 @@ def test_merge_summary_is_order_aware(later_first):
     b = series_stats({10: (3.0, 0.0), 11: (float("nan"), 0.0)})
     merged = merge_summary(b, a) if later_first else merge_summary(a, b)
     assert merged == {"count": 4, "first_step": 1, "last_step": 11, "last_value": None, "min": 3.0, "max": 5.0}
+
+
+def test_sqlite_connections_get_the_write_tuning(sqlite_url):
+    from dashboard.db.engine import SQLITE_CACHE_KIB, SQLITE_WAL_CHECKPOINT_PAGES, make_engine
+
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        pragma = lambda name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
+        assert pragma("journal_mode") == "wal" and pragma("synchronous") == 1  # NORMAL
+        assert pragma("cache_size") == -SQLITE_CACHE_KIB and pragma("wal_autocheckpoint") == SQLITE_WAL_CHECKPOINT_PAGES
+    engine.dispose()
