@@ -1,7 +1,7 @@
-"""Pure figure builders: metric frames in, Plotly figures (and the live-update Patch payloads) out.
+"""Pure figure builders: metric series in, Plotly figures (and the live-update Patch payloads) out.
 
-No Dash callbacks, no database: a frame with columns run_id, step, value, timestamp (as
-`queries.metric_series` returns it) and a `ChartOptions` go in; a Plotly figure comes out, as
+No Dash callbacks, no database: per-run series (`RunLine`: steps, values, wall time as numpy
+arrays) and a `ChartOptions` go in; a Plotly figure comes out, as
 a plain dict (graph objects validate every array: ~0.4 s for 20 runs). The smoothing runs on the full-resolution series, then each line is reduced (min/max per bucket,
 shared bucket edges across runs) to about `max_points` points.
 """
@@ -113,33 +113,7 @@ def run_colors(run_ids: list[int]) -> dict[int, str]:
     return colors
 
 
-# ---------------------------------------------------------------- frames → lines
-
-def lines_from_frame(frame: pd.DataFrame, names: dict[int, str], order: list[int] | None = None) -> list[RunLine]:
-    """Split a metric_series frame (one metric) into per-run lines, in `order`."""
-    lines = {}
-    if len(frame):
-        run_ids = frame["run_id"].to_numpy()
-        # the frame is sorted by run: cut at the boundaries instead of a groupby
-        cuts = np.flatnonzero(np.r_[True, run_ids[1:] != run_ids[:-1], True])
-        steps = frame["step"].to_numpy(np.int64)
-        values = frame["value"].to_numpy(np.float64)
-        wall = _unix_seconds(frame["timestamp"])
-        for a, b in zip(cuts[:-1], cuts[1:]):
-            rid = int(run_ids[a])
-            lines[rid] = RunLine(rid, names.get(rid, f"run {rid}"), steps[a:b], values[a:b], wall[a:b])
-    order = order if order is not None else sorted(lines)
-    return [lines[r] for r in order if r in lines]
-
-
-def _unix_seconds(ts: pd.Series) -> np.ndarray:
-    if len(ts) == 0:
-        return np.zeros(0)
-    if pd.api.types.is_datetime64_any_dtype(ts):
-        return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]").astype(np.int64) / 1e9 \
-            if ts.dt.tz is not None else ts.to_numpy("datetime64[ns]").astype(np.int64) / 1e9
-    return ts.to_numpy(np.float64)
-
+# ---------------------------------------------------------------- x axes
 
 def time_unit(lines: list[RunLine]) -> tuple[str, float]:
     """Unit of the relative-time axis, chosen from the longest run: (label, seconds per unit)."""
@@ -602,6 +576,6 @@ def csv_text(lines: list[RunLine], metric: str, x_range: tuple[float, float] | N
 __all__ = [
     "ChartOptions", "RunLine", "Extension", "PALETTE", "PRIMARY_METRICS", "X_MODES", "build_figure", "encode_arrays",
     "chart_revision", "csv_text", "ema_resume", "ema_state", "extension", "extension_patch",
-    "lines_from_frame", "message_figure", "metric_label", "metric_options", "points_note",
+    "message_figure", "metric_label", "metric_options", "points_note",
     "reduce_indices", "resolve_metric", "robust_range", "run_colors", "summary_rows"
 ]

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from dashboard.callbacks.data import SeriesCache
 from dashboard.components import summary_table
 from dashboard.db import queries
+from dashboard.db.columns import read_series
 from dashboard.figures import (
     ChartOptions,
     RunLine,
@@ -22,7 +23,6 @@ from dashboard.figures import (
     encode_arrays,
     extension,
     extension_patch,
-    lines_from_frame,
     message_figure,
     metric_label,
     metric_options,
@@ -167,9 +167,11 @@ def live_tick(data: ChartData, cursor: dict, smoothing, xaxis, yopts, width, the
     new_lines = []
     if wanted:
         after = min(last.get(str(rid), -1) for rid in wanted)
-        frame = queries.metric_series(data.engine, wanted, sorted({names[r] for r in wanted}), after_step=after)
-        frame = frame[frame["name"].to_numpy() == frame["run_id"].map(lambda r: names.get(int(r))).to_numpy()]
-        new_lines = lines_from_frame(frame, {}, wanted)
+        series = {}
+        with data.engine.connect() as conn:
+            for name in sorted({names[r] for r in wanted}):
+                series.update(read_series(conn, [r for r in wanted if names[r] == name], name, after_step=after))
+        new_lines = [RunLine(rid, "", *series[rid]) for rid in wanted if rid in series]
     chart_opts = data.options(runs, opts, cursor, cursor["choice"], smoothing, xaxis, yopts, width, theme,
                               hidden=hidden)
     ext = extension(new_lines, cursor, chart_opts)

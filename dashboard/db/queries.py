@@ -120,7 +120,9 @@ def metric_series(
         stmt = stmt.where(mp.c.step > after_step)
     stmt = stmt.order_by(mp.c.run_id, mp.c.name, mp.c.step)
     with engine.connect() as conn:
-        columns = list(zip(*conn.execute(stmt)))
+        # The driver's rows: these columns need no result processing, and SQLAlchemy Row
+        # objects would cost several times the read (charts use `columns.read_series`).
+        columns = list(zip(*conn.execute(stmt).cursor.fetchall()))
     return series_frame(columns)
 
 

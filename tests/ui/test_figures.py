@@ -21,7 +21,6 @@ from dashboard.figures import (
     ema_state,
     extension,
     extension_patch,
-    lines_from_frame,
     metric_options,
     points_note,
     resolve_metric,
@@ -217,11 +216,3 @@ def test_summary_and_csv_cover_every_point_in_view():
     df = pd.read_csv(io.StringIO(csv_text(runs, "loss", x_range=(10, 59))))
     assert len(df) == 50 + 40 and set(df["run_id"]) == {1, 2}
     assert math.isnan(df[(df.run_id == 2) & (df.step == 49)]["value"].iloc[0])
-
-
-def test_lines_from_frame_splits_by_run_in_the_requested_order():
-    frame = pd.DataFrame({"run_id": [1, 1, 2], "name": ["loss"] * 3, "step": [0, 1, 0],
-                          "value": [1.0, 2.0, 3.0], "timestamp": pd.to_datetime([T0, T0 + 1, T0], unit="s", utc=True)})
-    got = lines_from_frame(frame, {1: "a", 2: "b"}, [2, 1])
-    assert [(l.run_id, l.name, l.values.tolist()) for l in got] == [(2, "b", [3.0]), (1, "a", [1.0, 2.0])]
-    assert got[1].wall.tolist() == [T0, T0 + 1]

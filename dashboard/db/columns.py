@@ -1,0 +1,72 @@
+"""Bulk reads of metric points straight into numpy columns.
+
+A chart of 20 runs x 100,000 points reads 2M points; through SQLAlchemy rows that costs ~5 us a
+point (10 s). Here no per-row Python object is built on PostgreSQL: the server packs each run's
+columns into one bytea each (`int8send` / `float8send`: big-endian binary), which numpy reads
+as is. SQLite has no such function, so its driver's rows go into a structured array in one C
+loop (`np.fromiter`), about 0.5 us a point, most of it the driver's own row stepping.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sqlalchemy import Connection, bindparam, text
+
+# (steps int64, values float64 with NaN for NULL, unix timestamps float64)
+SeriesArrays = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+_ROW = np.dtype([("run_id", np.int64), ("step", np.int64), ("value", np.float64), ("timestamp", np.float64)])
+
+
+def _where(step_min: int | None, step_max: int | None, after_step: int | None) -> tuple[str, dict]:
+    sql, params = "", {}
+    for op, key, bound in ((">=", "step_min", step_min), ("<=", "step_max", step_max), (">", "after_step", after_step)):
+        if bound is not None:
+            sql += f" AND step {op} :{key}"
+            params[key] = int(bound)
+    return sql, params
+
+
+# No ORDER BY: sorting a long series in PostgreSQL spills to disk (work_mem) and costs more than
+# the scan; the three aggregates see the rows in one order, and numpy sorts them if needed.
+_PG_SQL = """
+SELECT run_id,
+       string_agg(int8send(step), ''::bytea),
+       string_agg(float8send(coalesce(value, 'NaN'::float8)), ''::bytea),
+       string_agg(float8send(timestamp), ''::bytea)
+FROM metric_points WHERE run_id = ANY(:run_ids) AND name = :name{where}
+GROUP BY run_id
+"""
+_SQLITE_SQL = """
+SELECT run_id, step, value, timestamp FROM metric_points
+WHERE run_id IN :run_ids AND name = :name{where}
+ORDER BY run_id, step
+"""
+
+
+def read_series(conn: Connection, run_ids: Sequence[int], name: str, *, step_min: int | None = None,
+                step_max: int | None = None, after_step: int | None = None) -> dict[int, SeriesArrays]:
+    """{run_id: (steps, values, timestamps)} of one metric of some runs, by step; NULL (a stored
+    NaN) reads as NaN. Runs without a point in the range are absent."""
+    ids = [int(r) for r in run_ids]
+    if not ids:
+        return {}
+    where, params = _where(step_min, step_max, after_step)
+    params.update(run_ids=ids, name=name)
+    if conn.dialect.name == "postgresql":
+        out = {}
+        for run_id, steps, values, stamps in conn.execute(text(_PG_SQL.format(where=where)), params).cursor:
+            steps = np.frombuffer(steps, ">i8").astype(np.int64)
+            values = np.frombuffer(values, ">f8").astype(np.float64)
+            stamps = np.frombuffer(stamps, ">f8").astype(np.float64)
+            if steps.size > 1 and not np.all(steps[1:] > steps[:-1]):
+                order = np.argsort(steps, kind="stable")
+                steps, values, stamps = steps[order], values[order], stamps[order]
+            out[run_id] = (steps, values, stamps)
+        return out
+    statement = text(_SQLITE_SQL.format(where=where)).bindparams(bindparam("run_ids", expanding=True))
+    rows = np.fromiter(conn.execute(statement, params).cursor, dtype=_ROW)
+    cuts = np.flatnonzero(np.r_[True, rows["run_id"][1:] != rows["run_id"][:-1], True]) if rows.size else []
+    return {int(rows["run_id"][a]): (rows["step"][a:b].copy(), rows["value"][a:b].copy(), rows["timestamp"][a:b].copy())
+            for a, b in zip(cuts[:-1], cuts[1:])}
