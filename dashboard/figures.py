@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dashboard.db.rollups import WIDTH as ROLLUP_WIDTH
 from dashboard.sampling import ema_debiased, minmax_indices
 
 # The selector offers these first, in this order; every other captured metric follows.
@@ -61,12 +62,21 @@ class ChartOptions:
 
 @dataclass
 class RunLine:
-    """One run's full-resolution series (arrays share an index)."""
+    """One run's full-resolution series (arrays share an index), or its overview: the points
+    the step-axis min/max reduction on the rollup grid keeps (`step_grid`), read without the
+    rest of the series; `total` then says how many points the series has, `final` its last
+    finite point (step, value) for the summary table."""
     run_id: int
     name: str
     steps: np.ndarray    # int64
     values: np.ndarray   # float64, NaN/±inf kept
     wall: np.ndarray     # float64 unix seconds
+    total: int | None = None
+    final: tuple[int, float] | None = None
+
+    @property
+    def points(self) -> int:
+        return self.steps.size if self.total is None else self.total
 
 
 # ---------------------------------------------------------------- metric choices
@@ -143,20 +153,36 @@ def _x_out(xn: np.ndarray, mode: str) -> np.ndarray:
 
 # ---------------------------------------------------------------- reduction
 
+def step_grid(lo: float, hi: float, max_points: int) -> int | None:
+    """Bucket width (in steps) of a step-axis overview of [lo, hi] reduced to about `max_points`
+    points, when the range is long enough for the rollups to matter: whole rollup buckets
+    (`ROLLUP_WIDTH` steps, counted from step 0, so every run shares the edges), as few as keep
+    the bucket count within `minmax_indices`' own. A chart can then be drawn from the rollups
+    exactly as from the full series (`queries.metric_grid_overview`). None: equal buckets over
+    [lo, hi], as `minmax_indices` makes them."""
+    n_buckets = max((max_points - 2) // 2, 1)
+    span = int(hi) - int(lo) + 1
+    if span <= ROLLUP_WIDTH * n_buckets:
+        return None
+    return ROLLUP_WIDTH * -(-span // (ROLLUP_WIDTH * n_buckets))
+
+
 def _sorted(xn: np.ndarray) -> bool:
     return xn.size < 2 or bool(np.all(xn[1:] >= xn[:-1]))
 
 
 def reduce_indices(xn: np.ndarray, values: np.ndarray, max_points: int,
-                   x_range: tuple[float, float] | None, overview: tuple[float, float] | None) -> np.ndarray:
-    """Indices to draw: the overview (shared edges `overview`) and, when zoomed, the window
-    `x_range` at full resolution (reduced only when it alone has more than max_points)."""
+                   x_range: tuple[float, float] | None, overview: tuple[float, float] | None,
+                   grid: int | None = None) -> np.ndarray:
+    """Indices to draw: the overview (shared edges `overview`, or the step grid `grid`) and,
+    when zoomed, the window `x_range` at full resolution (reduced only when it alone has more
+    than max_points)."""
     if not _sorted(xn):  # a clock that went backwards: reduce by position instead
         xn = np.arange(xn.size, dtype=np.float64)
-        x_range = None
+        x_range = grid = None
     lo, hi = overview if overview else (None, None)
     if x_range is None:
-        return minmax_indices(xn, values, max_points, lo, hi)
+        return minmax_indices(xn, values, max_points, lo, hi, width=grid)
     a, b = int(np.searchsorted(xn, x_range[0], "left")), int(np.searchsorted(xn, x_range[1], "right"))
     # one point either side keeps the line running to the window's edges
     a, b = max(a - 1, 0), min(b + 1, xn.size)
@@ -304,6 +330,8 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
     per_line = per_line_points(opts.max_points, len(xs))
     # the faint raw line behind a smoothed comparison needs less detail than the line read
     raw_points = per_line // 4 if (smoothing > 0 and opts.compare) else per_line
+    gridded = opts.xaxis == "step" and opts.x_range is None and overview is not None
+    raw_grid = step_grid(*overview, raw_points) if gridded else None
 
     prepared, shown, in_view, nonpositive = [], 0, 0, 0
     for line in lines:
@@ -311,14 +339,15 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
             prepared.append(line)
             continue
         xn = xs[line.run_id]
-        idx = reduce_indices(xn, line.values, raw_points, opts.x_range, overview)
+        idx = reduce_indices(xn, line.values, raw_points, opts.x_range, overview, raw_grid)
         smooth = sidx = None
         if smoothing > 0:
             smooth = ema_debiased(line.values, smoothing)
-            sidx = reduce_indices(xn, smooth, per_line, opts.x_range, overview)
+            sidx = reduce_indices(xn, smooth, per_line, opts.x_range, overview,
+                                  step_grid(*overview, per_line) if gridded else None)
         prepared.append(_Prepared(line, xn, idx, smooth, sidx))
         shown += visible_count(xn[sidx if sidx is not None else idx], opts.x_range)
-        in_view += visible_count(xn, opts.x_range)
+        in_view += visible_count(xn, opts.x_range) if line.total is None else line.total
         if opts.log_y:
             nonpositive += int(np.count_nonzero(np.isfinite(line.values) & (line.values <= 0)))
 
@@ -543,13 +572,15 @@ def summary_rows(lines: list[RunLine]) -> list[dict[str, Any]]:
     for l in lines:
         finite = np.isfinite(l.values)
         fv = l.values[finite]
+        final = l.final if l.total is not None else (int(l.steps[finite][-1]), float(fv[-1])) if fv.size else None
         rows.append({
             "run_id": l.run_id, "run": l.name, "color": colors[l.run_id],
-            "final": float(fv[-1]) if fv.size else None,
-            "final_step": int(l.steps[finite][-1]) if fv.size else None,
+            "final": final[1] if final else None,
+            "final_step": final[0] if final else None,
+            # an overview holds each grid bucket's first lowest point, so the first overall too
             "min": float(fv.min()) if fv.size else None,
             "min_step": int(l.steps[finite][np.argmin(fv)]) if fv.size else None,
-            "points": int(l.steps.size),
+            "points": l.points,
             "nonfinite": int(np.count_nonzero(~finite)),
         })
     return rows

@@ -79,3 +79,16 @@ def test_vectorised_ema_matches_the_sequential_recurrence(w):
     want = np.array(_ema_reference(values.tolist(), w))
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     assert np.isnan(got[np.isnan(values)]).all() and got[123] == np.inf
+
+
+def test_a_step_grid_keeps_the_extremes_of_each_fixed_bucket_shared_across_series():
+    rng = np.random.default_rng(3)
+    steps = np.sort(rng.choice(100_000, 20_000, replace=False)) + 500
+    values = rng.normal(size=steps.size).round(1)
+    idx = minmax_indices(steps, values, 400, width=640)
+    bucket = steps // 640
+    want = {0, steps.size - 1}
+    for b in np.unique(bucket):
+        i = np.flatnonzero(bucket == b)
+        want |= {int(i[np.argmin(values[i])]), int(i[np.argmax(values[i])])}  # the first of ties
+    assert set(idx.tolist()) == want

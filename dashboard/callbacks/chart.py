@@ -11,7 +11,7 @@ from dash import MATCH, Input, Output, Patch, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import Engine
 
-from dashboard.callbacks.data import SeriesCache
+from dashboard.callbacks.data import Overview, SeriesCache
 from dashboard.components import summary_table
 from dashboard.db import queries
 from dashboard.db.columns import read_series
@@ -26,8 +26,10 @@ from dashboard.figures import (
     message_figure,
     metric_label,
     metric_options,
+    per_line_points,
     points_note,
     resolve_metric,
+    step_grid,
     summary_rows,
 )
 
@@ -109,7 +111,8 @@ def render(data: ChartData, run_ids: list[int], choice: str, smoothing, xaxis, y
     if not all_names:
         msg = NO_METRICS if len(runs) == 1 else "Metrics not available for these runs"
         return {**base, "figure": message_figure("", chart_opts.theme), "empty": msg, "note": "", "cursor": cursor}
-    lines = data.cache.lines([r for r in runs if r["id"] not in hidden], names)
+    shown = [r for r in runs if r["id"] not in hidden]
+    lines = data.cache.lines(shown, names, None if until else grid_overview(shown, names, chart_opts))
     if until:
         lines = [_capped(l, until[l.run_id]) if l.run_id in until else l for l in lines]
     if hidden:
@@ -133,6 +136,20 @@ def render(data: ChartData, run_ids: list[int], choice: str, smoothing, xaxis, y
     summary = summary_table(summary_rows([l for l in lines if l.steps.size])) if chart_opts.compare else None
     return {**base, "figure": encode_arrays(fig), "empty": None, "note": " · ".join(n for n in notes if n),
             "cursor": cursor, "summary": summary}
+
+
+def grid_overview(runs: list[dict], names: dict[int, str], opts: ChartOptions) -> Overview | None:
+    """How the chart may read long series: as their overviews from the rollups, when it draws
+    whole finished series on the step axis reduced on the rollup grid, and needs nothing the
+    reduction drops (smoothing runs over every point; a log axis counts the non-positive ones)."""
+    summaries = [r["metrics"][names[r["id"]]] for r in runs if names.get(r["id"]) in r["metrics"]]
+    if (not summaries or opts.smoothing > 0 or opts.xaxis != "step" or opts.x_range or opts.log_y
+            or not all(r["is_complete"] for r in runs)):
+        return None
+    # what build_figure will choose for these lines
+    points = per_line_points(opts.max_points, len(summaries))
+    width = step_grid(min(s["first_step"] for s in summaries), max(s["last_step"] for s in summaries), points)
+    return Overview(width, points) if width else None
 
 
 def _capped(line: RunLine, last_step: int) -> RunLine:

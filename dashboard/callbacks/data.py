@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import Engine
 
+from dashboard.db import queries
 from dashboard.db.columns import read_series
 from dashboard.figures import RunLine
 
@@ -36,6 +37,15 @@ class _Entry:
     complete: bool = False  # read after the run finished: final, never read again while unchanged
 
 
+@dataclass(frozen=True)
+class Overview:
+    """A chart that draws whole finished series reduced on a step grid (`figures.step_grid`):
+    a series of more than `max_points` points not in memory is read as that reduction, from
+    the rollups (`queries.metric_grid_overview`), at a fraction of the cost of reading it."""
+    width: int
+    max_points: int
+
+
 class SeriesCache:
     """LRU of full series keyed by (run_id, metric name), bounded by total points."""
 
@@ -47,13 +57,15 @@ class SeriesCache:
         self._lock = threading.Lock()
         self.reads = 0  # series read from the database (whole or tail): what tests and the bench look at
 
-    def lines(self, runs: list[dict], names: dict[int, str]) -> list[RunLine]:
+    def lines(self, runs: list[dict], names: dict[int, str], overview: Overview | None = None) -> list[RunLine]:
         """Full series of `names[run_id]` for each run (run dicts from queries.list_runs/get_run),
-        in the order of `runs`. Runs without that metric are left out."""
+        in the order of `runs`. Runs without that metric are left out. With `overview`, a long
+        series of a finished run that is not in memory comes as its overview (not kept)."""
         wanted = [(r, names[r["id"]]) for r in runs if names.get(r["id"]) and names[r["id"]] in r["metrics"]]
         found: dict[tuple[int, str], _Entry] = {}
         stale: dict[str, list[int]] = {}
         tails: list[tuple[dict, str, _Entry]] = []
+        overviews: list[tuple[dict, str]] = []
         with self._lock:
             for run, name in wanted:
                 summary = run["metrics"][name]
@@ -66,6 +78,8 @@ class SeriesCache:
                     found[key] = entry
                 elif entry is not None and not run["is_complete"] and entry.last_step < (summary.get("last_step") or 0):
                     tails.append((run, name, entry))  # a live run grew: read only what is new
+                elif overview is not None and run["is_complete"] and summary["count"] > overview.max_points:
+                    overviews.append((run, name))
                 else:
                     stale.setdefault(name, []).append(run["id"])
         for run, name, entry in tails:
@@ -77,12 +91,22 @@ class SeriesCache:
         complete = {r["id"] for r in runs if r["is_complete"]}
         for name, ids in stale.items():
             found.update(self._load(ids, name, complete))
+        reduced = {run["id"]: self._overview(run, name, overview.width) for run, name in overviews}
         out = []
         for run, name in wanted:
+            if run["id"] in reduced:
+                out.append(reduced[run["id"]])
+                continue
             e = found.get((run["id"], name))
             if e is not None and e.steps.size:
                 out.append(RunLine(run["id"], run["name"], e.steps, e.values, e.wall))
         return out
+
+    def _overview(self, run: dict, name: str, width: int) -> RunLine:
+        summary = run["metrics"][name]
+        series, final = queries.metric_grid_overview(self.engine, run["id"], name, summary["first_step"],
+                                                     summary["last_step"], width)
+        return RunLine(run["id"], run["name"], *series, total=summary["count"], final=final)
 
     def _load(self, run_ids: list[int], name: str, complete: set[int]) -> dict[tuple[int, str], _Entry]:
         with self.engine.connect() as conn:

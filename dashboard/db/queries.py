@@ -291,6 +291,27 @@ def metric_overview(engine: Engine, run_id: int, name: str, lo: int, hi: int, n_
     return _arrays(rows)
 
 
+_LAST_FINITE = text(f"SELECT p.step, p.value FROM metric_points p WHERE p.run_id = :run_id AND p.name = :name "
+                    f"AND {_FINITE} ORDER BY p.step DESC LIMIT 1")
+
+
+def metric_grid_overview(engine: Engine, run_id: int, name: str, first: int, last: int,
+                         width: int) -> tuple[SeriesArrays, tuple[int, float] | None]:
+    """The points a chart keeps of a whole series reduced on the step grid `width`
+    (`figures.step_grid`: whole rollup buckets), read from the rollups without the rest of the
+    series: per grid bucket its first lowest and highest finite point, every non-finite point,
+    and the first and last points (`first`, `last`: the series' first and last steps). Also its
+    last finite point (step, value), or None, for the comparison table."""
+    with engine.connect() as conn:
+        steps = np.union1d(rollups.grid_steps(conn, run_id, name, width), [first, last])
+        series = _arrays(rollups.points_at(conn, run_id, name, steps))
+        values = series[1]
+        if values.size and np.isfinite(values[-1]):
+            return series, (int(series[0][-1]), float(values[-1]))
+        row = conn.execute(_LAST_FINITE, {"run_id": run_id, "name": name}).first()
+    return series, (int(row[0]), float(row[1])) if row else None
+
+
 def iter_metric_pages(
     engine: Engine,
     run_id: int,
@@ -367,7 +388,7 @@ def iter_log_chunks(engine: Engine, run_id: int, page: int = 1000) -> Iterator[t
 
 __all__ = [
     "effective_status", "list_experiments", "get_experiment", "list_runs", "get_run", "metric_names",
-    "metric_range_stats", "bucket_starts", "metric_overview", "iter_metric_pages",
+    "metric_range_stats", "bucket_starts", "metric_overview", "metric_grid_overview", "iter_metric_pages",
     "metric_series", "series_frame", "point_count", "log_chunks", "last_log_seq",
     "log_length", "iter_log_chunks",
 ]

@@ -253,3 +253,31 @@ def points_at(conn: Connection, run_id: int, name: str, steps: np.ndarray) -> li
         return []
     sql = f"WITH r(a, b) AS (VALUES {_values(np.c_[steps, steps])}) SELECT p.step, p.value, p.timestamp {_in_ranges(conn)} ORDER BY p.step"
     return conn.execute(text(sql), {"run_id": run_id, "name": name}).cursor.fetchall()
+
+
+_GRID_ROWS = text(
+    "SELECT bucket, nonfinite, min_step, min_value, max_step, max_value "
+    "FROM metric_rollups WHERE run_id = :run_id AND name = :name ORDER BY bucket"
+)
+
+
+def grid_steps(conn: Connection, run_id: int, name: str, width: int) -> np.ndarray:
+    """The steps `minmax_indices(..., width=width)` keeps of a whole series besides its first and
+    last points, from the rollups alone but for the non-finite points: in each bucket of
+    `width` steps (a multiple of WIDTH, so whole rollup buckets) the first lowest and first
+    highest finite point, and every NaN, +inf and -inf (read from the rollup buckets that
+    count some)."""
+    rows = np.array(conn.execute(_GRID_ROWS, {"run_id": run_id, "name": name}).cursor.fetchall(),
+                    dtype=np.float64).reshape(-1, 6)  # NULL (no finite point) becomes NaN
+    group = rows[:, 0].astype(np.int64) // (width // WIDTH)
+    f = np.flatnonzero(~np.isnan(rows[:, 3]))
+    mins = rows[f[_firsts(group[f], rows[f, 3], rows[f, 2])], 2]
+    maxs = rows[f[_firsts(group[f], -rows[f, 5], rows[f, 4])], 4]
+    keep = [mins.astype(np.int64), maxs.astype(np.int64)]
+    dirty = rows[rows[:, 1] > 0, 0].astype(np.int64)
+    if dirty.size:
+        ranges = np.c_[dirty * WIDTH, dirty * WIDTH + WIDTH - 1]
+        sql = (f"WITH r(a, b) AS (VALUES {_values(ranges)}) SELECT p.step FROM (SELECT p.step, p.value "
+               f"{_in_ranges(conn)}) p WHERE p.value IS NULL OR NOT ({_FINITE})")
+        keep.append(np.array(conn.execute(text(sql), {"run_id": run_id, "name": name}).scalars().all(), dtype=np.int64))
+    return np.unique(np.concatenate(keep))
