@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 
-from dashboard.api.errors import ApiError, error_response, json_response
+from dashboard.api.errors import ApiError, error_response, gzip_stream, json_response
 from dashboard.api.metrics import OverviewCache, csv_chunks, metrics_payload
 from dashboard.api.openapi import openapi_document
 from dashboard.api.params import (
@@ -103,10 +103,12 @@ def build_blueprint(engine: Engine, settings: Settings) -> Blueprint:
     def metrics_csv(experiment_id: int, run_id: int):
         flt = parse_series_filter(request.args)
         run = run_or_404(experiment_id, run_id)
-        return Response(
-            csv_chunks(engine, run, flt), mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="run-{run_id}-metrics.csv"'},
-        )
+        chunks, headers = csv_chunks(engine, run, flt), {"Content-Disposition": f'attachment; filename="run-{run_id}-metrics.csv"'}
+        if "gzip" in request.accept_encodings:
+            chunks, headers = gzip_stream(chunks), {**headers, "Content-Encoding": "gzip"}
+        response = Response(chunks, mimetype="text/csv", headers=headers)
+        response.vary.add("Accept-Encoding")
+        return response
 
     # Blueprint handlers are consulted before the app's, so ApiError needs one here too.
     api.register_error_handler(ApiError, error_response)

@@ -23,40 +23,46 @@ def _where(step_min: int | None, step_max: int | None, after_step: int | None) -
     sql, params = "", {}
     for op, key, bound in ((">=", "step_min", step_min), ("<=", "step_max", step_max), (">", "after_step", after_step)):
         if bound is not None:
-            sql += f" AND step {op} :{key}"
+            sql += f" AND metric_points.step {op} :{key}"
             params[key] = int(bound)
     return sql, params
 
 
-# No ORDER BY: sorting a long series in PostgreSQL spills to disk (work_mem) and costs more than
-# the scan; the three aggregates see the rows in one order, and numpy sorts them if needed.
+# No ORDER BY but for a LIMIT: sorting a long series in PostgreSQL spills to disk (work_mem) and
+# costs more than the scan; the three aggregates see the rows in one order, and numpy sorts them.
 _PG_SQL = """
 SELECT run_id,
        string_agg(int8send(step), ''::bytea),
        string_agg(float8send(coalesce(value, 'NaN'::float8)), ''::bytea),
        string_agg(float8send(timestamp), ''::bytea)
-FROM metric_points WHERE run_id = ANY(:run_ids) AND name = :name{where}
+FROM (SELECT run_id, step, value, timestamp FROM metric_points
+      WHERE run_id = ANY(:run_ids) AND metric_points.name = :name{where}{limit}) p
 GROUP BY run_id
 """
 _SQLITE_SQL = """
 SELECT run_id, step, value, timestamp FROM metric_points
-WHERE run_id IN :run_ids AND name = :name{where}
-ORDER BY run_id, step
+WHERE run_id IN :run_ids AND metric_points.name = :name{where}
+ORDER BY run_id, step{limit}
 """
+_LIMIT = {"postgresql": " ORDER BY run_id, step LIMIT :limit", "sqlite": " LIMIT :limit"}
 
 
 def read_series(conn: Connection, run_ids: Sequence[int], name: str, *, step_min: int | None = None,
-                step_max: int | None = None, after_step: int | None = None) -> dict[int, SeriesArrays]:
+                step_max: int | None = None, after_step: int | None = None,
+                limit: int | None = None) -> dict[int, SeriesArrays]:
     """{run_id: (steps, values, timestamps)} of one metric of some runs, by step; NULL (a stored
-    NaN) reads as NaN. Runs without a point in the range are absent."""
+    NaN) reads as NaN. Runs without a point in the range are absent. `limit`: the first points
+    of all, by run and step (a page of one run's series)."""
     ids = [int(r) for r in run_ids]
     if not ids:
         return {}
     where, params = _where(step_min, step_max, after_step)
-    params.update(run_ids=ids, name=name)
-    if conn.dialect.name == "postgresql":
+    params.update(run_ids=ids, name=name, limit=limit)
+    dialect = conn.dialect.name
+    sql = (_PG_SQL if dialect == "postgresql" else _SQLITE_SQL).format(where=where, limit=_LIMIT[dialect] if limit else "")
+    if dialect == "postgresql":
         out = {}
-        for run_id, steps, values, stamps in conn.execute(text(_PG_SQL.format(where=where)), params).cursor:
+        for run_id, steps, values, stamps in conn.execute(text(sql), params).cursor.fetchall():
             steps = np.frombuffer(steps, ">i8").astype(np.int64)
             values = np.frombuffer(values, ">f8").astype(np.float64)
             stamps = np.frombuffer(stamps, ">f8").astype(np.float64)
@@ -65,7 +71,7 @@ def read_series(conn: Connection, run_ids: Sequence[int], name: str, *, step_min
                 steps, values, stamps = steps[order], values[order], stamps[order]
             out[run_id] = (steps, values, stamps)
         return out
-    statement = text(_SQLITE_SQL.format(where=where)).bindparams(bindparam("run_ids", expanding=True))
+    statement = text(sql).bindparams(bindparam("run_ids", expanding=True))
     rows = np.fromiter(conn.execute(statement, params).cursor, dtype=_ROW)
     cuts = np.flatnonzero(np.r_[True, rows["run_id"][1:] != rows["run_id"][:-1], True]) if rows.size else []
     return {int(rows["run_id"][a]): (rows["step"][a:b].copy(), rows["value"][a:b].copy(), rows["timestamp"][a:b].copy())

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, bindparam, func, select, text
 
 from dashboard.config import DEFAULT_STALE_AFTER_S as STALE_AFTER_S
 from dashboard.db import rollups
+from dashboard.db.columns import SeriesArrays, read_series
 from dashboard.db.models import FINISHED_STATUSES, Experiment, ExperimentRun, LogChunk, MetricPoint
 
 SERIES_COLUMNS = ["run_id", "name", "step", "value", "timestamp"]
@@ -153,8 +154,6 @@ def point_count(engine: Engine, run_id: int, name: str) -> int:
         ).scalar_one()
 
 
-# (steps int64, values float64 with NaN for NULL, unix timestamps float64)
-SeriesArrays = tuple[np.ndarray, np.ndarray, np.ndarray]
 _POINT = np.dtype([("step", np.int64), ("value", np.float64), ("timestamp", np.float64)])
 
 
@@ -323,26 +322,17 @@ def iter_metric_pages(
     """Every point of one metric of a run in a step range, as arrays, a page of at most `page`
     points at a time, by step. Each page is its own short index range query (keyset on step),
     so a long reader never holds a transaction open."""
-    mp = MetricPoint.__table__
     after = None
     while True:
-        stmt = select(mp.c.step, mp.c.value, mp.c.timestamp).where(mp.c.run_id == run_id, mp.c.name == name)
-        if after is not None:
-            stmt = stmt.where(mp.c.step > after)
-        elif step_min is not None:
-            stmt = stmt.where(mp.c.step >= step_min)
-        if step_max is not None:
-            stmt = stmt.where(mp.c.step <= step_max)
         with engine.connect() as conn:
-            # The driver's own fetchall: these columns need no result processing, and building
-            # SQLAlchemy Row objects would double the cost of a long page.
-            rows = conn.execute(stmt.order_by(mp.c.step).limit(page)).cursor.fetchall()
-        if not rows:
+            got = read_series(conn, [run_id], name, step_min=step_min if after is None else None,
+                              step_max=step_max, after_step=after, limit=page).get(run_id)
+        if got is None:
             return
-        yield _arrays(rows)
-        if len(rows) < page:
+        yield got
+        if got[0].size < page:
             return
-        after = rows[-1][0]
+        after = int(got[0][-1])
 
 
 def log_chunks(engine: Engine, run_id: int, after: int = -1, limit: int = 1000) -> list[tuple[int, str]]:

@@ -69,3 +69,54 @@ def test_csv_timestamps_match_the_stored_ones(engine, client, seed):
     write_batch(engine, run, [("loss", 1, 1.0, T0 + 0.123456)])
     assert _csv(client.get(f"/api/experiments/{exp}/runs/{run}/metrics.csv"))[0]["timestamp"] == \
         "2025-11-24T16:00:00.123456Z"
+
+
+def _reference_csv(engine, run) -> bytes:
+    """The CSV as the first implementation built it: SQLAlchemy rows, then csv_block per name."""
+    import numpy as np
+    from sqlalchemy import select
+
+    from dashboard.api.encoding import csv_block
+    from dashboard.db.models import MetricPoint
+
+    mp = MetricPoint.__table__
+    out = [api_metrics.CSV_HEADER]
+    with engine.connect() as conn:
+        for name in ("learning_rate", "loss"):
+            rows = conn.execute(select(mp.c.step, mp.c.value, mp.c.timestamp)
+                                .where(mp.c.run_id == run, mp.c.name == name).order_by(mp.c.step)).all()
+            steps, values, stamps = (np.array(c, dtype=float) for c in zip(*rows))
+            values = np.where([r[1] is None for r in rows], np.nan, values)
+            out.append(csv_block(name, steps.astype(np.int64), values, stamps))
+    return b"".join(out)
+
+
+def test_csv_is_byte_for_byte_the_rows_read_by_sqlalchemy(monkeypatch, engine, client, seed):
+    import numpy as np
+
+    from dashboard.db.writer import write_batch
+
+    rng = np.random.default_rng(2)
+    exp, run = seed()
+    steps = rng.permutation(1000)
+    values = rng.normal(0, 10.0 ** rng.integers(-30, 30, steps.size))
+    values[rng.choice(steps.size, 9, replace=False)] = [np.nan, np.inf, -np.inf] * 3
+    write_batch(engine, run, [("loss", int(s), float(v), T0 + s * 1.000001) for s, v in zip(steps, values)]
+                + [("learning_rate", int(s), 3e-4 / (s + 1), T0) for s in range(0, 1000, 7)])
+    write_batch(engine, run, [("loss", int(s), float(s) / 3, T0 - s) for s in steps[:40]])  # rewrites
+    monkeypatch.setattr(api_metrics, "CSV_PAGE_ROWS", 128)  # pages cut the series anywhere
+    got = client.get(f"/api/experiments/{exp}/runs/{run}/metrics.csv").get_data()
+    assert got == _reference_csv(engine, run) and got.count(b"\n") == 1 + 1000 + 143
+
+
+def test_csv_is_gzipped_when_the_client_accepts_it(client, seed):
+    import gzip
+
+    exp, run = seed([("loss", s, s / 7) for s in range(5000)])
+    url = f"/api/experiments/{exp}/runs/{run}/metrics.csv"
+    plain = client.get(url)
+    packed = client.get(url, headers={"Accept-Encoding": "gzip, deflate"})
+    assert "Content-Encoding" not in plain.headers and packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"] and "Accept-Encoding" in plain.headers["Vary"]
+    body = packed.get_data()
+    assert gzip.decompress(body) == plain.get_data() and len(body) < len(plain.get_data()) / 3
