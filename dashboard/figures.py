@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dashboard.db.rollups import WIDTH as ROLLUP_WIDTH
+from dashboard.db.rollups import grid_width
 from dashboard.sampling import ema_debiased, minmax_indices
 
 # The selector offers these first, in this order; every other captured metric follows.
@@ -63,7 +63,7 @@ class ChartOptions:
 @dataclass
 class RunLine:
     """One run's full-resolution series (arrays share an index), or its overview: the points
-    the step-axis min/max reduction on the rollup grid keeps (`step_grid`), read without the
+    the step-axis min/max reduction on the rollup grid keeps (`rollups.grid_width`), read without the
     rest of the series; `total` then says how many points the series has, `final` its last
     finite point (step, value) for the summary table."""
     run_id: int
@@ -152,20 +152,6 @@ def _x_out(xn: np.ndarray, mode: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- reduction
-
-def step_grid(lo: float, hi: float, max_points: int) -> int | None:
-    """Bucket width (in steps) of a step-axis overview of [lo, hi] reduced to about `max_points`
-    points, when the range is long enough for the rollups to matter: whole rollup buckets
-    (`ROLLUP_WIDTH` steps, counted from step 0, so every run shares the edges), as few as keep
-    the bucket count within `minmax_indices`' own. A chart can then be drawn from the rollups
-    exactly as from the full series (`queries.metric_grid_overview`). None: equal buckets over
-    [lo, hi], as `minmax_indices` makes them."""
-    n_buckets = max((max_points - 2) // 2, 1)
-    span = int(hi) - int(lo) + 1
-    if span <= ROLLUP_WIDTH * n_buckets:
-        return None
-    return ROLLUP_WIDTH * -(-span // (ROLLUP_WIDTH * n_buckets))
-
 
 def _sorted(xn: np.ndarray) -> bool:
     return xn.size < 2 or bool(np.all(xn[1:] >= xn[:-1]))
@@ -331,7 +317,7 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
     # the faint raw line behind a smoothed comparison needs less detail than the line read
     raw_points = per_line // 4 if (smoothing > 0 and opts.compare) else per_line
     gridded = opts.xaxis == "step" and opts.x_range is None and overview is not None
-    raw_grid = step_grid(*overview, raw_points) if gridded else None
+    raw_grid = grid_width(*overview, raw_points) if gridded else None
 
     prepared, shown, in_view, nonpositive = [], 0, 0, 0
     for line in lines:
@@ -344,7 +330,7 @@ def build_figure(lines: list[RunLine], opts: ChartOptions) -> tuple[dict, dict]:
         if smoothing > 0:
             smooth = ema_debiased(line.values, smoothing)
             sidx = reduce_indices(xn, smooth, per_line, opts.x_range, overview,
-                                  step_grid(*overview, per_line) if gridded else None)
+                                  grid_width(*overview, per_line) if gridded else None)
         prepared.append(_Prepared(line, xn, idx, smooth, sidx))
         shown += visible_count(xn[sidx if sidx is not None else idx], opts.x_range)
         in_view += visible_count(xn, opts.x_range) if line.total is None else line.total

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from dashboard.api.encoding import csv_block, json_points
 from dashboard.api.params import MetricsQuery, SeriesFilter
-from dashboard.db import queries
+from dashboard.db import queries, rollups
 from dashboard.db.queries import SeriesArrays
 from dashboard.sampling import minmax_indices
 
@@ -62,14 +62,26 @@ def reduced_series(engine: Engine, run: dict, name: str, first: int, last: int, 
                    cache: OverviewCache) -> SeriesArrays:
     """A long series' points to draw over [first, last]: the min/max of each step bucket chosen
     in SQL (index range scans, ~max_points rows fetched), then `minmax_indices` over those
-    candidates with the same bucket span, so the result has the shape an in-memory reduction
-    of the whole series would have."""
+    candidates with the same buckets, so the result has the shape an in-memory reduction of
+    the whole series would have. The whole of a long series is cut on the rollup grid
+    (`rollups.grid_width`), as the charts do: its buckets are then read from the rollups with
+    no point scanned but the non-finite ones; a step range gets equal buckets over it.""" 
     key = (run["id"], run["updated_at"], name, first, last, max_points)
     series = cache.get(key)
     if series is None:
+        summary = run["metrics"][name]
         n_buckets = max((max_points - 2) // 2, 1)
-        steps, values, stamps = queries.metric_overview(engine, run["id"], name, first, last, n_buckets)
-        keep = minmax_indices(steps, values, max_points, first, last)
+        # the grid where metric_overview would read the rollups too (wide buckets)
+        wide = (first, last) == (summary["first_step"], summary["last_step"]) \
+            and last - first + 1 >= queries.ROLLUP_MIN_SPAN * n_buckets
+        width = rollups.grid_width(first, last, max_points) if wide else None
+        got = queries.metric_grid_overview(engine, run["id"], name, summary, width) if width else None
+        if got is None:
+            steps, values, stamps = queries.metric_overview(engine, run["id"], name, first, last, n_buckets)
+            width = None
+        else:
+            steps, values, stamps = got[0]
+        keep = minmax_indices(steps, values, max_points, first, last, width=width)
         series = (steps[keep], values[keep], stamps[keep])
         cache.put(key, series)
     return series

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from dashboard.callbacks.data import Overview, SeriesCache
 from dashboard.components import summary_table
 from dashboard.db import queries
+from dashboard.db.rollups import grid_width
 from dashboard.db.columns import read_series
 from dashboard.figures import (
     ChartOptions,
@@ -29,7 +30,6 @@ from dashboard.figures import (
     per_line_points,
     points_note,
     resolve_metric,
-    step_grid,
     summary_rows,
 )
 
@@ -148,7 +148,7 @@ def grid_overview(runs: list[dict], names: dict[int, str], opts: ChartOptions) -
         return None
     # what build_figure will choose for these lines
     points = per_line_points(opts.max_points, len(summaries))
-    width = step_grid(min(s["first_step"] for s in summaries), max(s["last_step"] for s in summaries), points)
+    width = grid_width(min(s["first_step"] for s in summaries), max(s["last_step"] for s in summaries), points)
     return Overview(width, points) if width else None
 
 

@@ -39,7 +39,7 @@ class _Entry:
 
 @dataclass(frozen=True)
 class Overview:
-    """A chart that draws whole finished series reduced on a step grid (`figures.step_grid`):
+    """A chart that draws whole finished series reduced on a step grid (`rollups.grid_width`):
     a series of more than `max_points` points not in memory is read as that reduction, from
     the rollups (`queries.metric_grid_overview`), at a fraction of the cost of reading it."""
     width: int
@@ -88,10 +88,16 @@ class SeriesCache:
                 found[(run["id"], name)] = grown
             else:  # an earlier step was rewritten (a resumed run): read it whole
                 stale.setdefault(name, []).append(run["id"])
+        reduced = {}
+        for run, name in overviews:
+            line = self._overview(run, name, overview.width)
+            if line is None:  # rollups that do not count every point: read the series whole
+                stale.setdefault(name, []).append(run["id"])
+            else:
+                reduced[run["id"]] = line
         complete = {r["id"] for r in runs if r["is_complete"]}
         for name, ids in stale.items():
             found.update(self._load(ids, name, complete))
-        reduced = {run["id"]: self._overview(run, name, overview.width) for run, name in overviews}
         out = []
         for run, name in wanted:
             if run["id"] in reduced:
@@ -102,11 +108,10 @@ class SeriesCache:
                 out.append(RunLine(run["id"], run["name"], e.steps, e.values, e.wall))
         return out
 
-    def _overview(self, run: dict, name: str, width: int) -> RunLine:
+    def _overview(self, run: dict, name: str, width: int) -> RunLine | None:
         summary = run["metrics"][name]
-        series, final = queries.metric_grid_overview(self.engine, run["id"], name, summary["first_step"],
-                                                     summary["last_step"], width)
-        return RunLine(run["id"], run["name"], *series, total=summary["count"], final=final)
+        got = queries.metric_grid_overview(self.engine, run["id"], name, summary, width)
+        return None if got is None else RunLine(run["id"], run["name"], *got[0], total=summary["count"], final=got[1])
 
     def _load(self, run_ids: list[int], name: str, complete: set[int]) -> dict[tuple[int, str], _Entry]:
         with self.engine.connect() as conn:

@@ -294,15 +294,20 @@ _LAST_FINITE = text(f"SELECT p.step, p.value FROM metric_points p WHERE p.run_id
                     f"AND {_FINITE} ORDER BY p.step DESC LIMIT 1")
 
 
-def metric_grid_overview(engine: Engine, run_id: int, name: str, first: int, last: int,
-                         width: int) -> tuple[SeriesArrays, tuple[int, float] | None]:
-    """The points a chart keeps of a whole series reduced on the step grid `width`
-    (`figures.step_grid`: whole rollup buckets), read from the rollups without the rest of the
-    series: per grid bucket its first lowest and highest finite point, every non-finite point,
-    and the first and last points (`first`, `last`: the series' first and last steps). Also its
-    last finite point (step, value), or None, for the comparison table."""
+def metric_grid_overview(engine: Engine, run_id: int, name: str, summary: dict,
+                         width: int) -> tuple[SeriesArrays, tuple[int, float] | None] | None:
+    """The points `minmax_indices(..., width=width)` keeps of a whole series on the step grid
+    `width` (`rollups.grid_width`: whole rollup buckets), read from the rollups without the rest
+    of the series: per grid bucket its first lowest and highest finite point, every non-finite
+    point, and the first and last points; with its last finite point (step, value), or None,
+    for the comparison table. `summary`: the run's summary of the series (count, first and last
+    step). None when the rollups do not count the summary's points (points written behind the
+    writer's back): the caller reads the series instead."""
     with engine.connect() as conn:
-        steps = np.union1d(rollups.grid_steps(conn, run_id, name, width), [first, last])
+        steps, counted = rollups.grid_steps(conn, run_id, name, width)
+        if counted != summary["count"]:
+            return None
+        steps = np.union1d(steps, [summary["first_step"], summary["last_step"]])
         series = _arrays(rollups.points_at(conn, run_id, name, steps))
         values = series[1]
         if values.size and np.isfinite(values[-1]):

@@ -256,19 +256,33 @@ def points_at(conn: Connection, run_id: int, name: str, steps: np.ndarray) -> li
 
 
 _GRID_ROWS = text(
-    "SELECT bucket, nonfinite, min_step, min_value, max_step, max_value "
+    "SELECT bucket, nonfinite, min_step, min_value, max_step, max_value, points "
     "FROM metric_rollups WHERE run_id = :run_id AND name = :name ORDER BY bucket"
 )
 
 
-def grid_steps(conn: Connection, run_id: int, name: str, width: int) -> np.ndarray:
+def grid_width(lo: float, hi: float, max_points: int) -> int | None:
+    """Bucket width (in steps) of an overview of steps [lo, hi] reduced to about `max_points`
+    points, when the range is long enough for the rollups to matter: whole rollup buckets
+    (counted from step 0, so every series shares the edges), as few as keep the bucket count
+    within `minmax_indices`' own, so an overview reads a rollup row instead of WIDTH points.
+    None: the range is short; reduce on equal buckets over [lo, hi]."""
+    n_buckets = max((max_points - 2) // 2, 1)
+    span = int(hi) - int(lo) + 1
+    if span <= WIDTH * n_buckets:
+        return None
+    return WIDTH * -(-span // (WIDTH * n_buckets))
+
+
+def grid_steps(conn: Connection, run_id: int, name: str, width: int) -> tuple[np.ndarray, int]:
     """The steps `minmax_indices(..., width=width)` keeps of a whole series besides its first and
     last points, from the rollups alone but for the non-finite points: in each bucket of
     `width` steps (a multiple of WIDTH, so whole rollup buckets) the first lowest and first
     highest finite point, and every NaN, +inf and -inf (read from the rollup buckets that
-    count some)."""
+    count some). Also the number of points the rollups count, to check them against."""
     rows = np.array(conn.execute(_GRID_ROWS, {"run_id": run_id, "name": name}).cursor.fetchall(),
-                    dtype=np.float64).reshape(-1, 6)  # NULL (no finite point) becomes NaN
+                    dtype=np.float64).reshape(-1, 7)  # NULL (no finite point) becomes NaN
+    counted = int(rows[:, 6].sum())
     group = rows[:, 0].astype(np.int64) // (width // WIDTH)
     f = np.flatnonzero(~np.isnan(rows[:, 3]))
     mins = rows[f[_firsts(group[f], rows[f, 3], rows[f, 2])], 2]
@@ -280,4 +294,4 @@ def grid_steps(conn: Connection, run_id: int, name: str, width: int) -> np.ndarr
         sql = (f"WITH r(a, b) AS (VALUES {_values(ranges)}) SELECT p.step FROM (SELECT p.step, p.value "
                f"{_in_ranges(conn)}) p WHERE p.value IS NULL OR NOT ({_FINITE})")
         keep.append(np.array(conn.execute(text(sql), {"run_id": run_id, "name": name}).scalars().all(), dtype=np.int64))
-    return np.unique(np.concatenate(keep))
+    return np.unique(np.concatenate(keep)), counted

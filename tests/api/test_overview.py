@@ -146,3 +146,33 @@ def test_overview_cache_is_bounded_by_points_and_least_recently_used():
     assert cache.get("b") is None and cache.get("a") is not None and cache.get("f") is not None
     cache.put("huge", series(26))  # over a quarter of the budget: never cached
     assert cache.get("huge") is None
+
+
+def test_whole_series_overview_from_the_rollup_grid_equals_the_reduction_of_every_point(engine, run_id):
+    from dashboard.api.metrics import OverviewCache, reduced_series
+    from dashboard.db import rollups
+    from dashboard.sampling import minmax_indices
+
+    rng = np.random.default_rng(8)
+    steps = np.sort(rng.choice(60_000, 20_000, replace=False)) + 3
+    values = rng.normal(0, 1, steps.size).round(1)
+    values[rng.choice(steps.size, 12, replace=False)] = [np.nan, np.inf, -np.inf] * 4
+    values[777] = 80.0  # a one-step spike
+    write_batch(engine, run_id, [("loss", int(s), float(v), 1.7e9 + s) for s, v in zip(steps, values)])
+    # a resumed run rewrites some steps, one of them to a new low
+    where = rng.choice(steps.size, 50, replace=False)
+    new = np.r_[-70.0, rng.normal(0, 1, 49).round(1)]
+    write_batch(engine, run_id, [("loss", int(steps[i]), float(v), 5.0) for i, v in zip(where, new)])
+    values[where] = new
+    stamps = 1.7e9 + steps.astype(float)
+    stamps[where] = 5.0
+
+    run = queries.get_run(engine, run_id)
+    first, last = int(steps[0]), int(steps[-1])
+    width = rollups.grid_width(first, last, 100)
+    assert width and last - first + 1 >= queries.ROLLUP_MIN_SPAN * 49  # the grid path is the one tested
+    got = reduced_series(engine, run, "loss", first, last, 100, OverviewCache())
+    keep = minmax_indices(steps, values, 100, width=width)
+    assert got[0].tolist() == steps[keep].tolist()
+    assert np.array_equal(got[1], values[keep], equal_nan=True) and got[2].tolist() == stamps[keep].tolist()
+    assert {80.0, -70.0} <= set(got[1].tolist())
