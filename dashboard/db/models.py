@@ -121,18 +121,15 @@ class MetricPoint(Base):
     __table_args__ = ({"sqlite_with_rowid": False},)
 
 
-class MetricRollup(Base):
-    """One step bucket (`dashboard.db.rollups.WIDTH` steps) of one metric, summarised by the
-    writer in the batch's transaction, so an overview of a long range reads a row per bucket
-    instead of every point. Non-finite points stay visible: the first NaN, +inf and -inf step."""
-
-    __tablename__ = "metric_rollups"
+class _Rollup:
+    """The columns of a rollup row: one step bucket of one metric, summarised. Non-finite points
+    stay visible: the first NaN, +inf and -inf step."""
 
     run_id: Mapped[int] = mapped_column(
         ForeignKey("experiment_runs.id", ondelete="CASCADE"), primary_key=True
     )
     name: Mapped[str] = mapped_column(String(120), primary_key=True)
-    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # floor(step / WIDTH)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # floor(step / the bucket width)
     points: Mapped[int] = mapped_column(Integer)
     nonfinite: Mapped[int] = mapped_column(Integer)
     first_step: Mapped[int] = mapped_column(BigInteger)
@@ -149,6 +146,20 @@ class MetricRollup(Base):
     neginf_step: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = ({"sqlite_with_rowid": False},)
+
+
+class MetricRollup(_Rollup, Base):
+    """A bucket of `dashboard.db.rollups.WIDTH` steps, summarised by the writer in the batch's
+    transaction, so an overview of a long range reads a row per bucket instead of every point."""
+
+    __tablename__ = "metric_rollups"
+
+
+class MetricRollupCoarse(_Rollup, Base):
+    """A bucket of `dashboard.db.rollups.COARSE` steps, summarised from the MetricRollup rows it
+    covers, in the same transaction: a whole-run overview of a long run reads ~1,000 of these."""
+
+    __tablename__ = "metric_rollups_coarse"
 
 
 class LogChunk(Base):

@@ -11,6 +11,9 @@ from sqlalchemy import Connection, text
 # of the buckets an output-bucket edge cuts (about n_buckets x WIDTH): 64 balances the two for a
 # 1M-step run drawn with ~1000 buckets (bench/api_bench.py).
 WIDTH = 64
+# Steps per coarse bucket, a whole number of WIDTH buckets: the coarse rows are summaries of the
+# fine ones, so a whole-run overview of 1M steps reads ~1,000 rows instead of ~16,000.
+COARSE = 16 * WIDTH
 
 _BUCKET = f"(CASE WHEN p.step >= 0 THEN p.step / {WIDTH} ELSE (p.step + 1) / {WIDTH} - 1 END)"
 # Finite floats only: NaN is stored as NULL, and +-inf fall outside.
@@ -62,21 +65,60 @@ ON CONFLICT (run_id, name, bucket) DO UPDATE SET
 BACKFILL_SQL = _recompute_sql("true")
 _RECOMPUTE = text(_recompute_sql("p.run_id = :run_id AND p.name = :name AND p.step BETWEEN :lo AND :hi"))
 
+_PER = COARSE // WIDTH
+_COARSE_BUCKET = f"(CASE WHEN f.bucket >= 0 THEN f.bucket / {_PER} ELSE (f.bucket + 1) / {_PER} - 1 END)"
 
-def bucket_of(steps: np.ndarray) -> np.ndarray:
+
+def _fine(column: str, cond: str) -> str:
+    return (f"(SELECT {column} FROM metric_rollups f WHERE f.run_id = g.run_id AND f.name = g.name AND {cond})")
+
+
+def _coarse_sql(where: str) -> str:
+    """INSERT … SELECT of the coarse rollup rows over the fine rows `where` selects (whole coarse
+    buckets), replacing the stored ones: sums, ends, and the extremes with their first steps
+    (the fine rows hold each bucket's first on ties; the first bucket with the extreme wins)."""
+    in_bucket = "f.bucket BETWEEN g.b0 AND g.b1"
+    return f"""
+INSERT INTO metric_rollups_coarse (run_id, name, bucket, {", ".join(_COLUMNS)})
+SELECT g.run_id, g.name, g.bucket, g.points, g.nonfinite,
+       g.first_step, {_fine("f.first_value", "f.bucket = g.b0")},
+       g.last_step, {_fine("f.last_value", "f.bucket = g.b1")},
+       {_fine("min(f.min_step)", in_bucket + " AND f.min_value = g.min_value")}, g.min_value,
+       {_fine("min(f.max_step)", in_bucket + " AND f.max_value = g.max_value")}, g.max_value,
+       g.nan_step, g.posinf_step, g.neginf_step
+FROM (
+    SELECT f.run_id, f.name, {_COARSE_BUCKET} AS bucket, sum(f.points) AS points, sum(f.nonfinite) AS nonfinite,
+           min(f.first_step) AS first_step, max(f.last_step) AS last_step, min(f.bucket) AS b0, max(f.bucket) AS b1,
+           min(f.min_value) AS min_value, max(f.max_value) AS max_value, min(f.nan_step) AS nan_step,
+           min(f.posinf_step) AS posinf_step, min(f.neginf_step) AS neginf_step
+    FROM metric_rollups f
+    WHERE {where}
+    GROUP BY f.run_id, f.name, {_COARSE_BUCKET}
+) g
+WHERE true
+ON CONFLICT (run_id, name, bucket) DO UPDATE SET
+    {", ".join(f"{c} = excluded.{c}" for c in _COLUMNS)}
+"""
+
+
+COARSE_BACKFILL_SQL = _coarse_sql("true")
+_COARSE_RECOMPUTE = text(_coarse_sql("f.run_id = :run_id AND f.name = :name AND f.bucket BETWEEN :b0 AND :b1"))
+
+
+def bucket_of(steps: np.ndarray, width: int = WIDTH) -> np.ndarray:
     """The rollup bucket of each step (floor division, as `_BUCKET` computes it in SQL)."""
-    return np.floor_divide(np.asarray(steps, dtype=np.int64), WIDTH)
+    return np.floor_divide(np.asarray(steps, dtype=np.int64), width)
 
 
-def bucket_ranges(steps: np.ndarray | Iterable[int]) -> list[tuple[int, int]]:
+def bucket_ranges(steps: np.ndarray | Iterable[int], width: int = WIDTH) -> list[tuple[int, int]]:
     """(first step, last step) of each run of consecutive buckets holding some of `steps`."""
-    buckets = np.unique(bucket_of(np.asarray(steps, dtype=np.int64)))
+    buckets = np.unique(bucket_of(np.asarray(steps, dtype=np.int64), width))
     if buckets.size == 0:
         return []
     breaks = np.flatnonzero(np.diff(buckets) != 1)
     firsts = np.r_[buckets[0], buckets[breaks + 1]]
     lasts = np.r_[buckets[breaks], buckets[-1]]
-    return [(int(a) * WIDTH, int(b) * WIDTH + WIDTH - 1) for a, b in zip(firsts.tolist(), lasts.tolist())]
+    return [(int(a) * width, int(b) * width + width - 1) for a, b in zip(firsts.tolist(), lasts.tolist())]
 
 
 _COUNT = text("SELECT count(*) FROM metric_points WHERE run_id = :run_id AND name = :name AND step BETWEEN :lo AND :hi")
@@ -132,8 +174,9 @@ def update_rollups(conn: Connection, run_id: int,
 
     A run of touched buckets whose inner buckets hold only this batch's points (a count over
     their range says so: the common append) gets those from the batch in numpy; its two end
-    buckets, and any run holding older points, are recomputed from the stored points in SQL."""
-    recompute, rows = [], []
+    buckets, and any run holding older points, are recomputed from the stored points in SQL.
+    The coarse buckets holding the points are then recomputed from the fine rows."""
+    recompute, rows, coarse = [], [], []
     for name, series in touched.items():
         if isinstance(series, Mapping):
             steps = np.fromiter(series, dtype=np.int64, count=len(series))
@@ -142,6 +185,8 @@ def update_rollups(conn: Connection, run_id: int,
             steps, values = np.asarray(series[0], dtype=np.int64), np.asarray(series[1], dtype=np.float64)
         order = np.argsort(steps)
         steps, values = steps[order], values[order]
+        coarse += [{"run_id": run_id, "name": name, "b0": lo // WIDTH, "b1": hi // WIDTH}
+                   for lo, hi in bucket_ranges(steps, COARSE)]
         for lo, hi in bucket_ranges(steps):
             key = {"run_id": run_id, "name": name}
             recompute += [{**key, "lo": lo, "hi": lo + WIDTH - 1}]
@@ -160,6 +205,8 @@ def update_rollups(conn: Connection, run_id: int,
     if rows:
         # The driver's executemany: SQLAlchemy's parameter handling would cost more than the insert.
         conn.exec_driver_sql(_UPSERT.format("%s" if conn.dialect.name == "postgresql" else "?"), rows)
+    if coarse:  # from the fine rows just written
+        conn.execute(_COARSE_RECOMPUTE, coarse)
 
 
 _ROLLUP_ROWS = text(
@@ -255,10 +302,10 @@ def points_at(conn: Connection, run_id: int, name: str, steps: np.ndarray) -> li
     return conn.execute(text(sql), {"run_id": run_id, "name": name}).cursor.fetchall()
 
 
-_GRID_ROWS = text(
-    "SELECT bucket, nonfinite, min_step, min_value, max_step, max_value, points "
-    "FROM metric_rollups WHERE run_id = :run_id AND name = :name ORDER BY bucket"
-)
+_DIRTY = (f"SELECT bucket * {WIDTH}, bucket * {WIDTH} + {WIDTH - 1} FROM metric_rollups "
+          "WHERE run_id = :run_id AND name = :name AND nonfinite > 0")
+_GRID_ROWS = ("SELECT bucket, nonfinite, min_step, min_value, max_step, max_value, points "
+              "FROM {table} WHERE run_id = :run_id AND name = :name ORDER BY bucket")
 
 
 def grid_width(lo: float, hi: float, max_points: int) -> int | None:
@@ -271,27 +318,30 @@ def grid_width(lo: float, hi: float, max_points: int) -> int | None:
     span = int(hi) - int(lo) + 1
     if span <= WIDTH * n_buckets:
         return None
-    return WIDTH * -(-span // (WIDTH * n_buckets))
+    width = WIDTH * -(-span // (WIDTH * n_buckets))
+    if width >= COARSE:  # whole coarse buckets: a row read per COARSE steps, not per WIDTH
+        width = COARSE * -(-span // (COARSE * n_buckets))
+    return width
 
 
 def grid_steps(conn: Connection, run_id: int, name: str, width: int) -> tuple[np.ndarray, int]:
     """The steps `minmax_indices(..., width=width)` keeps of a whole series besides its first and
     last points, from the rollups alone but for the non-finite points: in each bucket of
-    `width` steps (a multiple of WIDTH, so whole rollup buckets) the first lowest and first
-    highest finite point, and every NaN, +inf and -inf (read from the rollup buckets that
-    count some). Also the number of points the rollups count, to check them against."""
-    rows = np.array(conn.execute(_GRID_ROWS, {"run_id": run_id, "name": name}).cursor.fetchall(),
-                    dtype=np.float64).reshape(-1, 7)  # NULL (no finite point) becomes NaN
+    `width` steps (a multiple of WIDTH, so whole rollup buckets; of COARSE: whole coarse ones)
+    the first lowest and first highest finite point, and every NaN, +inf and -inf (read from the
+    rollup buckets that count some). Also the number of points the rollups count, to check
+    them against."""
+    unit, table = (COARSE, "metric_rollups_coarse") if width % COARSE == 0 else (WIDTH, "metric_rollups")
+    rows = np.array(conn.execute(text(_GRID_ROWS.format(table=table)), {"run_id": run_id, "name": name})
+                    .cursor.fetchall(), dtype=np.float64).reshape(-1, 7)  # NULL (no finite point) becomes NaN
     counted = int(rows[:, 6].sum())
-    group = rows[:, 0].astype(np.int64) // (width // WIDTH)
+    group = rows[:, 0].astype(np.int64) // (width // unit)
     f = np.flatnonzero(~np.isnan(rows[:, 3]))
     mins = rows[f[_firsts(group[f], rows[f, 3], rows[f, 2])], 2]
     maxs = rows[f[_firsts(group[f], -rows[f, 5], rows[f, 4])], 4]
     keep = [mins.astype(np.int64), maxs.astype(np.int64)]
-    dirty = rows[rows[:, 1] > 0, 0].astype(np.int64)
-    if dirty.size:
-        ranges = np.c_[dirty * WIDTH, dirty * WIDTH + WIDTH - 1]
-        sql = (f"WITH r(a, b) AS (VALUES {_values(ranges)}) SELECT p.step FROM (SELECT p.step, p.value "
-               f"{_in_ranges(conn)}) p WHERE p.value IS NULL OR NOT ({_FINITE})")
+    if rows[:, 1].any():  # every non-finite point is kept: read them in the fine buckets counting some
+        sql = (f"WITH r(a, b) AS ({_DIRTY}) SELECT p.step FROM (SELECT p.step, p.value {_in_ranges(conn)}) p "
+               f"WHERE p.value IS NULL OR NOT ({_FINITE})")
         keep.append(np.array(conn.execute(text(sql), {"run_id": run_id, "name": name}).scalars().all(), dtype=np.int64))
     return np.unique(np.concatenate(keep)), counted

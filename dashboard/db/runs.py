@@ -106,11 +106,12 @@ def delete_experiment(engine: Engine, experiment_id: int) -> None:
 def clear_metrics(engine: Engine, run_id: int) -> None:
     """Delete a run's metric points and empty its summary (a reparse starts from nothing);
     its log chunks stay."""
-    from dashboard.db.models import MetricPoint, MetricRollup
+    from dashboard.db.models import MetricPoint, MetricRollup, MetricRollupCoarse
 
     with writer(engine).begin() as conn:
         # The run's row lock first, as write_batch takes it: the same lock order means no deadlock.
         conn.execute(select(ExperimentRun.id).where(ExperimentRun.id == run_id).with_for_update())
         conn.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id))
         conn.execute(delete(MetricRollup).where(MetricRollup.run_id == run_id))
+        conn.execute(delete(MetricRollupCoarse).where(MetricRollupCoarse.run_id == run_id))
         conn.execute(update(ExperimentRun).where(ExperimentRun.id == run_id).values(metrics={}, updated_at=utcnow()))

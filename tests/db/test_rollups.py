@@ -1,5 +1,5 @@
-"""Rollups: kept equal to a numpy summary of the stored points through overwrites, cleared with
-a run's metrics, and backfilled by migration 0003."""
+"""Rollups, fine and coarse: kept equal to a numpy summary of the stored points through
+overwrites, cleared with a run's metrics, and backfilled by migrations 0003 and 0004."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,19 +7,20 @@ from sqlalchemy import select, text
 
 from dashboard.db import rollups, runs
 from dashboard.db.engine import make_engine, upgrade
-from dashboard.db.models import MetricRollup
+from dashboard.db.models import MetricRollup, MetricRollupCoarse
 from dashboard.db.writer import write_batch
 
 W = rollups.WIDTH
+C = rollups.COARSE
 
 
-def expected_rollups(points: dict[int, float]) -> dict[int, tuple]:
+def expected_rollups(points: dict[int, float], width: int = W) -> dict[int, tuple]:
     """{bucket: (points, nonfinite, first, last, min_step, min_value, max_step, max_value, nan, +inf, -inf)}."""
     steps = np.array(sorted(points))
     values = np.array([points[s] for s in steps.tolist()])
     out = {}
-    for b in np.unique(steps // W).tolist():
-        s, v = steps[steps // W == b], values[steps // W == b]
+    for b in np.unique(steps // width).tolist():
+        s, v = steps[steps // width == b], values[steps // width == b]
         fin = np.isfinite(v)
 
         def first(mask):
@@ -34,8 +35,7 @@ def expected_rollups(points: dict[int, float]) -> dict[int, tuple]:
     return out
 
 
-def stored_rollups(engine, run_id) -> dict[int, tuple]:
-    r = MetricRollup
+def stored_rollups(engine, run_id, r=MetricRollup) -> dict[int, tuple]:
     with engine.connect() as conn:
         rows = conn.execute(
             select(r.bucket, r.points, r.nonfinite, r.first_step, r.last_step, r.min_step, r.min_value, r.max_step,
@@ -55,6 +55,23 @@ def test_rollups_follow_out_of_order_writes_and_overwrites(engine, run_id):
         write_batch(engine, run_id, [("loss", int(s), float(v), 0.0) for s, v in zip(steps, values)])
         points.update(zip(steps.tolist(), values.tolist()))
         assert stored_rollups(engine, run_id) == expected_rollups(points)
+
+
+def test_coarse_rollups_follow_appends_out_of_order_writes_and_overwrites(engine, run_id):
+    rng = np.random.default_rng(17)
+    points: dict[int, float] = {}
+    appended = rng.normal(0, 1, 6 * C).round(1)  # ties: the first step of an extreme must win
+    appended[rng.choice(appended.size, 40, replace=False)] = rng.choice([np.nan, np.inf, -np.inf], size=40)
+    batches = [dict(zip(range(a, a + 2 * C), appended[a:a + 2 * C].tolist())) for a in range(0, 6 * C, 2 * C)]
+    for _ in range(2):  # then rewrites and new points anywhere, negative steps too
+        steps = rng.choice(np.arange(-2 * C, 9 * C), size=1500, replace=False)
+        values = rng.choice([np.nan, np.inf, -np.inf, 9.0, -9.0], size=steps.size)
+        values[::2] = rng.normal(0, 1, values[::2].size).round(1)
+        batches.append(dict(zip(steps.tolist(), values.tolist())))
+    for batch in batches:
+        write_batch(engine, run_id, [("loss", s, v, 0.0) for s, v in batch.items()])
+        points.update(batch)
+        assert stored_rollups(engine, run_id, MetricRollupCoarse) == expected_rollups(points, C)
 
 
 def test_rollups_of_appended_batches_summarised_in_numpy_match_sql(engine, run_id):
@@ -91,17 +108,18 @@ def test_clear_metrics_and_delete_run_drop_rollups(engine, run_id):
     write_batch(engine, run_id, [("loss", s, 1.0, 0.0) for s in range(3 * W)])
     assert len(stored_rollups(engine, run_id)) == 3
     runs.clear_metrics(engine, run_id)
-    assert stored_rollups(engine, run_id) == {}
+    assert stored_rollups(engine, run_id) == {} == stored_rollups(engine, run_id, MetricRollupCoarse)
     write_batch(engine, run_id, [("loss", 1, 2.0, 0.0)])
+    assert len(stored_rollups(engine, run_id, MetricRollupCoarse)) == 1
     runs.delete_run(engine, run_id)
-    assert stored_rollups(engine, run_id) == {}
+    assert stored_rollups(engine, run_id) == {} == stored_rollups(engine, run_id, MetricRollupCoarse)
 
 
-def test_migration_0003_backfills_rollups(db_url):
+def test_migrations_0003_and_0004_backfill_rollups(db_url):
     engine = make_engine(db_url)
     upgrade(engine, "0002")
     rng = np.random.default_rng(3)
-    steps = np.sort(rng.choice(np.arange(-2 * W, 10 * W), size=200, replace=False))
+    steps = np.sort(rng.choice(np.arange(-2 * C, 3 * C), size=3000, replace=False))
     values = rng.choice([np.nan, np.inf, -np.inf, 1.0, 3.0], size=steps.size)
     values[::2] = rng.normal(0, 1, steps[::2].size)
     with engine.begin() as conn:
@@ -112,5 +130,7 @@ def test_migration_0003_backfills_rollups(db_url):
                           "VALUES (7, 'loss', :s, :v, 0)"),
                      [{"s": s, "v": None if v != v else v} for s, v in zip(steps.tolist(), values.tolist())])
     upgrade(engine)
-    assert stored_rollups(engine, 7) == expected_rollups(dict(zip(steps.tolist(), values.tolist())))
+    points = dict(zip(steps.tolist(), values.tolist()))
+    assert stored_rollups(engine, 7) == expected_rollups(points)
+    assert stored_rollups(engine, 7, MetricRollupCoarse) == expected_rollups(points, C)
     engine.dispose()
