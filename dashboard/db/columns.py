@@ -61,8 +61,17 @@ def read_series(conn: Connection, run_ids: Sequence[int], name: str, *, step_min
     dialect = conn.dialect.name
     sql = (_PG_SQL if dialect == "postgresql" else _SQLITE_SQL).format(where=where, limit=_LIMIT[dialect] if limit else "")
     if dialect == "postgresql":
+        if limit:
+            # A page must come from an index range scan in step order. PostgreSQL's row estimate
+            # for (run_id, name, step > x) is often far too low (correlated columns), so it
+            # bitmap-scans the rest of the series and sorts it: a CSV of 1M points, 20 pages,
+            # took 5 s instead of 0.5 s.
+            conn.exec_driver_sql("SET LOCAL enable_sort = off")
+        rows = conn.execute(text(sql), params).cursor.fetchall()
+        if limit:
+            conn.exec_driver_sql("RESET enable_sort")
         out = {}
-        for run_id, steps, values, stamps in conn.execute(text(sql), params).cursor.fetchall():
+        for run_id, steps, values, stamps in rows:
             steps = np.frombuffer(steps, ">i8").astype(np.int64)
             values = np.frombuffer(values, ">f8").astype(np.float64)
             stamps = np.frombuffer(stamps, ">f8").astype(np.float64)
