@@ -2,7 +2,7 @@
 
 Prints p50/p95 ms and response sizes for a 1,000-step range, for the whole series at
 max_points=2000 (cold: the overview from the rollups; warm: the same view again, served from
-the overview cache), the time of the CSV of every point, and the overview from the rollups
+the overview cache), the time of the CSV of every point (plain and gzipped), and the overview from the rollups
 against the same by a scan in SQL and against loading the series and reducing it in numpy.
 SQLite (a temp file), and PostgreSQL when TRAINBOARD_TEST_PG_URL is set (own schema, dropped
 afterwards). A pure-Python loop is timed first as a yardstick of how fast this machine is.
@@ -110,6 +110,10 @@ def bench(url: str, label: str, n_points: int, repeat: int) -> None:
     response = c.get(f"{base}/metrics.csv")
     size = sum(len(chunk) for chunk in response.response)
     print(f"  CSV of every point (streamed):           {time.perf_counter() - t:7.2f} s; {size / 1e6:.1f} MB")
+    t = time.perf_counter()
+    response = c.get(f"{base}/metrics.csv", headers={"Accept-Encoding": "gzip"})
+    size = sum(len(chunk) for chunk in response.response)
+    print(f"  the same CSV gzipped (Accept-Encoding):  {time.perf_counter() - t:7.2f} s; {size / 1e6:.1f} MB")
 
     t = time.perf_counter()
     queries.metric_overview(engine, run, "loss", 0, n_points - 1, 999, use_rollups=True)
