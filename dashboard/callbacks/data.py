@@ -9,6 +9,10 @@ The run's `metrics` summary (count, last step, min, max, last value; kept curren
 flush) says whether a cached copy is still whole. A resumed run may rewrite earlier steps,
 which a summary cannot always reveal, so a series cached while its run was live is read
 whole once more when the run has finished: a finished run's chart is always exact.
+
+A chart that needs no more than the overview of whole finished series (no smoothing, the
+step axis, not zoomed) reads a long series not in memory as that overview, from the rollups
+(`Overview`): ~1,600 rows a run instead of 100,000 points.
 """
 from __future__ import annotations
 
