@@ -21,8 +21,9 @@ _TOKEN = re.compile(
     r"|([\x00-\x07\x0b-\x0c\x0e-\x1a\x1c-\x1f\x7f])"  # other controls: dropped
 )
 _PLAIN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-# An escape sequence cut by a chunk boundary: held back until the next chunk completes it.
-_INCOMPLETE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*)?$")
+# An escape sequence cut by a chunk boundary: held back until the next chunk completes it (`\Z`,
+# not `$`, which also matches before a final newline and would hold back the newline instead).
+_INCOMPLETE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*)?\Z")
 MAX_PENDING = 256
 
 # Carried between chunks: keeps a pathological line (a progress bar with no newline for

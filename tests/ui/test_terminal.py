@@ -73,6 +73,13 @@ def test_any_bytes_render_without_error(junk):
     assert len(lines) >= 1
 
 
+def test_a_lone_escape_before_a_chunk_final_newline_keeps_the_newline():
+    """Found by hypothesis: `0\x1b\n` then `0` lost the line end (`$` matched before the `\n`)."""
+    lines, state = render("0\x1b\n")
+    assert lines == [[("0", "", "")]] and state.pending == ""
+    assert render("0", TermState.from_json(state.to_json()))[0] == []
+
+
 def test_escape_sequence_cut_by_a_chunk_boundary_waits_for_the_rest():
     lines, state = render("progress 10%\x1b[")
     assert lines == [] and state.pending == "\x1b["
