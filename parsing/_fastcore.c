@@ -32,7 +32,10 @@
  * shape (each digit any digit), or this token only */
 enum { LV_FORM, LV_SHAPE, LV_EXACT };
 enum { K_NOOP, K_DETACH, K_RECORD, K_BAR };         /* what a template does */
-enum { ST_NONE, ST_SLOT, ST_EPT };                  /* where a record's step comes from */
+/* where a record's step comes from: none (bars), a token, (epoch - base) * total + pos, the context
+ * (StreamParser._step(None): the bar position it follows, else None; the running count declines),
+ * or None (an evaluation batch counter) */
+enum { ST_NONE, ST_SLOT, ST_EPT, ST_CTX, ST_NULL };
 
 typedef struct { Py_ssize_t start, end; int plain; } Tok;   /* plain: digits only */
 
@@ -59,6 +62,9 @@ typedef struct Template {
     long long kk_base;      /* _kk_base when learned; another value declines (it only changes once) */
     int ts_first, ts_last, ts_extra;  /* the timestamp text: tokens first..last and extra bytes */
     int bar_n, bar_total;   /* K_BAR: the tokens of the position and the total */
+    int eval_noop;          /* K_BAR: as an evaluation bar after training (another total) it does nothing */
+    int rank_slot;          /* K_RECORD: the token of the rank (`[rank1]:`), else -1 */
+    int attach_emit, attach_none;  /* K_RECORD: _attach = None after a record / after none */
 } Template;
 
 typedef struct {
@@ -67,13 +73,14 @@ typedef struct {
     Py_ssize_t record_slots[4]; /* offsets of step, metrics, timestamp, line; 0: call the type */
     PyObject *ts_fn;
     PyObject *ts_bases;         /* the timestamp cache ts_fn reads (its module's _TS_BASES) */
+    PyObject *evalish;          /* formats.EVALISH: names whose unchanged reprint is dropped */
     Template **buckets;     /* open addressing on the key hash; each entry a chain */
     size_t cap, used, ntemplates;
     uint64_t *miss_hash;
     uint32_t *miss_count;
     size_t miss_used;
     /* the modelled context, valid during run() */
-    PyObject *last, *shapes;
+    PyObject *last, *shapes, *primary;
     PyObject *attach;
     int guard_ok, has_steps, dirty;
     long long kk_base;
@@ -84,7 +91,7 @@ typedef struct {
 /* attribute names of StreamParser */
 static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy_names, *s_last,
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
-    *s_slow_line;
+    *s_slow_line, *s_primary, *s_epoch;
 static PyObject *one;  /* the int 1 */
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -319,17 +326,18 @@ static void release_context(Engine *e)
     Py_CLEAR(e->ts_bases);
     Py_CLEAR(e->last);
     Py_CLEAR(e->shapes);
+    Py_CLEAR(e->primary);
     Py_CLEAR(e->attach);
 }
 
 /* Reads the parser's context into e. -1 with an exception only when an attribute is missing. */
 static int pull(Engine *e, PyObject *p)
 {
-    PyObject *v[14];
-    PyObject *names[14] = {s_has_steps, s_attach, s_kk_base, s_block, s_table, s_copy_names, s_last,
+    PyObject *v[15];
+    PyObject *names[15] = {s_has_steps, s_attach, s_kk_base, s_block, s_table, s_copy_names, s_last,
                            s_shapes, s_bar_total, s_bar_n, s_bar_done, s_bar_epoch, s_header_epoch,
-                           s_expect_train_bar};
-    for (int i = 0; i < 14; i++) {
+                           s_expect_train_bar, s_primary};
+    for (int i = 0; i < 15; i++) {
         v[i] = PyObject_GetAttr(p, names[i]);
         if (v[i] == NULL) {
             for (int j = 0; j < i; j++)
@@ -342,7 +350,7 @@ static int pull(Engine *e, PyObject *p)
     PyObject *bases = globals != NULL ? PyDict_GetItemString(globals, "_TS_BASES") : NULL;
     e->ts_bases = bases != NULL && PyDict_CheckExact(bases) ? Py_NewRef(bases) : NULL;
     int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && v[3] == Py_None && v[4] == Py_None &&
-             v[5] == Py_None;
+             v[5] == Py_None && PyDict_CheckExact(v[14]);
     int none;
     e->has_steps = PyObject_IsTrue(v[0]) == 1;
     e->attach = Py_NewRef(v[1]);
@@ -350,6 +358,7 @@ static int pull(Engine *e, PyObject *p)
         ok = 0;
     e->last = Py_NewRef(v[6]);
     e->shapes = Py_NewRef(v[7]);
+    e->primary = Py_NewRef(v[14]);
     if (read_opt_ll(v[8], &e->bar_total_none, &e->bar_total) < 0)
         ok = 0;
     if (read_opt_ll(v[9], &none, &e->bar_n) < 0 || none)
@@ -363,7 +372,7 @@ static int pull(Engine *e, PyObject *p)
     PyErr_Clear();
     e->guard_ok = ok;
     e->dirty = 0;
-    for (int i = 0; i < 14; i++)
+    for (int i = 0; i < 15; i++)
         Py_DECREF(v[i]);
     return 0;
 }
@@ -608,36 +617,131 @@ static int emit(Engine *e, PyObject *step, PyObject *metrics, PyObject *shape, P
     return 1;
 }
 
+/* The two floats as _same() compares them (NaN equals NaN). */
+static int same_float(PyObject *a, PyObject *b)
+{
+    double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+    return x == y || (x != x && y != y);
+}
+
+/* StreamParser._emit of a non-reprint record with the format / dict / generic paths around it:
+ * a rank keeps only the metrics it is the lowest to print (_primary_rank), unchanged values of
+ * evaluation names are dropped, and the context moves as the template says. Everything that can
+ * decline (return 0) is checked before anything is changed. */
 static int apply_record(Engine *e, const Template *t, const char *s, Py_ssize_t n, const Tok *toks, long lineno,
                         PyObject *out)
 {
-    long long step;
-    if (t->kk_base != e->kk_base || !template_step(t, s, toks, &step))
+    long long step = 0, rank = -1;
+    int own = t->step_kind == ST_SLOT || t->step_kind == ST_EPT;
+    if (t->kk_base != e->kk_base || t->nmetrics > MAX_TOKENS + 8)
         return 0;
-    PyObject *metrics = PyDict_New();
-    if (metrics == NULL)
+    if (own && !template_step(t, s, toks, &step))
         return 0;
-    for (int i = 0; i < t->nmetrics; i++) {
-        PyObject *v = metric_value(&t->metrics[i], s, toks);
-        if (v == NULL || PyDict_SetItem(metrics, t->metrics[i].name, v) < 0) {
-            Py_XDECREF(v);
-            Py_DECREF(metrics);
-            return 0;
-        }
-        Py_DECREF(v);
+    if (t->step_kind == ST_CTX && e->attach == Py_None && !e->has_steps)
+        return 0;  /* the running count of a log without steps: Python */
+    if (t->rank_slot >= 0 && !token_int(s, &toks[t->rank_slot], 9, &rank))
+        return 0;
+    PyObject *vals[MAX_TOKENS + 8];
+    unsigned char keep[MAX_TOKENS + 8];
+    int nm = t->nmetrics, nkept = 0, nstale = 0, last_kept = -1, ok = 1;
+    for (int i = 0; i < nm; i++)
+        vals[i] = NULL;
+    for (int i = 0; ok && i < nm; i++) {
+        vals[i] = metric_value(&t->metrics[i], s, toks);
+        ok = vals[i] != NULL;
     }
-    PyObject *ts = template_timestamp(e, t, s, n, toks);
-    PyObject *step_obj = ts != NULL ? PyLong_FromLongLong(step) : NULL;
-    int ok = step_obj != NULL && emit(e, step_obj, metrics, t->shape, ts, lineno, out);
+    /* which metrics survive: the rank filter, then stale evaluation values */
+    for (int i = 0; ok && i < nm; i++) {
+        PyObject *name = t->metrics[i].name;
+        keep[i] = 1;
+        if (rank >= 0) {
+            PyObject *p = PyDict_GetItemWithError(e->primary, name);
+            if (p == NULL) {
+                ok = !PyErr_Occurred();
+            } else {
+                int overflow = 0;
+                long long pv = PyLong_Check(p) ? PyLong_AsLongLongAndOverflow(p, &overflow) : 0;
+                if (!PyLong_Check(p) || overflow || (pv == -1 && PyErr_Occurred()))
+                    ok = 0;
+                else
+                    keep[i] = rank <= pv;
+            }
+        }
+        if (!ok || !keep[i])
+            continue;
+        PyObject *old = PyDict_GetItemWithError(e->last, name);
+        if (old == NULL) {
+            ok = !PyErr_Occurred();
+        } else if (!PyFloat_Check(old) || !PyFloat_Check(vals[i])) {
+            ok = 0;
+        } else if (same_float(old, vals[i])) {
+            int ev = e->evalish != NULL ? PySet_Contains(e->evalish, name) : -1;
+            if (ev < 0)
+                ok = 0;
+            else if (ev) {
+                keep[i] = 2;  /* stale */
+                nstale++;
+            }
+        }
+        if (keep[i] == 1) {
+            nkept++;
+            last_kept = i;
+        }
+    }
+    int emit_it = ok && nkept > 0 &&
+                  !(nstale > 0 && nkept == 1 && PyUnicode_Compare(t->metrics[last_kept].name, s_epoch) == 0);
+    PyObject *metrics = NULL, *shape = NULL, *ts = NULL, *step_obj = NULL;
+    if (ok && emit_it) {
+        metrics = PyDict_New();
+        shape = nkept == nm ? Py_NewRef(t->shape) : PyTuple_New(nkept);
+        ok = metrics != NULL && shape != NULL;
+        for (int i = 0, k = 0; ok && i < nm; i++) {
+            if (keep[i] != 1)
+                continue;
+            ok = PyDict_SetItem(metrics, t->metrics[i].name, vals[i]) == 0;
+            if (nkept != nm)
+                PyTuple_SET_ITEM(shape, k++, Py_NewRef(t->metrics[i].name));
+        }
+        if (ok && PyDict_GET_SIZE(e->shapes) >= 4096) {
+            int has = PyDict_Contains(e->shapes, shape);
+            ok = has == 1;  /* a new shape in a full table: Python counts it per name */
+        }
+        if (ok) {
+            ts = template_timestamp(e, t, s, n, toks);
+            ok = ts != NULL;
+        }
+        if (ok) {
+            step_obj = own ? PyLong_FromLongLong(step) : Py_NewRef(t->step_kind == ST_CTX ? e->attach : Py_None);
+            ok = step_obj != NULL;
+        }
+    }
+    /* commit: nothing below declines */
+    if (ok && rank >= 0) {
+        PyObject *r = PyLong_FromLongLong(rank);
+        ok = r != NULL;
+        for (int i = 0; ok && i < nm; i++)
+            if (keep[i])
+                ok = PyDict_SetItem(e->primary, t->metrics[i].name, r) == 0;
+        Py_XDECREF(r);
+        /* a memory error here leaves _primary half-updated, as it would leave Python's */
+    }
+    int done = ok;
+    if (ok && emit_it)
+        emit(e, step_obj, metrics, shape, ts, lineno, out);
+    if (done) {
+        if (own)
+            e->has_steps = 1;
+        if (emit_it ? t->attach_emit : t->attach_none)
+            set_attach(e, Py_NewRef(Py_None));
+        e->dirty = 1;
+    }
+    for (int i = 0; i < nm; i++)
+        Py_XDECREF(vals[i]);
+    Py_XDECREF(metrics);
+    Py_XDECREF(shape);
     Py_XDECREF(ts);
     Py_XDECREF(step_obj);
-    Py_DECREF(metrics);
-    if (!ok)
-        return 0;
-    e->has_steps = 1;  /* a format line with its own step ends the bar context */
-    set_attach(e, Py_NewRef(Py_None));
-    e->dirty = 1;
-    return 1;
+    return done;
 }
 
 /* StreamParser._bar for a training bar with a total, no epoch in its description, no postfix
@@ -650,7 +754,7 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
         !token_int(s, &toks[t->bar_total], MAX_FACTOR_DIGITS, &total))
         return 0;
     if (!e->expect_train_bar && !e->bar_total_none && total != e->bar_total && e->bar_done)
-        return 0;  /* an evaluation bar after training: Python reads it */
+        return t->eval_noop;  /* an evaluation bar after training: nothing, or Python reads it */
     long long bar_epoch = e->bar_epoch, epoch;
     if (!e->header_epoch_none)
         epoch = e->header_epoch;
@@ -769,6 +873,7 @@ static void Engine_dealloc(Engine *e)
     release_context(e);
     Py_XDECREF(e->record_type);
     Py_XDECREF(e->ts_fn);
+    Py_XDECREF(e->evalish);
     Py_TYPE(e)->tp_free((PyObject *)e);
 }
 
@@ -806,8 +911,8 @@ static int find_record_slots(Engine *e)
 
 static int Engine_init(Engine *e, PyObject *args, PyObject *kw)
 {
-    PyObject *record_type, *ts_fn;
-    if (!PyArg_ParseTuple(args, "OO", &record_type, &ts_fn))
+    PyObject *record_type, *ts_fn, *evalish = NULL;
+    if (!PyArg_ParseTuple(args, "OO|O", &record_type, &ts_fn, &evalish))
         return -1;
     if (e->buckets != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Engine already initialised");
@@ -815,6 +920,7 @@ static int Engine_init(Engine *e, PyObject *args, PyObject *kw)
     }
     e->record_type = Py_NewRef(record_type);
     e->ts_fn = Py_NewRef(ts_fn);
+    e->evalish = evalish != NULL && PyAnySet_Check(evalish) ? Py_NewRef(evalish) : NULL;
     if (find_record_slots(e) < 0)
         return -1;
     e->cap = 16;
@@ -1018,7 +1124,7 @@ static int parse_metrics(Template *t, PyObject *metrics)
     return 0;
 }
 
-/* step: () | (ST_SLOT, i) | (ST_EPT, e, p, t, base) */
+/* step: () | (ST_SLOT, i) | (ST_EPT, e, p, t, base) | (ST_CTX,) | (ST_NULL,) */
 static int parse_step(Template *t, PyObject *step)
 {
     if (!PyTuple_Check(step)) {
@@ -1030,8 +1136,10 @@ static int parse_step(Template *t, PyObject *step)
         t->step_kind = ST_NONE;
         return 0;
     }
-    if (as_int(PyTuple_GET_ITEM(step, 0), ST_SLOT, ST_EPT, &t->step_kind) < 0)
+    if (as_int(PyTuple_GET_ITEM(step, 0), ST_SLOT, ST_NULL, &t->step_kind) < 0)
         return -1;
+    if (t->step_kind == ST_CTX || t->step_kind == ST_NULL)
+        return n == 1 ? 0 : (PyErr_SetString(PyExc_ValueError, "step"), -1);
     if (t->step_kind == ST_SLOT)
         return n == 2 ? slot_index(PyTuple_GET_ITEM(step, 1), t, &t->s_slot) : (PyErr_SetString(PyExc_ValueError, "step"), -1);
     int base;
@@ -1060,13 +1168,13 @@ static int parse_ts(Template *t, PyObject *ts)
     return 0;
 }
 
-PyDoc_STRVAR(add_doc, "add(key: bytes, kind, slots, step, metrics, ts, kk_base, bar) -> bool\n\n"
+PyDoc_STRVAR(add_doc, "add(key: bytes, kind, slots, step, metrics, ts, kk_base, bar, extra=None) -> bool\n\n"
              "Add a learned template (see parsing/fastpath.py for the fields); False when full.");
 
 static PyObject *Engine_add(Engine *e, PyObject *args)
 {
-    PyObject *key, *kind, *slots, *step, *metrics, *ts, *kk_base, *bar;
-    if (!PyArg_ParseTuple(args, "SOOOOOOO", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar))
+    PyObject *key, *kind, *slots, *step, *metrics, *ts, *kk_base, *bar, *extra = Py_None;
+    if (!PyArg_ParseTuple(args, "SOOOOOOO|O", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar, &extra))
         return NULL;
     Template *t = PyMem_Calloc(1, sizeof(Template));
     if (t == NULL)
@@ -1084,10 +1192,22 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
               parse_step(t, step) < 0 || parse_metrics(t, metrics) < 0 || parse_ts(t, ts) < 0 ||
               as_int(kk_base, -1000, 1000, &kk) < 0;
     t->kk_base = kk;
+    t->rank_slot = -1;
+    t->attach_emit = 1;
     if (!bad && t->kind == K_BAR) {
-        PyObject *bn, *bt;
-        bad = !PyArg_ParseTuple(bar, "OO", &bn, &bt) || slot_index(bn, t, &t->bar_n) < 0 ||
-              slot_index(bt, t, &t->bar_total) < 0;
+        PyObject *bn, *bt, *ev = NULL;
+        bad = !PyArg_ParseTuple(bar, "OO|O", &bn, &bt, &ev) || slot_index(bn, t, &t->bar_n) < 0 ||
+              slot_index(bt, t, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 1, &t->eval_noop) < 0);
+    }
+    if (!bad && t->kind == K_RECORD && extra != Py_None) {
+        /* (rank_slot or -1, attach_emit, attach_none) */
+        PyObject *rs, *ae, *an;
+        bad = !PyArg_ParseTuple(extra, "OOO", &rs, &ae, &an) || as_int(rs, -1, t->nslots - 1, &t->rank_slot) < 0 ||
+              as_int(ae, 0, 1, &t->attach_emit) < 0 || as_int(an, 0, 1, &t->attach_none) < 0;
+    }
+    if (!bad && t->nmetrics > MAX_TOKENS + 8) {
+        PyErr_SetString(PyExc_ValueError, "too many metrics");
+        bad = 1;
     }
     if (!bad && t->kind == K_RECORD && (t->step_kind == ST_NONE || t->nmetrics == 0)) {
         PyErr_SetString(PyExc_ValueError, "a record template needs a step and metrics");
@@ -1122,7 +1242,7 @@ static PyTypeObject EngineType = {
     .tp_basicsize = sizeof(Engine),
     .tp_dealloc = (destructor)Engine_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Engine(record_type, timestamp_fn): learned line templates, applied in C.",
+    .tp_doc = "Engine(record_type, timestamp_fn, evalish=None): learned line templates, applied in C.",
     .tp_methods = Engine_methods,
     .tp_as_sequence = &Engine_seq,
     .tp_init = (initproc)Engine_init,
@@ -1140,7 +1260,8 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_table, "_table"}, {&s_copy_names, "_copy_names"}, {&s_last, "_last"}, {&s_shapes, "_shapes"},
         {&s_bar_total, "_bar_total"}, {&s_bar_n, "_bar_n"}, {&s_bar_done, "_bar_done"},
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
-        {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"},
+        {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_primary, "_primary"},
+        {&s_epoch, "epoch"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 FORM, SHAPE, EXACT = range(3)  # which tokens a slot admits (the C enum): see _fastcore.c
 NOOP, DETACH, RECORD, BAR = range(4)  # what a template does (the C enum)
-ST_SLOT, ST_EPT = 1, 2
+ST_SLOT, ST_EPT, ST_CTX, ST_NULL = 1, 2, 3, 4
 
 TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _RUN = re.compile(rb"[0-9]+")
@@ -61,7 +61,7 @@ def available() -> bool:
 
 
 def new_engine():
-    return _fastcore.Engine(Record, _parser._timestamp)
+    return _fastcore.Engine(Record, _parser._timestamp, EVALISH)
 
 
 def line_key(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
@@ -128,7 +128,9 @@ class Outcome:
     records: list
     state: dict
     timestamps: list  # the texts handed to _timestamp
-    unmodelled: bool  # a rank copy was filtered or a failure counted: not for a template
+    unmodelled: bool  # a failure counted, or more than one record asked for: not for a template
+    ranks: tuple = ()  # the ranks _emit filtered by (`[rank1]:`)
+    emits: tuple = ()  # the reprint flag of each _emit call (a record may be asked for and not made)
 
     def same(self, other: Outcome) -> bool:
         return [record_key(r) for r in self.records] == [record_key(r) for r in other.records] \
@@ -179,18 +181,19 @@ class _Isolated:
 
 def run_python(iso: _Isolated, state, data: bytes, lineno: int) -> Outcome | None:
     p = clone(state)
-    flags = []
-    rank_filter, failed = p._primary_rank, p._failed
-    p._primary_rank = lambda *a: (flags.append("rank"), rank_filter(*a))[1]
+    flags, ranks, emits = [], [], []
+    rank_filter, failed, emit = p._primary_rank, p._failed, p._emit
+    p._primary_rank = lambda m, r: (ranks.append(r), rank_filter(m, r))[1]
     p._failed = lambda *a: (flags.append("failed"), failed(*a))[1]
+    p._emit = lambda *a, **k: (emits.append(k.get("reprint", len(a) > 6 and a[6])), emit(*a, **k))[1]
     iso.fresh()
     out: list[Record] = []
     try:
         p._line(data.decode("utf-8"), lineno, out)
     except Exception:
         return None
-    del p._primary_rank, p._failed
-    return Outcome(out, snapshot(p), iso.texts, bool(flags))
+    del p._primary_rank, p._failed, p._emit
+    return Outcome(out, snapshot(p), iso.texts, bool(flags) or len(emits) > 1, tuple(ranks), tuple(emits))
 
 
 def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple) -> Outcome | None:
@@ -288,6 +291,9 @@ class _Study:
         self.toks = [data[a:b] for a, b in spans]
         self.seen: dict[tuple, Outcome | None] = {}  # the full parser's outcomes by (state, line)
         self.alive: list = []
+        self.study = pre  # the context the tokens are studied in (no rank filtered, no value stale)
+        self.sbase: Outcome | None = None
+        self.extra_states: list = []  # contexts the verification adds for this kind of line
 
     def template(self) -> tuple | None:
         base = run_python(self.iso, self.pre, self.data, self.lineno)
@@ -308,26 +314,35 @@ class _Study:
     def _kind(self, base: Outcome) -> int | None:
         before, after = snapshot(self.pre), base.state
         changed = {k for k in before if before[k] != after[k]}
-        if not base.records and changed <= {"attach"}:
+        if not base.records and changed <= {"attach"} and not base.ranks and all(base.emits):
             # a bar redrawn at the same position changes nothing: try it where no bar was seen
+            # (other context set to values no line sets, so that a line that only set it again shows)
             probe = clone(self.pre)
             probe._attach, probe._bar_total, probe._bar_n, probe._bar_done = _SENTINEL_ATTACH, None, -1, False
+            probe._table_title, probe._copy_task, probe._kk_base = "\0probe", "\0probe", 7
             got = run_python(self.iso, probe, self.data, self.lineno)
-            if got is None or got.unmodelled:
+            if got is None or got.unmodelled or got.ranks:
                 return None
             if got.state["bar_n"] != -1:
                 return BAR if not got.records and type(got.state["attach"]) is int else None
-            if got.records:
+            was = snapshot(probe)
+            if got.records or got.emits or any(was[k] != got.state[k] for k in was if k != "attach"):
                 return None
             return DETACH if got.state["attach"] is None else NOOP if got.state["attach"] == _SENTINEL_ATTACH else None
         if {"bar_n", "bar_total", "bar_done", "bar_epoch", "expect_train_bar"} & changed:
             ok = changed <= {"has_steps", "attach", "bar_total", "bar_n", "bar_done", "bar_epoch", "expect_train_bar",
                              "last", "shapes"}
-            return BAR if ok and len(base.records) <= 1 and type(after["attach"]) is int else None
-        if len(base.records) == 1 and changed <= {"has_steps", "attach", "last", "shapes"}:
-            rec = base.records[0]
-            if type(rec.step) is int and after["attach"] is None and after["has_steps"] is True \
-                    and EVALISH.isdisjoint(rec.metrics):
+            return BAR if ok and not base.ranks and len(base.records) <= 1 and type(after["attach"]) is int else None
+        record_ok = {"has_steps", "attach", "last", "shapes", "primary"}
+        if base.emits == (False,) and len(base.records) <= 1 and changed <= record_ok:
+            # studied where no rank copy is filtered and no value is stale: then it makes its record
+            study = clone(self.pre)
+            study._primary, study._last = {}, {}
+            got = run_python(self.iso, study, self.data, self.lineno)
+            if got is None or got.unmodelled or got.emits != (False,) or len(got.records) != 1:
+                return None
+            if {k for k in got.state if snapshot(study)[k] != got.state[k]} <= record_ok:
+                self.study, self.sbase = study, got
                 return RECORD
         return None
 
@@ -343,7 +358,7 @@ class _Study:
         return tuple((lv, form(tok) if lv == FORM else tok) for lv, tok in zip(levels, self.toks))
 
     def _noop(self, kind: int) -> tuple | None:
-        return (self.key, kind, self._slots([FORM] * len(self.toks)), (), (), None, self.pre._kk_base, None)
+        return (self.key, kind, self._slots([FORM] * len(self.toks)), (), (), None, self.pre._kk_base, None, None)
 
     def _metrics(self, rec: Record, variants: list, levels: list[int], structural: set) -> tuple | None:
         """Each metric as a constant or as the float of a run of tokens joined by thousands commas."""
@@ -391,6 +406,14 @@ class _Study:
     def _step(self, step: int, variants: list, structural: set, levels: list[int]) -> tuple | None:
         deps = [i for i, v in enumerate(variants) if v is not None and i not in structural
                 and v.records and v.records[0].step != step]
+        if not deps:  # no token moves the step: the context's (`_step(None)`), or none
+            probe = clone(self.study)
+            probe._attach, probe._has_steps = _SENTINEL_ATTACH, True
+            got = self._python(probe, self.data)
+            if got is None or len(got.records) != 1:
+                return None
+            got_step = got.records[0].step
+            return (ST_CTX,) if got_step == _SENTINEL_ATTACH else (ST_NULL,) if got_step is None else None
         ints = {i: int(self.toks[i]) for i in deps if self.toks[i].isdigit()}
         if len(ints) != len(deps):
             return None
@@ -422,31 +445,64 @@ class _Study:
                 if c in deps or c in structural or not tok.isdigit() or line is None:
                     continue
                 both = with_tokens(self.data, self.spans, {**moved, c: successor(tok)})
-                got = both and run_python(self.iso, self.pre, both, self.lineno)
+                got = both and run_python(self.iso, self.study, both, self.lineno)
                 if got and len(got.records) == 1 and got.records[0].step != there.records[0].step:
                     return [c]
         return []
 
     def _record(self, base: Outcome) -> tuple | None:
-        rec = base.records[0]
-        variants = self._single_variants(self.pre)
+        sbase = self.sbase
+        rec = sbase.records[0]
+        variants = self._single_variants(self.study)
         names = tuple(rec.metrics)
         structural = {i for i, v in enumerate(variants)
-                      if v is None or v.unmodelled or len(v.records) != 1 or tuple(v.records[0].metrics) != names}
+                      if v is None or v.unmodelled or len(v.records) != 1 or tuple(v.records[0].metrics) != names
+                      or len(v.ranks) != len(sbase.ranks)}
         levels = [EXACT if i in structural else FORM for i in range(len(self.toks))]
+        rank_slot = -1
+        if sbase.ranks:  # the token the rank is read from
+            found = [i for i, v in enumerate(variants) if i not in structural and v.ranks != sbase.ranks]
+            if len(found) != 1 or not self.toks[found[0]].isdigit() or int(self.toks[found[0]]) != sbase.ranks[0]:
+                return None
+            rank_slot = found[0]
         step = self._step(rec.step, variants, structural, levels)
         metrics = step and self._metrics(rec, variants, levels, structural)
-        ts = metrics and self._timestamp(base.timestamps, levels)
+        ts = metrics and self._timestamp(sbase.timestamps, levels)
         if not metrics or ts is False or (rec.timestamp is not None and ts is None):
             return None
-        return (self.key, RECORD, self._slots(levels), step, metrics, ts, self.pre._kk_base, None)
+        # what the line does to the bar context after a record, and after none (all copies / all stale)
+        probe = clone(self.study)
+        probe._attach, probe._has_steps = _SENTINEL_ATTACH, True
+        got = self._python(probe, self.data)
+        if got is None or len(got.records) != 1 or got.state["attach"] not in (None, _SENTINEL_ATTACH):
+            return None
+        attach_emit = int(got.state["attach"] is None)
+        attach_none = attach_emit
+        empty = clone(probe)
+        if rank_slot >= 0:
+            empty._primary = {k: -1 for k in names}
+        else:
+            empty._last = dict(rec.metrics)
+        got = self._python(empty, self.data)
+        if got is not None and not got.records:
+            if got.state["attach"] not in (None, _SENTINEL_ATTACH):
+                return None
+            attach_none = int(got.state["attach"] is None)
+        self.extra_states = [probe, empty]
+        if rank_slot >= 0:
+            other = clone(self.study)
+            other._primary = {k: sbase.ranks[0] + 1 for k in names[::2]} | {k: -1 for k in names[1::2]}
+            self.extra_states.append(other)
+        return (self.key, RECORD, self._slots(levels), step, metrics, ts, self.pre._kk_base, None,
+                (rank_slot, attach_emit, attach_none))
 
     def _bar(self, base: Outcome) -> tuple | None:
         # with no last values every postfix metric is emitted, so each shows which token it reads
+        # where no bar was seen (the parser's own context may take the line for an evaluation bar)
         fresh = clone(self.pre)
-        fresh._last = {}
+        fresh._last, fresh._bar_total, fresh._bar_n, fresh._bar_done = {}, None, -1, False
         first = run_python(self.iso, fresh, self.data, self.lineno)
-        if first is None or first.unmodelled or len(first.records) > 1:
+        if first is None or first.unmodelled or first.ranks or len(first.records) > 1 or first.state["bar_n"] == -1:
             return None
         variants = self._single_variants(fresh)
         after = first.state
@@ -468,13 +524,19 @@ class _Study:
             ts = metrics and self._timestamp(first.timestamps, levels)
             if not metrics or ts is False or (first.records[0].timestamp is not None and ts is None):
                 return None
-        return (self.key, BAR, self._slots(levels), (), metrics, ts, self.pre._kk_base, (n_slot, t_slot))
+        # after training, a bar of another length is an evaluation bar: does it do nothing?
+        done = clone(self.pre)
+        done._bar_total, done._bar_n, done._bar_done, done._expect_train_bar = after["bar_total"] + 1, 10**6, True, False
+        got = self._python(done, self.data)
+        eval_noop = int(got is not None and not got.records and not got.emits and got.state == snapshot(done))
+        self.extra_states = [done]
+        return (self.key, BAR, self._slots(levels), (), metrics, ts, self.pre._kk_base, (n_slot, t_slot, eval_noop), None)
 
     # -- checking the template against the full parser
     def _states(self) -> list:
         """The parser before the line, then the same with other contexts a line may meet: a bar
         context, an epoch header, no bar, a finished bar, no last values, another `_attach`."""
-        states = [self.pre]
+        states = [self.pre] + self.extra_states
         for change in ({"_attach": None if self.pre._attach is not None else _SENTINEL_ATTACH},
                        {"_header_epoch": 2, "_expect_train_bar": True}, {"_bar_n": 10**6, "_bar_done": True},
                        {"_bar_total": None, "_bar_n": -1, "_bar_done": False, "_header_epoch": None,
@@ -533,11 +595,13 @@ class _Study:
 
 def _role_slots(spec: tuple) -> set[int]:
     """The slots a template reads a value from."""
-    _, _, _, step, metrics, ts, _, bar = spec
-    roles = set(step[1:4] if step and step[0] == ST_EPT else step[1:2])
+    _, _, _, step, metrics, ts, _, bar, extra = spec
+    roles = set(step[1:4] if step and step[0] == ST_EPT else step[1:2] if step and step[0] == ST_SLOT else ())
     for _, const, first, last, _ in metrics:
         if const is None:
             roles.update(range(first, last + 1))
     if ts:
         roles.update(range(ts[0], ts[1] + 1))
-    return roles | set(bar or ())
+    if extra and extra[0] >= 0:
+        roles.add(extra[0])
+    return roles | set(bar[:2] if bar else ())

@@ -168,3 +168,82 @@ def test_pure_switch_and_environment(monkeypatch):
     assert StreamParser(pure=True)._engine is None
     monkeypatch.setenv("TRAINBOARD_PARSER_PURE", "1")
     assert StreamParser()._engine is None
+
+
+# ---- what the fast path models beyond plain records: ranks, evaluation values, context steps, bars
+def _sample(name: str) -> str:
+    from tests.parsing.conftest import LOGS
+    if LOGS is None or not (LOGS / f"{name}.log").exists():
+        pytest.skip("shared/logs not found")
+    return (LOGS / f"{name}.log").read_text(encoding="utf-8", errors="replace")
+
+
+def slow_lines(text: str) -> tuple[int, int]:
+    """(lines read in Python, lines) of the fast path on `text`, checked against the pure parser."""
+    seen = []
+    parser = StreamParser()
+    slow = parser._slow_line
+    parser._slow_line = lambda *a: (seen.append(a[1]), slow(*a))[1]
+    got = [fastpath.record_key(r) for r in parser.feed(text) + parser.finish()]
+    want, want_stats, _ = parse([text], pure=True)
+    assert got == want and parser.stats == want_stats
+    return len(seen), text.count("\n")
+
+
+def _relabel_ranks(text: str, rng: random.Random) -> str:
+    """Rank prefixes redrawn line by line: copies from other ranks, a lower rank showing up late."""
+    return re.sub(r"\[rank(\d)\]:", lambda m: f"[rank{rng.choice('0123')}]:", text)
+
+
+@needs_fastcore
+def test_rank_copies_are_read_in_c():
+    text = _sample("torchtitan")
+    text = "".join(redrawn(text, k) for k in range(12))
+    slow, lines = slow_lines(text)
+    assert slow < lines * 0.4  # the rank-0 lines and the rank-1 copies both have templates
+
+
+@needs_fastcore
+@DIFF
+@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=1, max_value=6))
+def test_rank_copies_in_any_order_read_the_same(seed, repeat):
+    rng = random.Random(seed)
+    text = _sample("torchtitan")
+    assert_same("".join(_relabel_ranks(redrawn(text, seed + k), rng) for k in range(repeat)))
+
+
+@needs_fastcore
+@pytest.mark.parametrize("name", ["timm", "nanogpt", "keras", "hf_trainer", "megatron", "fairseq"])
+def test_evaluation_lines_and_context_steps_read_the_same(name):
+    """`Test: [..]` (no step), `val loss` reprints, `Test loss:` and Trainer dicts after a bar."""
+    text = _sample(name)
+    # the same values again (stale evaluation values), then other values
+    assert_same(text * 3 + redrawn(text, 3) + text)
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.sampled_from(["timm", "nanogpt", "keras", "hf_trainer", "lightning", "torchtitan", "megatron",
+                                 "mmengine", "fairseq", "detectron2"]), min_size=2, max_size=8),
+       st.integers(min_value=0, max_value=10**6))
+def test_frameworks_after_one_another_read_the_same(names, seed):
+    """One framework's bar context, ranks and last values meet another's lines (a bar of another
+    length after a finished bar is an evaluation bar)."""
+    rng = random.Random(seed)
+    parts = []
+    for name in names:
+        lines = _sample(name).splitlines(keepends=True)
+        start = rng.randrange(len(lines))
+        parts.append(redrawn("".join(lines[start:start + rng.randint(5, 60)]), rng.randrange(10**6)))
+    text = "".join(parts)
+    assert_same(text + text)
+
+
+@needs_fastcore
+def test_a_line_that_sets_context_to_its_value_is_not_a_noop():
+    """The table title line, seen when the title is already set, still sets it (not learned as a no-op)."""
+    title = "[05/08 23:57:59 d2.evaluation.coco_evaluation]: Evaluation results for {}: \n"
+    table = "|   AP   |  AP50  |\n|:------:|:------:|\n| {} | 59.688 |\n\n"
+    text = "".join(title.format("bbox") * 3 + table.format(f"{i}.5") for i in range(6))
+    text += "".join(title.format("segm") + table.format(f"{i}.25") for i in range(6))
+    assert_same(text)
