@@ -411,21 +411,29 @@ static void set_attach(Engine *e, PyObject *v)
 
 /* ---- applying a template ---------------------------------------------------------------------- */
 
-/* Whether token a has the form f, in which each run of digits is one '9'. */
+/* Whether token a has the form f, in which each run of digits is a run of '9's as long as the
+ * longest run verified there (fastpath.form): a run of a admits 1 up to that many digits. */
 static int same_form(const char *a, Py_ssize_t len, const char *f, Py_ssize_t flen)
 {
     Py_ssize_t i = 0, k = 0;
     while (k < flen) {
         if (f[k] == '9') {
-            if (i >= len || !is_digit((unsigned char)a[i]))
-                return 0;
-            while (i < len && is_digit((unsigned char)a[i]))
+            Py_ssize_t cap = 0, run = 0;
+            while (k < flen && f[k] == '9') {
+                cap++;
+                k++;
+            }
+            while (i < len && is_digit((unsigned char)a[i])) {
+                run++;
                 i++;
-        } else if (i >= len || a[i] != f[k]) {
-            return 0;
-        } else {
-            i++;
+            }
+            if (run == 0 || run > cap)
+                return 0;
+            continue;
         }
+        if (i >= len || a[i] != f[k])
+            return 0;
+        i++;
         k++;
     }
     return i == len;

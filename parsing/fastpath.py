@@ -49,6 +49,7 @@ ST_SLOT, ST_EPT, ST_CTX, ST_NULL = 1, 2, 3, 4
 
 TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _RUN = re.compile(rb"[0-9]+")
+FORM_MAX_TRIED = 9  # the longest digit run variants() tries in a slot of the FORM level
 _JOINT_VARIANTS = 8
 _SENTINEL_ATTACH = 987_654_321
 _FORMATS = FMTS + (GENERIC,)
@@ -219,8 +220,11 @@ def successor(tok: bytes) -> bytes:
 
 
 def form(tok: bytes) -> bytes:
-    """The token with each run of digits as one `9`: `12.25` -> `9.9`, `3.5e-05` -> `9.9e-9`."""
-    return _RUN.sub(b"9", tok)
+    """The token with each run of digits as a run of `9`s as long as the longest run verified
+    there (variants() tries up to FORM_MAX_TRIED digits, besides the token's own): `12.25` ->
+    `999999999.999999999`. A slot admits runs of 1 up to that many digits: a regex bounds a
+    count of digits from above (`\\d{1,9}`), so a longer run than any tried may read otherwise."""
+    return _RUN.sub(lambda m: b"9" * max(len(m.group()), FORM_MAX_TRIED), tok)
 
 
 def variants(tok: bytes, level: int, rng: random.Random) -> list[bytes]:
@@ -228,7 +232,7 @@ def variants(tok: bytes, level: int, rng: random.Random) -> list[bytes]:
     a form, also other lengths (a value, a count of digits a regex may care about)."""
     out = [successor(tok), _digits(tok, lambda c: 48), _digits(tok, lambda c: rng.randrange(48, 58))]
     if level == FORM:
-        for length in (1, 2, 4, 9):
+        for length in (1, 2, 4, FORM_MAX_TRIED):
             out.append(_RUN.sub(lambda m: bytes(rng.randrange(48, 58) for _ in range(length)), tok))
         out.append(_RUN.sub(b"7", tok))
     return out if level != EXACT else []
@@ -587,6 +591,12 @@ class _Study:
         joint = [self.data] + [with_tokens(self.data, self.spans, {
             i: self.rng.choice(variants(tok, levels[i], self.rng)) for i, tok in enumerate(self.toks)
             if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
+        # every FORM slot at one run length at once: slots interact (`Epoch 99999999999/3` is no
+        # header while either number is too long for its regex, `Epoch 6/3` is one)
+        for length in (1, 2, 4, FORM_MAX_TRIED):
+            joint.append(with_tokens(self.data, self.spans, {
+                i: _RUN.sub(lambda m: bytes(self.rng.randrange(48, 58) for _ in range(length)), tok)
+                for i, tok in enumerate(self.toks) if levels[i] == FORM}))
         return spec if self._agrees(spec, self._states(), [x for x in joint if x], must_apply=True) else None
 
     def _with_levels(self, spec: tuple, levels: list[int]) -> tuple:
