@@ -189,33 +189,31 @@ class StreamParser:
         lines = block.split("\n")
         lines.pop()
         lineno = self._lineno
-        line_fn = self._line
+        read = self._read_line
         for line in lines:
             lineno += 1
-            if len(line) > MAX_LINE:
-                line = line[:MAX_LINE]
-                self._stats.truncated_lines += 1
-            try:
-                line_fn(line, lineno, out)
-            except Exception:  # the parser never raises on input; a bug here costs one line
-                log.debug("line %d: parser error", lineno, exc_info=True)
-                self._stats.failures += 1
+            read(line, lineno, out)
         self._lineno = lineno
 
-    def _slow_line(self, line: str, lineno: int, out: list[Record], learn_key: bytes | None) -> None:
-        """A line the fast path did not take, read as _block_text reads it; with `learn_key`, the
-        fast path asks for the line's template to be learned."""
+    def _read_line(self, line: str, lineno: int, out: list[Record]) -> bool:
+        """One line (cut at MAX_LINE) through `_line`; False when the parser failed on it: the
+        parser never raises on input, a bug costs one line (counted)."""
         if len(line) > MAX_LINE:
             line = line[:MAX_LINE]
             self._stats.truncated_lines += 1
-        before = fastpath_clone(self) if learn_key is not None and self._learner.wants(learn_key) else None
         try:
             self._line(line, lineno, out)
-        except Exception:  # the parser never raises on input; a bug here costs one line
+        except Exception:
             log.debug("line %d: parser error", lineno, exc_info=True)
             self._stats.failures += 1
-            return
-        if before is not None:
+            return False
+        return True
+
+    def _slow_line(self, line: str, lineno: int, out: list[Record], learn_key: bytes | None) -> None:
+        """A line the fast path did not take; with `learn_key` (only for lines short enough for
+        the fast path), it asks for the line's template to be learned."""
+        before = fastpath_clone(self) if learn_key is not None and self._learner.wants(learn_key) else None
+        if self._read_line(line, lineno, out) and before is not None:
             self._learner.learn(before, line, learn_key, lineno)
 
     def _line(self, line: str, lineno: int, out: list[Record]) -> None:

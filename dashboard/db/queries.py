@@ -12,7 +12,7 @@ from sqlalchemy import Engine, bindparam, func, select, text
 
 from dashboard.config import DEFAULT_STALE_AFTER_S as STALE_AFTER_S
 from dashboard.db import rollups
-from dashboard.db.columns import SeriesArrays, read_series
+from dashboard.db.columns import SeriesArrays, point_arrays, read_series
 from dashboard.db.models import FINISHED_STATUSES, Experiment, ExperimentRun, LogChunk, MetricPoint
 
 SERIES_COLUMNS = ["run_id", "name", "step", "value", "timestamp"]
@@ -154,16 +154,6 @@ def point_count(engine: Engine, run_id: int, name: str) -> int:
         ).scalar_one()
 
 
-_POINT = np.dtype([("step", np.int64), ("value", np.float64), ("timestamp", np.float64)])
-
-
-def _arrays(rows: Sequence[Sequence]) -> SeriesArrays:
-    """(step, value, timestamp) rows -> arrays, converted in one C loop (3x faster than
-    transposing with zip); numpy reads None (a stored NaN) as NaN in a float field."""
-    points = np.fromiter(rows, dtype=_POINT, count=len(rows))
-    return points["step"].copy(), points["value"].copy(), points["timestamp"].copy()
-
-
 # Output buckets at least this many steps wide are read from the rollups: at most about one
 # point in ROLLUP_MIN_SPAN / WIDTH is then read point by point.
 ROLLUP_MIN_SPAN = 4 * rollups.WIDTH
@@ -275,19 +265,19 @@ def metric_overview(engine: Engine, run_id: int, name: str, lo: int, hi: int, n_
             steps = rollups.overview_steps(conn, run_id, name, lo, hi, bucket_starts(lo, hi, n_buckets))
             # lo and hi are kept when they hold a point (points_at reads only those that exist).
             steps = np.union1d(steps, [lo, hi])
-            return _arrays(rollups.points_at(conn, run_id, name, steps))
+            return point_arrays(rollups.points_at(conn, run_id, name, steps))
     q, r = divmod(hi - lo, n_buckets)
     params = {"run_id": run_id, "name": name, "lo": lo, "hi": hi, "nb": n_buckets, "q": q, "r": r}
     with engine.connect() as conn:
         rows = conn.execute(_OVERVIEW_SQL, params).cursor.fetchall()
-        steps, values, _ = _arrays(rows)
+        steps, values, _ = point_arrays(rows)
         nonfinite = ~np.isfinite(values)
         if nonfinite.any():
             buckets = np.searchsorted(bucket_starts(lo, hi, n_buckets), steps[nonfinite], side="right") - 1
             extra = conn.execute(_NONFINITE_BUCKETS_SQL, {**params, "buckets": np.unique(buckets).tolist()})
             by_step = {row[0]: row for row in [*rows, *extra.cursor.fetchall()]}
             rows = [by_step[step] for step in sorted(by_step)]
-    return _arrays(rows)
+    return point_arrays(rows)
 
 
 _LAST_FINITE = text(f"SELECT p.step, p.value FROM metric_points p WHERE p.run_id = :run_id AND p.name = :name "
@@ -308,7 +298,7 @@ def metric_grid_overview(engine: Engine, run_id: int, name: str, summary: dict,
         if counted != summary["count"]:
             return None
         steps = np.union1d(steps, [summary["first_step"], summary["last_step"]])
-        series = _arrays(rollups.points_at(conn, run_id, name, steps))
+        series = point_arrays(rollups.points_at(conn, run_id, name, steps))
         values = series[1]
         if values.size and np.isfinite(values[-1]):
             return series, (int(series[0][-1]), float(values[-1]))
