@@ -2,7 +2,7 @@
 long range costs a row per bucket of WIDTH steps instead of every point."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import numpy as np
 from sqlalchemy import Connection, text
@@ -123,60 +123,96 @@ def bucket_ranges(steps: np.ndarray | Iterable[int], width: int = WIDTH) -> list
 
 _COUNT = text("SELECT count(*) FROM metric_points WHERE run_id = :run_id AND name = :name AND step BETWEEN :lo AND :hi")
 _UPSERT = (
-    f"INSERT INTO metric_rollups (run_id, name, bucket, {', '.join(_COLUMNS)}) VALUES ({', '.join(['{0}'] * (3 + len(_COLUMNS)))}) "
+    f"INSERT INTO {{table}} (run_id, name, bucket, {', '.join(_COLUMNS)}) VALUES ({', '.join(['{p}'] * (3 + len(_COLUMNS)))}) "
     f"ON CONFLICT (run_id, name, bucket) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS)}"
 )
 
 
-def _column(n: int, where: np.ndarray, items: np.ndarray) -> list:
-    out: list = [None] * n
-    for i, item in zip(where.tolist(), items.tolist()):
-        out[i] = item
+def _firsts_in(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Index of the first point of `mask` in each of the `n` buckets (`owner`: each point's bucket
+    row, ascending), -1 where a bucket has none."""
+    out = np.full(n, -1, np.int64)
+    idx = np.flatnonzero(mask)
+    if idx.size:
+        rows = owner[idx]
+        first = np.r_[True, rows[1:] != rows[:-1]]
+        out[rows[first]] = idx[first]
     return out
 
 
-def summarise(steps: np.ndarray, values: np.ndarray) -> list[tuple]:
+def _at(items: np.ndarray, idx: np.ndarray) -> list:
+    """items[idx] as Python values, None where idx is -1 (or the item is NaN: stored as NULL)."""
+    out = items[idx].astype(object)
+    missing = idx < 0
+    if items.dtype.kind == "f":
+        missing |= np.isnan(items[idx])
+    out[missing] = None
+    return out.tolist()
+
+
+def summarise(steps: np.ndarray, values: np.ndarray, width: int = WIDTH) -> list[tuple]:
     """Rollup rows (bucket, *_COLUMNS) of points given in full: sorted unique steps, values with
-    NaN; what `_RECOMPUTE` computes in SQL."""
-    buckets = bucket_of(steps)
-    starts = np.flatnonzero(np.r_[True, np.diff(buckets) != 0])
+    NaN; what `_RECOMPUTE` computes in SQL (with `width=COARSE`, what `_COARSE_RECOMPUTE` does).
+
+    Steps ascend, so the first point of a kind in a bucket is the first by step: each extreme is
+    found with one reduceat per bucket and the first point equal to it (the first on ties)."""
+    buckets = bucket_of(steps, width)
+    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
     lasts = np.r_[starts[1:], steps.size] - 1
-    keys = buckets[starts]
-    n = keys.size
+    n = starts.size
+    owner = np.repeat(np.arange(n), lasts - starts + 1)
     finite = np.isfinite(values)
+    low = np.where(finite, values, np.inf)
+    high = np.where(finite, values, -np.inf)
+    mins = _firsts_in(owner, finite & (low == np.minimum.reduceat(low, starts)[owner]), n)
+    maxs = _firsts_in(owner, finite & (high == np.maximum.reduceat(high, starts)[owner]), n)
+    if finite.all():
+        nonfinite, nan = [0] * n, [None] * n
+        posinf = neginf = nan
+    else:
+        nonfinite = np.add.reduceat((~finite).astype(np.int64), starts).tolist()
+        nan, posinf, neginf = (_at(steps, _firsts_in(owner, kind, n))
+                               for kind in (np.isnan(values), values == np.inf, values == -np.inf))
+    return list(zip(
+        buckets[starts].tolist(), (lasts - starts + 1).tolist(), nonfinite,
+        steps[starts].tolist(), _at(values, starts), steps[lasts].tolist(), _at(values, lasts),
+        _at(steps, mins), _at(values, mins), _at(steps, maxs), _at(values, maxs), nan, posinf, neginf,
+    ))
 
-    def firsts(mask: np.ndarray, *order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(output row, point index) of the first point of `mask` per bucket by `order`."""
-        idx = np.flatnonzero(mask)
-        chosen = idx[_firsts(buckets[idx], *(o[idx] for o in order), steps[idx])]
-        return np.searchsorted(keys, buckets[chosen]), chosen
 
-    mins, maxs = firsts(finite, values), firsts(finite, -values)
-    nan, posinf, neginf = (firsts(kind) for kind in (np.isnan(values), values == np.inf, values == -np.inf))
-    nonfinite = np.add.reduceat((~finite).astype(np.int64), starts)
-    nulled = np.where(np.isnan(values), None, values.astype(object))  # NaN is stored as NULL
-    columns = [
-        keys.tolist(), (lasts - starts + 1).tolist(), nonfinite.tolist(),
-        steps[starts].tolist(), nulled[starts].tolist(), steps[lasts].tolist(), nulled[lasts].tolist(),
-        _column(n, mins[0], steps[mins[1]]), _column(n, mins[0], values[mins[1]]),
-        _column(n, maxs[0], steps[maxs[1]]), _column(n, maxs[0], values[maxs[1]]),
-        _column(n, nan[0], steps[nan[1]]), _column(n, posinf[0], steps[posinf[1]]),
-        _column(n, neginf[0], steps[neginf[1]]),
-    ]
-    return list(zip(*columns))
+def _append_upsert(table: str, p: str) -> str:
+    """An upsert of rollup rows of points that all come after the stored points of their series:
+    a bucket the rows continue merges with its stored row in SQL (sums, the old first and the new
+    last, the new extreme only when strictly beyond the old one, so the earlier step wins ties,
+    and the old first non-finite steps when there are any)."""
+    def beyond(kind: str, op: str) -> str:
+        return (f"excluded.{kind}_value IS NOT NULL AND ({table}.{kind}_value IS NULL "
+                f"OR excluded.{kind}_value {op} {table}.{kind}_value)")
+
+    extremes = [f"{kind}_{col} = CASE WHEN {beyond(kind, op)} THEN excluded.{kind}_{col} ELSE {table}.{kind}_{col} END"
+                for kind, op in (("min", "<"), ("max", ">")) for col in ("step", "value")]
+    sets = [f"points = {table}.points + excluded.points", f"nonfinite = {table}.nonfinite + excluded.nonfinite",
+            "last_step = excluded.last_step", "last_value = excluded.last_value", *extremes,
+            *(f"{c} = coalesce({table}.{c}, excluded.{c})" for c in ("nan_step", "posinf_step", "neginf_step"))]
+    return (f"INSERT INTO {table} (run_id, name, bucket, {', '.join(_COLUMNS)}) "
+            f"VALUES ({', '.join([p] * (3 + len(_COLUMNS)))}) "
+            f"ON CONFLICT (run_id, name, bucket) DO UPDATE SET {', '.join(sets)}")
 
 
 def update_rollups(conn: Connection, run_id: int,
-                   touched: Mapping[str, Mapping[int, tuple] | tuple[np.ndarray, np.ndarray]]) -> None:
+                   touched: Mapping[str, Mapping[int, tuple] | tuple[np.ndarray, np.ndarray]],
+                   appended: Collection[str] = ()) -> None:
     """Bring up to date the rollups of the buckets holding the points just written ({name: {step:
     (value, timestamp)}} or {name: (steps, values)} arrays, NaN as NaN); to run in the writing
     transaction, after the points' upsert.
 
-    A run of touched buckets whose inner buckets hold only this batch's points (a count over
-    their range says so: the common append) gets those from the batch in numpy; its two end
-    buckets, and any run holding older points, are recomputed from the stored points in SQL.
-    The coarse buckets holding the points are then recomputed from the fine rows."""
-    recompute, rows, coarse = [], [], []
+    `appended` names the series whose points all come after every stored point of theirs (the
+    writer knows from the run's summary): their fine and coarse rows come from the batch in numpy,
+    and a bucket they continue merges with its stored row in the upsert. Otherwise, a run of touched buckets whose inner buckets hold only this batch's
+    points (a count over their range says so) gets those from the batch in numpy; its two end
+    buckets, and any run holding older points, are recomputed from the stored points in SQL, and
+    the coarse buckets holding the points are then recomputed from the fine rows."""
+    recompute, rows, coarse, fine_appends, coarse_appends = [], [], [], [], []
     for name, series in touched.items():
         if isinstance(series, Mapping):
             steps = np.fromiter(series, dtype=np.int64, count=len(series))
@@ -185,6 +221,10 @@ def update_rollups(conn: Connection, run_id: int,
             steps, values = np.asarray(series[0], dtype=np.int64), np.asarray(series[1], dtype=np.float64)
         order = np.argsort(steps)
         steps, values = steps[order], values[order]
+        if name in appended:
+            fine_appends += [(run_id, name, *row) for row in summarise(steps, values)]
+            coarse_appends += [(run_id, name, *row) for row in summarise(steps, values, COARSE)]
+            continue
         coarse += [{"run_id": run_id, "name": name, "b0": lo // WIDTH, "b1": hi // WIDTH}
                    for lo, hi in bucket_ranges(steps, COARSE)]
         for lo, hi in bucket_ranges(steps):
@@ -202,11 +242,16 @@ def update_rollups(conn: Connection, run_id: int,
                 recompute.append(inner)
     if recompute:
         conn.execute(_RECOMPUTE, recompute)
+    p = "%s" if conn.dialect.name == "postgresql" else "?"
+    # The driver's own executemany: SQLAlchemy's parameter handling would cost more than the insert.
     if rows:
-        # The driver's executemany: SQLAlchemy's parameter handling would cost more than the insert.
-        conn.exec_driver_sql(_UPSERT.format("%s" if conn.dialect.name == "postgresql" else "?"), rows)
+        conn.exec_driver_sql(_UPSERT.format(table="metric_rollups", p=p), rows)
+    if fine_appends:
+        conn.exec_driver_sql(_append_upsert("metric_rollups", p), fine_appends)
     if coarse:  # from the fine rows just written
         conn.execute(_COARSE_RECOMPUTE, coarse)
+    if coarse_appends:
+        conn.exec_driver_sql(_append_upsert("metric_rollups_coarse", p), coarse_appends)
 
 
 _ROLLUP_ROWS = text(

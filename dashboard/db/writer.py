@@ -361,7 +361,12 @@ def write_batch(
         new = [one for one in grouped if not before[one.name][0]]
         overlapping = [one for one in grouped if before[one.name][0]]
         _write_points(conn, run_id, new, overlapping)
-        update_rollups(conn, run_id, {one.name: (one.steps, one.values) for one in grouped})
+        # Series that only add steps after their stored last one (the run's summary knows it):
+        # their rollups come from the batch alone.
+        appended = {one.name for one in new
+                    if summary.get(one.name, {}).get("last_step") is not None
+                    and summary[one.name]["last_step"] < one.steps[0]}
+        update_rollups(conn, run_id, {one.name: (one.steps, one.values) for one in grouped}, appended)
         if chunks:
             conn.exec_driver_sql(_sql(_APPEND_CHUNK, conn), [(run_id, seq, text, now) for seq, text in chunks])
         for one in new:

@@ -87,6 +87,34 @@ def test_rollups_of_appended_batches_summarised_in_numpy_match_sql(engine, run_i
         assert stored_rollups(engine, run_id) == expected_rollups(points)
 
 
+def test_appends_merge_into_the_stored_bucket_they_continue(engine, run_id, monkeypatch):
+    # Batches that only add later steps are summarised from the batch alone, fine and coarse; the
+    # bucket a batch continues merges with its stored row: ties keep the earlier step, the first
+    # non-finite steps stay the old ones, first and last values span both.
+    rng = np.random.default_rng(23)
+    taken = []
+    real = rollups.update_rollups
+    monkeypatch.setattr("dashboard.db.writer.update_rollups", lambda *a: taken.append(set(a[3])) or real(*a))
+    points: dict[int, float] = {}
+    step = -3 * W
+    for size in rng.integers(1, 3 * W, size=40).tolist() + [5 * C, 7, 2 * C + 3]:
+        steps = step + np.cumsum(rng.integers(1, 4, size=size))  # gaps inside the batch
+        values = rng.choice([np.nan, np.inf, -np.inf, 1.0, -1.0, 0.0, 0.5], size=size)
+        write_batch(engine, run_id, [("loss", int(s), float(v), 0.0) for s, v in zip(steps, values)])
+        points.update(zip(steps.tolist(), values.tolist()))
+        step = int(steps[-1]) + int(rng.integers(0, 2 * W))
+        assert stored_rollups(engine, run_id) == expected_rollups(points)
+        assert stored_rollups(engine, run_id, MetricRollupCoarse) == expected_rollups(points, C)
+    for r, width in ((MetricRollup, W), (MetricRollupCoarse, C)):
+        with engine.connect() as conn:
+            ends = conn.execute(select(r.bucket, r.first_value, r.last_value).where(r.run_id == run_id)).all()
+        by_bucket: dict[int, list] = {}
+        for s in sorted(points):
+            by_bucket.setdefault(s // width, []).append(None if points[s] != points[s] else points[s])
+        assert {b: (f, l) for b, f, l in ends} == {b: (v[0], v[-1]) for b, v in by_bucket.items()}
+    assert taken == [set()] + [{"loss"}] * 42  # every batch after the first took the append path
+
+
 def test_first_and_last_values_and_bucket_ranges(engine, run_id):
     write_batch(engine, run_id, [("loss", s, float("nan") if s == 3 * W else s / 2, 0.0) for s in (5, 9, 3 * W, 3 * W + 1)])
     r = MetricRollup
