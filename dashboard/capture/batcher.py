@@ -28,7 +28,7 @@ from sqlalchemy.exc import NoResultFound
 
 from dashboard.capture.common import warn
 from dashboard.db import runs as runs_db
-from dashboard.db.writer import Point, write_batch
+from dashboard.db.writer import PointColumns, write_batch
 
 # A stored chunk holds at most this much output (one pipe read is at most this much anyway).
 CHUNK_BYTES = 64 * 1024
@@ -45,7 +45,7 @@ STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1  # BIGINT
 
 
 class PointMaker:
-    """Parsed records into (name, step, value, ts) points.
+    """Parsed records into points, gathered as columns.
 
     The record's own timestamp wins over `ts` (capture time); a record without a step (the
     parser normally numbers every record) gets the next step after the highest seen."""
@@ -54,8 +54,7 @@ class PointMaker:
         self.last_step = -1
         self.dropped = 0  # records the database could never store (a step beyond int64)
 
-    def points(self, records, ts: float) -> list[Point]:
-        out: list[Point] = []
+    def add(self, records, ts: float, into: PointColumns) -> None:
         for record in records:
             step = record.step
             if step is None:
@@ -67,9 +66,7 @@ class PointMaker:
                 continue
             if step > self.last_step:
                 self.last_step = step
-            when = ts if record.timestamp is None else record.timestamp
-            out.extend((name, step, value, when) for name, value in record.metrics.items())
-        return out
+            into.add(step, ts if record.timestamp is None else record.timestamp, record.metrics)
 
 
 @dataclass
@@ -133,7 +130,8 @@ class Batcher:
         # Text already stored for this run (a resumed ingest): parsed again, not stored again.
         self._skip_chars = skip_chars
         self._steps = PointMaker()
-        self._points: list[Point] = []
+        self._points = PointColumns()
+        self._last_ts = time.time()  # of the last read: the time of what the end of input completes
         self._chunks: list[tuple[int, str]] = []  # closed chunks, not yet written
         self._open: list[str] = []  # the chunk being filled: its pieces, its size, when it began
         self._open_chars, self._open_ts = 0, 0.0
@@ -160,15 +158,16 @@ class Batcher:
         if not self.parse_in_reader:
             self._queue.put((data, stream, ts))
             return
+        self._last_ts = ts
         for text in self._decode(data, stream):
-            self._queue.put((text, self._parse(text, ts), ts))
+            self._queue.put((text, self._parse(text), ts))
 
     def close(self, status: str | None = None, exit_code: int | None = None, timeout: float | None = None) -> BatcherStats:
         """Final flush, then the run's status (with exit code and finish time) when given.
         With `parse_in_reader`, to be called by the reader, after its last `put`."""
         self._final = (status, exit_code)
         if self.parse_in_reader:
-            self._queue.put(("", self._end_of_input(), time.time()))
+            self._queue.put(("", self._end_of_input(), self._last_ts))
         self._queue.put(_STOP)
         self._thread.join(timeout)
         return self.stats
@@ -189,8 +188,8 @@ class Batcher:
             if item is _STOP:
                 break
             if item is not None and self.parse_in_reader:
-                text, points, ts = item
-                self._points.extend(points)
+                text, records, ts = item
+                self._steps.add(records, ts, self._points)
                 self._store(text, ts)
             elif item is not None:
                 self._absorb(*item)
@@ -211,7 +210,7 @@ class Batcher:
         pieces = (decoder.decode(data[start:start + CHUNK_BYTES]) for start in range(0, len(data), CHUNK_BYTES))
         return [clean_text(text) for text in pieces if text]
 
-    def _parse(self, text: str, ts: float) -> list[Point]:
+    def _parse(self, text: str) -> list:
         if self.parser is None:
             return []
         t = time.perf_counter()
@@ -222,30 +221,31 @@ class Batcher:
             records = []
         self.stats.parse_s += time.perf_counter() - t
         self.stats.records += len(records)
-        return self._steps.points(records, ts)
+        return records
 
-    def _end_of_input(self) -> list[Point]:
-        """The points of what the decoders and the parser still held at the end; the decoders'
-        last text waits in `_tail` for the final flush to store it."""
-        points: list[Point] = []
+    def _end_of_input(self) -> list:
+        """The records of what the decoders and the parser still held at the end (their time:
+        the last read's); the decoders' last text waits in `_tail` for the final flush to store it."""
+        records = []
         for decoder in self._decoders.values():
             tail = clean_text(decoder.decode(b"", final=True))
             if tail:
-                points += self._parse(tail, time.time())
+                records += self._parse(tail)
                 self._tail.append(tail)
         if self.parser is not None:
             try:
-                records = self.parser.finish()
+                last = self.parser.finish()
             except Exception as exc:  # noqa: BLE001
                 self._parser_failed(exc)
-                records = []
-            self.stats.records += len(records)
-            points += self._steps.points(records, time.time())
-        return points
+                last = []
+            self.stats.records += len(last)
+            records += last
+        return records
 
     def _absorb(self, data: bytes, stream: int, ts: float) -> None:
+        self._last_ts = ts
         for text in self._decode(data, stream):
-            self._points.extend(self._parse(text, ts))
+            self._steps.add(self._parse(text), ts, self._points)
             self._store(text, ts)
 
     def _store(self, text: str, ts: float) -> None:
@@ -299,7 +299,7 @@ class Batcher:
         """Write what is pending; on failure keep it and schedule a retry. True when written."""
         self._close_chunk()
         if self._run_gone:
-            self._points, self._chunks = [], []
+            self._points, self._chunks = PointColumns(), []
             return True
         points, chunks = self._points, self._chunks
         t = time.perf_counter()
@@ -308,14 +308,14 @@ class Batcher:
         except NoResultFound:
             self._run_gone = True
             self.warn(f"run {self.run_id} was deleted; its output is no longer stored")
-            self._points, self._chunks = [], []
+            self._points, self._chunks = PointColumns(), []
             return True
         except ValueError as exc:
             # write_batch refused a malformed point before writing anything: retrying can never
             # succeed, so the points go (reported) and the log chunks are written on the retry.
             self.warn(f"dropped {len(points)} points the database cannot store: {exc}")
             self.stats.errors.append(f"ValueError: {exc}")
-            self._points = []
+            self._points = PointColumns()
             self._retry_at = time.monotonic()
             return False
         except Exception as exc:  # noqa: BLE001 - any database error: keep the batch, retry
@@ -331,7 +331,7 @@ class Batcher:
         self._last_write = now
         self.stats.chunks += len(chunks)
         self.stats.points += len(points)
-        self._points, self._chunks = [], []
+        self._points, self._chunks = PointColumns(), []
         if self._reported:
             self.warn("database writes resumed; nothing was lost")
         self._failing_since, self._attempts, self._reported = None, 0, False
@@ -356,7 +356,7 @@ class Batcher:
 
     def _finish(self) -> None:
         if not self.parse_in_reader:
-            self._points.extend(self._end_of_input())
+            self._steps.add(self._end_of_input(), self._last_ts, self._points)
         for tail in self._tail:
             self._store(tail, time.time())
         deadline = time.monotonic() + self.final_retry_s

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from dashboard.capture.batcher import CHUNK_BYTES, Batcher, BatcherStats, PointMaker, clean_text
 from dashboard.capture.common import CaptureError, make_parser, open_engine, warn
 from dashboard.db import runs as runs_db
-from dashboard.db.writer import write_batch
+from dashboard.db.writer import PointColumns, write_batch
 
 # A file can wait for the database (unlike a live job): at most this many reads queued.
 MAX_QUEUED_READS = 64
@@ -211,17 +211,17 @@ def reparse(
         if run["status"] == "running" and not force:
             raise CaptureError(f"run {run_id} is still running; its capture parses it already (--force to reparse anyway)")
         runs_db.clear_metrics(engine, run_id)
-        maker, pending, records, written = PointMaker(), [], 0, 0
+        maker, pending, records, written = PointMaker(), PointColumns(), 0, 0
         ts = time.time()
         for _seq, text, ts in queries.iter_log_chunks(engine, run_id):
             found = parser.feed(text)
             records += len(found)
-            pending.extend(maker.points(found, ts))
+            maker.add(found, ts, pending)
             if len(pending) >= REPARSE_BATCH_POINTS:
                 written += write_batch(engine, run_id, pending)
-                pending = []
+                pending = PointColumns()
         found = parser.finish()
         records += len(found)
-        pending.extend(maker.points(found, ts))
+        maker.add(found, ts, pending)
         written += write_batch(engine, run_id, pending)
     return ReparseResult(run_id=run_id, records=records, points=written)

@@ -2,6 +2,7 @@
 long range costs a row per bucket of WIDTH steps instead of every point."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping
 
 import numpy as np
@@ -123,7 +124,7 @@ def bucket_ranges(steps: np.ndarray | Iterable[int], width: int = WIDTH) -> list
 
 _COUNT = text("SELECT count(*) FROM metric_points WHERE run_id = :run_id AND name = :name AND step BETWEEN :lo AND :hi")
 _UPSERT = (
-    f"INSERT INTO {{table}} (run_id, name, bucket, {', '.join(_COLUMNS)}) VALUES ({', '.join(['{p}'] * (3 + len(_COLUMNS)))}) "
+    f"INSERT INTO {{table}} (run_id, name, bucket, {', '.join(_COLUMNS)}) VALUES {{values}} "
     f"ON CONFLICT (run_id, name, bucket) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS)}"
 )
 
@@ -180,11 +181,16 @@ def summarise(steps: np.ndarray, values: np.ndarray, width: int = WIDTH) -> list
     ))
 
 
-def _append_upsert(table: str, p: str) -> str:
-    """An upsert of rollup rows of points that all come after the stored points of their series:
-    a bucket the rows continue merges with its stored row in SQL (sums, the old first and the new
-    last, the new extreme only when strictly beyond the old one, so the earlier step wins ties,
-    and the old first non-finite steps when there are any)."""
+@functools.lru_cache(maxsize=None)
+def _upsert_sql(table: str, p: str, append: bool) -> str:
+    """An upsert of a rollup row. With `append`, rows of points that all come after the
+    stored points of their series: a bucket they continue merges with its stored row in SQL (sums,
+    the old first and the new last, the new extreme only when strictly beyond the old one, so the
+    earlier step wins ties, and the old first non-finite steps when there are any)."""
+    values = f"({', '.join([p] * (3 + len(_COLUMNS)))})"
+    if not append:
+        return _UPSERT.format(table=table, values=values)
+
     def beyond(kind: str, op: str) -> str:
         return (f"excluded.{kind}_value IS NOT NULL AND ({table}.{kind}_value IS NULL "
                 f"OR excluded.{kind}_value {op} {table}.{kind}_value)")
@@ -194,9 +200,15 @@ def _append_upsert(table: str, p: str) -> str:
     sets = [f"points = {table}.points + excluded.points", f"nonfinite = {table}.nonfinite + excluded.nonfinite",
             "last_step = excluded.last_step", "last_value = excluded.last_value", *extremes,
             *(f"{c} = coalesce({table}.{c}, excluded.{c})" for c in ("nan_step", "posinf_step", "neginf_step"))]
-    return (f"INSERT INTO {table} (run_id, name, bucket, {', '.join(_COLUMNS)}) "
-            f"VALUES ({', '.join([p] * (3 + len(_COLUMNS)))}) "
+    return (f"INSERT INTO {table} (run_id, name, bucket, {', '.join(_COLUMNS)}) VALUES {values} "
             f"ON CONFLICT (run_id, name, bucket) DO UPDATE SET {', '.join(sets)}")
+
+
+def _store(conn: Connection, table: str, rows: list[tuple], append: bool = False) -> None:
+    """Upsert rollup rows with the driver's executemany: SQLAlchemy's parameter handling would cost
+    more than the insert (and multi-row statements measured no faster for rows this wide)."""
+    if rows:
+        conn.exec_driver_sql(_upsert_sql(table, "%s" if conn.dialect.name == "postgresql" else "?", append), rows)
 
 
 def update_rollups(conn: Connection, run_id: int,
@@ -242,16 +254,11 @@ def update_rollups(conn: Connection, run_id: int,
                 recompute.append(inner)
     if recompute:
         conn.execute(_RECOMPUTE, recompute)
-    p = "%s" if conn.dialect.name == "postgresql" else "?"
-    # The driver's own executemany: SQLAlchemy's parameter handling would cost more than the insert.
-    if rows:
-        conn.exec_driver_sql(_UPSERT.format(table="metric_rollups", p=p), rows)
-    if fine_appends:
-        conn.exec_driver_sql(_append_upsert("metric_rollups", p), fine_appends)
+    _store(conn, "metric_rollups", rows)
+    _store(conn, "metric_rollups", fine_appends, append=True)
     if coarse:  # from the fine rows just written
         conn.execute(_COARSE_RECOMPUTE, coarse)
-    if coarse_appends:
-        conn.exec_driver_sql(_append_upsert("metric_rollups_coarse", p), coarse_appends)
+    _store(conn, "metric_rollups_coarse", coarse_appends, append=True)
 
 
 _ROLLUP_ROWS = text(

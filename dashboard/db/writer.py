@@ -14,6 +14,7 @@ only when the old min or max may have been overwritten.
 """
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, select, update
 
+from dashboard.db.bulk import SQLITE_ROWS_PER_STATEMENT, execute_rows
 from dashboard.db.engine import writer
 from dashboard.db.models import ExperimentRun, MetricPoint, utcnow
 from dashboard.db.rollups import update_rollups
@@ -34,15 +36,12 @@ Point = tuple[str, int, float, float]
 
 NAME_MAX = MetricPoint.__table__.c.name.type.length
 
-# Rows per multi-row VALUES statement on SQLite: measured fastest among 100…5,000 (bigger
-# statements cost more to bind than they save in statement steps).
-SQLITE_ROWS_PER_STATEMENT = 250
-
 _UPSERT_TAIL = (
     " ON CONFLICT (run_id, name, step) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp"
 )
 
 
+@functools.lru_cache(maxsize=None)
 def _sqlite_upsert(rows: int) -> str:
     """One statement for `rows` points of one metric: ?1 run id, ?2 name, then (step, value,
     timestamp) per row; run id and name are bound once, not per row."""
@@ -50,8 +49,6 @@ def _sqlite_upsert(rows: int) -> str:
     return f"INSERT INTO metric_points (run_id, name, step, value, timestamp) VALUES {values}" + _UPSERT_TAIL
 
 
-_SQLITE_ONE = _sqlite_upsert(1)
-_SQLITE_MANY = _sqlite_upsert(SQLITE_ROWS_PER_STATEMENT)
 _PG_COPY = "COPY {table} (run_id, name, step, value, timestamp) FROM STDIN (FORMAT BINARY)"
 _PG_STAGE = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS trainboard_points_stage "
@@ -118,10 +115,7 @@ def _columns(points: Sequence[Point]) -> tuple[list, list, np.ndarray, np.ndarra
         # map(itemgetter) builds each column without a tuple per point (zip(*points) allocates more).
         names, steps, values, stamps = (list(map(itemgetter(i), points)) for i in range(4))
         distinct = list(dict.fromkeys(names))  # first-seen order
-        step_arr = np.asarray(steps)
-        if step_arr.dtype.kind not in "iu":
-            raise TypeError("steps must be integers")
-        step_arr = step_arr.astype(np.int64, copy=False)
+        step_arr = _int_steps(steps)
         value_arr = np.asarray(values, dtype=np.float64)  # None -> NaN, which is stored as NULL
         stamp_arr = np.asarray(stamps, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -129,14 +123,94 @@ def _columns(points: Sequence[Point]) -> tuple[list, list, np.ndarray, np.ndarra
     if not np.isfinite(stamp_arr).all():
         raise ValueError("point timestamps must be finite unix seconds")
     for name in distinct:
-        if not isinstance(name, str) or not 0 < len(name) <= NAME_MAX:
-            raise ValueError(f"a metric name must be a string of 1 to {NAME_MAX} characters, not {name!r}")
+        _check(name, [])
     return names, distinct, step_arr, value_arr, stamp_arr
 
 
-def group_points(points: Iterable[Point]) -> list[Series]:
+class PointColumns:
+    """Points gathered as columns per record *shape* (the tuple of a record's metric names): a
+    record costs a few list appends instead of a tuple per point, and `write_batch` takes the
+    columns as they are. Built by the capture's `PointMaker`; `len()` is the number of points."""
+
+    __slots__ = ("shapes", "count", "records")
+
+    def __init__(self) -> None:
+        # shape -> (record numbers, steps, timestamps, value rows in the shape's order)
+        self.shapes: dict[tuple[str, ...], tuple[list[int], list[int], list[float], list[list]]] = {}
+        self.count = 0
+        self.records = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def add(self, step: int, timestamp: float, metrics: dict[str, float]) -> None:
+        shape = tuple(metrics)
+        cols = self.shapes.get(shape)
+        if cols is None:
+            cols = self.shapes[shape] = ([], [], [], [])
+        cols[0].append(self.records)
+        cols[1].append(step)
+        cols[2].append(timestamp)
+        cols[3].append(list(metrics.values()))
+        self.records += 1
+        self.count += len(shape)
+
+    def series(self) -> list[Series]:
+        """Per metric, in first-seen order: (record number, step, value, timestamp) arrays
+        concatenated over the shapes that hold it, put back in record order; checked."""
+        parts: dict[str, list[tuple]] = {}
+        firsts: dict[str, int] = {}
+        try:
+            for shape, (numbers, steps, stamps, rows) in self.shapes.items():
+                number_arr = np.asarray(numbers, dtype=np.int64)
+                step_arr = _int_steps(steps)
+                stamp_arr = np.asarray(stamps, dtype=np.float64)
+                matrix = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(shape))  # None -> NaN
+                for j, name in enumerate(shape):
+                    parts.setdefault(name, []).append((number_arr, step_arr, matrix[:, j], stamp_arr))
+                    firsts[name] = min(firsts.get(name, numbers[0]), numbers[0])
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"points must have int steps, float values and float timestamps: {exc}") from exc
+        out = []
+        for name in sorted(parts, key=firsts.__getitem__):
+            pieces = parts[name]
+            _check(name, [p[3] for p in pieces])
+            numbers, steps, values, stamps = (np.concatenate([p[i] for p in pieces]) for i in range(4))
+            if len(pieces) > 1:
+                order = np.argsort(numbers, kind="stable")  # record order: the later point wins a step
+                steps, values, stamps = steps[order], values[order], stamps[order]
+            out.append(_one_per_step(name, steps, values, stamps))
+        return out
+
+
+def _int_steps(steps) -> np.ndarray:
+    arr = np.asarray(steps)
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError("steps must be integers")
+    return arr.astype(np.int64, copy=False)
+
+
+def _check(name, stamps: list[np.ndarray]) -> None:
+    if not isinstance(name, str) or not 0 < len(name) <= NAME_MAX:
+        raise ValueError(f"a metric name must be a string of 1 to {NAME_MAX} characters, not {name!r}")
+    if not all(np.isfinite(s).all() for s in stamps):
+        raise ValueError("point timestamps must be finite unix seconds")
+
+
+def _one_per_step(name: str, s: np.ndarray, v: np.ndarray, t: np.ndarray) -> Series:
+    """The series with steps ascending; a step given twice keeps its later point."""
+    if len(s) > 1 and not (np.diff(s) > 0).all():
+        uniq, first_from_end = np.unique(s[::-1], return_index=True)
+        keep = len(s) - 1 - first_from_end
+        s, v, t = uniq, v[keep], t[keep]
+    return Series(name, s, v, t)
+
+
+def group_points(points: Iterable[Point] | PointColumns) -> list[Series]:
     """Points grouped by metric name, in first-seen order; one point per step (a step given
     twice keeps the later point), steps ascending."""
+    if isinstance(points, PointColumns):
+        return points.series()
     points = points if isinstance(points, (list, tuple)) else list(points)
     if not points:
         return []
@@ -147,16 +221,7 @@ def group_points(points: Iterable[Point]) -> list[Series]:
         code_of = {name: code for code, name in enumerate(distinct)}
         codes = np.fromiter(map(code_of.__getitem__, names), dtype=np.intp, count=len(names))
         picks = [(name, np.flatnonzero(codes == code)) for name, code in code_of.items()]
-    grouped = []
-    for name, pick in picks:
-        s, v, t = steps[pick], values[pick], stamps[pick]
-        if len(s) > 1 and not (np.diff(s) > 0).all():
-            # Unsorted or repeated steps: the last occurrence of each step wins.
-            uniq, first_from_end = np.unique(s[::-1], return_index=True)
-            keep = len(s) - 1 - first_from_end
-            s, v, t = uniq, v[keep], t[keep]
-        grouped.append(Series(name, s, v, t))
-    return grouped
+    return [_one_per_step(name, steps[pick], values[pick], stamps[pick]) for name, pick in picks]
 
 
 def batch_stats(series: Series) -> dict[str, Any]:
@@ -254,15 +319,7 @@ def _upsert_sqlite(conn: Connection, run_id: int, series: Series) -> None:
     flat[2::3] = series.timestamps.tolist()
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        per = 3 * SQLITE_ROWS_PER_STATEMENT
-        full = len(flat) - len(flat) % per
-        for i in range(0, full, per):
-            cursor.execute(_SQLITE_MANY, [run_id, series.name, *flat[i:i + per]])
-        if full < len(flat):
-            tail = flat[full:]
-            cursor.executemany(
-                _SQLITE_ONE, [(run_id, series.name, *tail[i:i + 3]) for i in range(0, len(tail), 3)]
-            )
+        execute_rows(cursor, _sqlite_upsert, [run_id, series.name], flat, 3)
     finally:
         cursor.close()
 
@@ -337,15 +394,15 @@ def _sqlite_fk_checks_off(conn: Connection) -> Iterator[None]:
 def write_batch(
     engine: Engine,
     run_id: int,
-    points: Iterable[Point] = (),
+    points: Iterable[Point] | PointColumns = (),
     chunks: Sequence[tuple[int, str]] = (),
     *,
     status: str | None = None,
 ) -> int:
     """Store one batch in one transaction; returns the number of distinct points written.
 
-    `chunks` are (seq, text) log chunks, appended idempotently (a chunk already stored
-    under its seq is kept). A point whose (run, name, step) exists replaces the old value.
+    `points` are (name, step, value, timestamp) tuples or a `PointColumns`. `chunks` are (seq,
+    text) log chunks, appended idempotently (a chunk already stored under its seq is kept). A point whose (run, name, step) exists replaces the old value.
     Raises ValueError for malformed points (nothing written) and NoResultFound for a run
     that does not exist.
     """

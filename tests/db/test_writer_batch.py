@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 from sqlalchemy.exc import NoResultFound
 
 from dashboard.db import queries, runs
 from dashboard.db.engine import init_db
-from dashboard.db.writer import SQLITE_ROWS_PER_STATEMENT, group_points, write_batch
+from dashboard.db.writer import SQLITE_ROWS_PER_STATEMENT, PointColumns, group_points, write_batch
 
 
 def _values(engine, run_id, name):
@@ -68,9 +70,46 @@ def test_group_points_orders_steps_and_keeps_first_seen_name_order():
     assert grouped[0].timestamps.tolist() == [0.0, 5.0]
 
 
+def _as_columns(records):
+    columns = PointColumns()
+    for step, ts, metrics in records:
+        columns.add(step, ts, metrics)
+    return columns
+
+
+def test_point_columns_group_as_the_same_points_as_tuples():
+    # Records of several shapes that share names and repeat steps: the later record wins a step
+    # whichever shape it has, and names keep their first-seen order.
+    rng = np.random.default_rng(5)
+    shapes = [("loss",), ("loss", "lr"), ("lr", "acc"), ("acc", "loss", "mfu")]
+    records = []
+    for _ in range(400):
+        shape = shapes[int(rng.integers(len(shapes)))]
+        values = rng.choice([1.0, -2.5, np.nan, np.inf], size=len(shape)).tolist()
+        records.append((int(rng.integers(0, 60)), float(rng.integers(0, 9)), dict(zip(shape, values))))
+    tuples = [(name, step, value, ts) for step, ts, metrics in records for name, value in metrics.items()]
+    columns = _as_columns(records)
+    assert len(columns) == len(tuples)
+    by_tuples, by_columns = group_points(tuples), group_points(columns)
+    assert [g.name for g in by_columns] == [g.name for g in by_tuples]
+    assert sorted(g.name for g in by_columns) == ["acc", "loss", "lr", "mfu"]
+    for a, b in zip(by_columns, by_tuples):
+        assert a.steps.tolist() == b.steps.tolist() and a.timestamps.tolist() == b.timestamps.tolist()
+        assert np.array_equal(a.values, b.values, equal_nan=True)
+
+
+def test_point_columns_are_checked_like_tuples(engine, run_id):
+    for bad in ([(1.5, 0.0, {"loss": 1.0})], [(1, math.nan, {"loss": 1.0})], [(1, 0.0, {"x" * 500: 1.0})],
+                [(1, 0.0, {"loss": "high"})]):
+        with pytest.raises(ValueError):
+            write_batch(engine, run_id, _as_columns(bad))
+    assert write_batch(engine, run_id, _as_columns([(3, 1.0, {"loss": 2.0}), (3, 2.0, {"loss": 4.0, "lr": 0.1})])) == 2
+    assert _values(engine, run_id, "loss") == {3: 4.0}
+
+
 def test_a_batch_longer_than_one_statement_with_nonfinite_values(engine, run_id):
     """Several multi-row statements plus a remainder on SQLite, NULL rows in PostgreSQL's COPY."""
-    n = 2 * SQLITE_ROWS_PER_STATEMENT + 7
+    n = 2 * SQLITE_ROWS_PER_STATEMENT + 77  # statements of every size: 250, 250, 50, 10, 10 and 7 of one
     special = {0: math.nan, 5: math.inf, n - 1: math.nan, n - 2: -math.inf}
     points = [("loss", s, special.get(s, s / 10), 1000.0 + s) for s in range(n)]
     assert write_batch(engine, run_id, points) == n
