@@ -20,7 +20,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -111,6 +111,7 @@ class Batcher:
         max_queued: int = 0,
         gather_s: float = 0.05,
         parse_in_reader: bool = False,
+        parse_process: tuple[Sequence[str], str | None] | None = None,
         on_warning: Callable[[str], None] = warn,
     ) -> None:
         if flush_chunks < 1 or flush_s <= 0 or heartbeat_s <= 0:
@@ -118,7 +119,8 @@ class Batcher:
         self.engine, self.run_id, self.parser = engine, run_id, parser
         self.flush_chunks, self.flush_s, self.heartbeat_s = flush_chunks, flush_s, heartbeat_s
         self.chunk_s, self.gather_s = chunk_s, gather_s
-        self.parse_in_reader = parse_in_reader
+        self.parse_in_reader = parse_in_reader or parse_process is not None
+        self._process_args, self._process = parse_process, None
         self.report_after_s, self.final_retry_s, self.max_backoff_s = report_after_s, final_retry_s, max_backoff_s
         self.warn = on_warning
         self.stats = BatcherStats()
@@ -146,6 +148,10 @@ class Batcher:
 
     # -- the reader's side -------------------------------------------------------------------
     def start(self) -> "Batcher":
+        if self._process_args is not None:
+            from dashboard.capture.parse_process import ParseProcess
+
+            self._process = ParseProcess(self._parsed, *self._process_args)
         self._thread.start()
         return self
 
@@ -160,13 +166,21 @@ class Batcher:
             return
         self._last_ts = ts
         for text in self._decode(data, stream):
-            self._queue.put((text, self._parse(text), ts))
+            if self._process is not None:
+                self._process.send(text, ts)
+                self._queue.put((text, None, ts))
+            else:
+                self._queue.put((text, self._parse(text), ts))
 
     def close(self, status: str | None = None, exit_code: int | None = None, timeout: float | None = None) -> BatcherStats:
         """Final flush, then the run's status (with exit code and finish time) when given.
         With `parse_in_reader`, to be called by the reader, after its last `put`."""
         self._final = (status, exit_code)
-        if self.parse_in_reader:
+        if self._process is not None:
+            for tail in self._decoder_tails():
+                self._process.send(tail, self._last_ts)
+            self._process.finish()  # its last points are on the queue now
+        elif self.parse_in_reader:
             self._queue.put(("", self._end_of_input(), self._last_ts))
         self._queue.put(_STOP)
         self._thread.join(timeout)
@@ -189,7 +203,10 @@ class Batcher:
                 break
             if item is not None and self.parse_in_reader:
                 text, records, ts = item
-                self._steps.add(records, ts, self._points)
+                if isinstance(records, PointColumns):  # from the parser process
+                    self._points.extend(records)
+                elif records:
+                    self._steps.add(records, ts, self._points)
                 self._store(text, ts)
             elif item is not None:
                 self._absorb(*item)
@@ -217,7 +234,7 @@ class Batcher:
         try:
             records = self.parser.feed(text)
         except Exception as exc:  # noqa: BLE001 - a parser bug must not cost the log
-            self._parser_failed(exc)
+            self._parser_failed(f"{type(exc).__name__}: {exc}")
             records = []
         self.stats.parse_s += time.perf_counter() - t
         self.stats.records += len(records)
@@ -227,20 +244,32 @@ class Batcher:
         """The records of what the decoders and the parser still held at the end (their time:
         the last read's); the decoders' last text waits in `_tail` for the final flush to store it."""
         records = []
-        for decoder in self._decoders.values():
-            tail = clean_text(decoder.decode(b"", final=True))
-            if tail:
-                records += self._parse(tail)
-                self._tail.append(tail)
+        for tail in self._decoder_tails():
+            records += self._parse(tail)
         if self.parser is not None:
             try:
                 last = self.parser.finish()
             except Exception as exc:  # noqa: BLE001
-                self._parser_failed(exc)
+                self._parser_failed(f"{type(exc).__name__}: {exc}")
                 last = []
             self.stats.records += len(last)
             records += last
         return records
+
+    def _decoder_tails(self) -> list[str]:
+        """What the decoders still held at the end; it waits in `_tail` for the final flush."""
+        tails = [clean_text(decoder.decode(b"", final=True)) for decoder in self._decoders.values()]
+        self._tail += [tail for tail in tails if tail]
+        return [tail for tail in tails if tail]
+
+    def _parsed(self, columns: PointColumns | None, records: int, parse_s: float, error: str | None) -> None:
+        """An answer of the parser process (on its receiver thread)."""
+        self.stats.records += records
+        self.stats.parse_s += parse_s
+        if error is not None:
+            self._parser_failed(error)
+        if columns is not None and len(columns):
+            self._queue.put(("", columns, 0.0))
 
     def _absorb(self, data: bytes, stream: int, ts: float) -> None:
         self._last_ts = ts
@@ -271,10 +300,10 @@ class Batcher:
             self._seq += 1
             self._open, self._open_chars = [], 0
 
-    def _parser_failed(self, exc: Exception) -> None:
+    def _parser_failed(self, error: str) -> None:
         self.parser = None
-        self.stats.errors.append(f"parser: {type(exc).__name__}: {exc}")
-        self.warn(f"the parser failed ({type(exc).__name__}: {exc}); the log is still stored, "
+        self.stats.errors.append(f"parser: {error}")
+        self.warn(f"the parser failed ({error}); the log is still stored, "
                   f"metrics stop here (`trainboard reparse {self.run_id}` later)")
 
     def _next_wakeup(self) -> float:

@@ -134,14 +134,25 @@ class PointColumns:
 
     __slots__ = ("shapes", "count", "records")
 
-    def __init__(self) -> None:
+    def __init__(self, first: int = 0) -> None:
         # shape -> (record numbers, steps, timestamps, value rows in the shape's order)
         self.shapes: dict[tuple[str, ...], tuple[list[int], list[int], list[float], list[list]]] = {}
         self.count = 0
-        self.records = 0
+        self.records = first  # the number the next record gets
 
     def __len__(self) -> int:
         return self.count
+
+    def extend(self, later: PointColumns) -> None:
+        """Add columns whose records come after these (numbered from `self.records` on)."""
+        for shape, cols in later.shapes.items():
+            mine = self.shapes.get(shape)
+            if mine is None:
+                mine = self.shapes[shape] = ([], [], [], [])
+            for have, more in zip(mine, cols):
+                have.extend(more)
+        self.count += later.count
+        self.records = max(self.records, later.records)
 
     def add(self, step: int, timestamp: float, metrics: dict[str, float]) -> None:
         shape = tuple(metrics)

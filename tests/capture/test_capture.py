@@ -193,11 +193,16 @@ def test_output_read_close_together_makes_one_chunk(sqlite_url):
     engine.dispose()
 
 
-@pytest.mark.parametrize("parse_in_reader", [False, True])
-def test_split_utf8_and_nul_across_reads_are_stored_whole(sqlite_url, parse_in_reader):
+# Where a Batcher parses: on its writer thread (a live job), on the reader's (an import), or in a
+# child process (a big import).
+WHERE = {"writer": {}, "reader": {"parse_in_reader": True}, "process": {"parse_process": ((), None)}}
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_split_utf8_and_nul_across_reads_are_stored_whole(sqlite_url, where):
     engine = init_db(sqlite_url)
     run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "bytes"), "b")
-    batcher = Batcher(engine, run_id, StreamParser(), parse_in_reader=parse_in_reader).start()
+    batcher = Batcher(engine, run_id, StreamParser(), **WHERE[where]).start()
     for piece in (b"bar \xe2\x96", b"\x88 ok\n", b"nul \x00 and \xff\n", b"step 3: loss 1.5\n\xe2\x96"):
         batcher.put(piece, 1)
     batcher.close()
@@ -208,16 +213,17 @@ def test_split_utf8_and_nul_across_reads_are_stored_whole(sqlite_url, parse_in_r
     engine.dispose()
 
 
-def test_parsing_in_the_reader_stores_what_the_writer_thread_would(sqlite_url):
-    """An import parses on its reader's thread: same chunks, same points, same counts."""
+def test_parsing_in_the_reader_or_a_process_stores_what_the_writer_thread_would(sqlite_url):
+    """An import parses on its reader's thread or in a child process: same chunks, same points
+    (the last line, without its newline, included), same counts."""
     reads = [f"{i}/300 [00:01<00:02]\r".encode() for i in range(300)]
     reads += [f"iter {i}: loss {1 / (i + 1):.5f}, time 12.{i % 10}ms\n".encode() for i in range(2000)]
-    reads += [b"{'loss': 0.25, 'learning_rate': 1e-05, 'epoch': 1.0}\n", b"iter 2001: loss 0.1\n"]
+    reads += [b"{'loss': 0.25, 'learning_rate': 1e-05, 'epoch': 1.0}\n", b"iter 2001: loss 0.1\n", b"iter 2002: loss 0.05"]
     stored = []
-    for parse_in_reader in (False, True):
+    for where, how in WHERE.items():
         engine = init_db(sqlite_url)
-        run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "reader"), f"r{parse_in_reader}")
-        batcher = Batcher(engine, run_id, StreamParser(), flush_chunks=3, parse_in_reader=parse_in_reader).start()
+        run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "reader"), where)
+        batcher = Batcher(engine, run_id, StreamParser(), flush_chunks=3, **how).start()
         t0 = 1.7e9
         for i, data in enumerate(reads):
             batcher.put(data, 0, t0 + i * 0.01)
@@ -226,8 +232,24 @@ def test_parsing_in_the_reader_stores_what_the_writer_thread_would(sqlite_url):
         stored.append((queries.log_chunks(engine, run_id, limit=100_000), frame.to_dict("records"),
                        stats.records, stats.points, stats.chunks))
         engine.dispose()
-    assert stored[0] == stored[1]
+    assert stored[0] == stored[1] == stored[2]
     assert stored[1][2] > 2000 and stored[1][3] > 4000
+    assert max(row["step"] for row in stored[2][1]) == 2002  # the last line, completed by the end of input
+
+
+def test_a_parser_process_that_dies_costs_metrics_not_the_log(sqlite_url):
+    engine = init_db(sqlite_url)
+    run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "dies"), "d")
+    warnings = []
+    batcher = Batcher(engine, run_id, None, parse_process=((), None), on_warning=warnings.append).start()
+    batcher.put(b"step 1: loss 1.5\n", 0, 1.7e9)
+    batcher._process._process.kill()
+    batcher.put(b"step 2: loss 1.25\n", 0, 1.7e9)
+    stats = batcher.close("completed", 0)
+    assert "".join(t for _, t in queries.log_chunks(engine, run_id)) == "step 1: loss 1.5\nstep 2: loss 1.25\n"
+    assert any("parser process ended" in w for w in warnings) and stats.errors
+    assert queries.get_run(engine, run_id)["status"] == "completed"
+    engine.dispose()
 
 
 def test_stop_event_terminates_the_job(sqlite_url):

@@ -64,6 +64,25 @@ def test_ingest_twice_gives_the_same_rows(db_url, toy_log):
     engine.dispose()
 
 
+def test_ingest_with_the_parser_in_a_process_stores_the_same_rows(sqlite_url, toy_log, tmp_path, monkeypatch):
+    # A big file is parsed in a child process; the rows are those of parsing in the importer.
+    from dashboard.capture.parse_process import ParseProcess
+
+    sent, send = [], ParseProcess.send
+    monkeypatch.setattr(ParseProcess, "send", lambda self, text, ts: sent.append(text) or send(self, text, ts))
+    monkeypatch.setattr(files, "PARSE_PROCESS_MIN_BYTES", toy_log.stat().st_size)
+    by_process = ingest(toy_log, experiment="p", db=sqlite_url)
+    assert "".join(sent) == toy_log.read_bytes().decode()
+    monkeypatch.setattr(files, "PARSE_PROCESS_MIN_BYTES", toy_log.stat().st_size + 1)
+    in_reader = ingest(toy_log, experiment="r", db=sqlite_url)
+    engine = init_db(sqlite_url)
+    points, chunks = _rows(engine, by_process.run_id)
+    assert [tuple(p)[1:] for p in points] == [tuple(p)[1:] for p in _rows(engine, in_reader.run_id)[0]]
+    assert chunks == _rows(engine, in_reader.run_id)[1] and len(points) > 100
+    assert by_process.stats.records == in_reader.stats.records > 0
+    engine.dispose()
+
+
 def test_ingest_of_a_grown_file_adds_only_the_new_part(sqlite_url, tmp_path):
     path = tmp_path / "grow.log"
     path.write_text("".join(f"step {i}: loss {1 / (i + 1):.5f}\n" for i in range(100)))
