@@ -28,6 +28,7 @@ from sqlalchemy.exc import NoResultFound
 
 from dashboard.capture.common import warn
 from dashboard.db import runs as runs_db
+from dashboard.db.logtext import pack
 from dashboard.db.writer import PointColumns, write_batch
 
 # A stored chunk holds at most this much output (one pipe read is at most this much anyway).
@@ -134,9 +135,10 @@ class Batcher:
         self._steps = PointMaker()
         self._points = PointColumns()
         self._last_ts = time.time()  # of the last read: the time of what the end of input completes
-        self._chunks: list[tuple[int, str]] = []  # closed chunks, not yet written
+        self._chunks: list[tuple] = []  # closed chunks, not yet written: (seq, text[, packed])
         self._open: list[str] = []  # the chunk being filled: its pieces, its size, when it began
         self._open_chars, self._open_ts = 0, 0.0
+        self._open_packed: tuple | None = None  # the open chunk's stored columns, if compressed already
         self._last_flush = self._last_write = time.monotonic()
         self._failing_since: float | None = None
         self._retry_at = 0.0
@@ -166,11 +168,13 @@ class Batcher:
             return
         self._last_ts = ts
         for text in self._decode(data, stream):
+            # The piece is compressed here, on the reader's thread (zlib lets go of the GIL), so
+            # that a file's chunks cost the writer no compression.
             if self._process is not None:
                 self._process.send(text, ts)
-                self._queue.put((text, None, ts))
+                self._queue.put((text, None, ts, pack(text)))
             else:
-                self._queue.put((text, self._parse(text), ts))
+                self._queue.put((text, self._parse(text), ts, pack(text)))
 
     def close(self, status: str | None = None, exit_code: int | None = None, timeout: float | None = None) -> BatcherStats:
         """Final flush, then the run's status (with exit code and finish time) when given.
@@ -202,12 +206,12 @@ class Batcher:
             if item is _STOP:
                 break
             if item is not None and self.parse_in_reader:
-                text, records, ts = item
+                text, records, ts, *packed = item
                 if isinstance(records, PointColumns):  # from the parser process
                     self._points.extend(records)
                 elif records:
                     self._steps.add(records, ts, self._points)
-                self._store(text, ts)
+                self._store(text, ts, *packed)
             elif item is not None:
                 self._absorb(*item)
             if self._due():
@@ -277,28 +281,31 @@ class Batcher:
             self._steps.add(self._parse(text), ts, self._points)
             self._store(text, ts)
 
-    def _store(self, text: str, ts: float) -> None:
+    def _store(self, text: str, ts: float, packed: tuple | None = None) -> None:
         """Text into the log chunk being filled (text already stored by a previous import is
-        skipped)."""
+        skipped); `packed`: the text's stored columns, when the reader compressed it already."""
         if not text:
             return
         if self._skip_chars:
             if len(text) <= self._skip_chars:
                 self._skip_chars -= len(text)
                 return
-            text, self._skip_chars = text[self._skip_chars:], 0
+            text, self._skip_chars, packed = text[self._skip_chars:], 0, None
         if self._open and (ts - self._open_ts >= self.chunk_s or self._open_chars + len(text) > CHUNK_BYTES):
             self._close_chunk()
         if not self._open:
-            self._open_ts = ts
+            self._open_ts, self._open_packed = ts, packed
+        else:
+            self._open_packed = None  # two pieces in one chunk: the writer compresses the whole
         self._open.append(text)
         self._open_chars += len(text)
 
     def _close_chunk(self) -> None:
         if self._open:
-            self._chunks.append((self._seq, "".join(self._open)))
+            text = "".join(self._open)
+            self._chunks.append((self._seq, text) if self._open_packed is None else (self._seq, text, self._open_packed))
             self._seq += 1
-            self._open, self._open_chars = [], 0
+            self._open, self._open_chars, self._open_packed = [], 0, None
 
     def _parser_failed(self, error: str) -> None:
         self.parser = None
@@ -414,7 +421,7 @@ class Batcher:
             with tempfile.NamedTemporaryFile(
                 "w", encoding="utf-8", prefix=f"trainboard-run{self.run_id}-unsaved-", suffix=".log", delete=False
             ) as f:
-                f.writelines(text for _, text in self._chunks)
+                f.writelines(chunk[1] for chunk in self._chunks)
             self.stats.spill_path = f.name
         self.warn(
             f"gave up writing to the database after {self.final_retry_s:.0f} s ({self.stats.errors[-1]}): "

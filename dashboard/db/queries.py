@@ -13,6 +13,7 @@ from sqlalchemy import Engine, bindparam, func, select, text
 from dashboard.config import DEFAULT_STALE_AFTER_S as STALE_AFTER_S
 from dashboard.db import rollups
 from dashboard.db.columns import SeriesArrays, point_arrays, read_series
+from dashboard.db.logtext import unpack
 from dashboard.db.models import FINISHED_STATUSES, Experiment, ExperimentRun, LogChunk, MetricPoint
 
 SERIES_COLUMNS = ["run_id", "name", "step", "value", "timestamp"]
@@ -334,8 +335,9 @@ def log_chunks(engine: Engine, run_id: int, after: int = -1, limit: int = 1000) 
     """(seq, text) of a run's log, in order, after `after`."""
     lc = LogChunk.__table__
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(
-            select(lc.c.seq, lc.c.text).where(lc.c.run_id == run_id, lc.c.seq > after).order_by(lc.c.seq).limit(limit)
+        return [(seq, unpack(text, packed)) for seq, text, packed in conn.execute(
+            select(lc.c.seq, lc.c.text, lc.c.packed).where(lc.c.run_id == run_id, lc.c.seq > after)
+            .order_by(lc.c.seq).limit(limit)
         ).all()]
 
 
@@ -350,7 +352,8 @@ def log_length(engine: Engine, run_id: int) -> int:
     lc = LogChunk.__table__
     with engine.connect() as conn:
         return conn.execute(
-            select(func.coalesce(func.sum(func.length(lc.c.text)), 0)).where(lc.c.run_id == run_id)
+            select(func.coalesce(func.sum(func.coalesce(lc.c.chars, func.length(lc.c.text))), 0))
+            .where(lc.c.run_id == run_id)
         ).scalar_one()
 
 
@@ -361,11 +364,11 @@ def iter_log_chunks(engine: Engine, run_id: int, page: int = 1000) -> Iterator[t
     while True:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(lc.c.seq, lc.c.text, lc.c.created_at)
+                select(lc.c.seq, lc.c.text, lc.c.packed, lc.c.created_at)
                 .where(lc.c.run_id == run_id, lc.c.seq > after).order_by(lc.c.seq).limit(page)
             ).all()
-        for seq, text, created in rows:
-            yield seq, text, created.timestamp()
+        for seq, text, packed, created in rows:
+            yield seq, unpack(text, packed), created.timestamp()
         if len(rows) < page:
             return
         after = rows[-1][0]

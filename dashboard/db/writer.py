@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from dashboard.db.bulk import SQLITE_ROWS_PER_STATEMENT, execute_rows
 from dashboard.db.engine import writer
+from dashboard.db.logtext import pack
 from dashboard.db.models import ExperimentRun, MetricPoint, utcnow
 from dashboard.db.rollups import update_rollups
 
@@ -62,9 +63,9 @@ _PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _PG_COPY_TRAILER = struct.pack(">h", -1)
 
 _APPEND_CHUNK = {
-    "sqlite": "INSERT OR IGNORE INTO log_chunks (run_id, seq, text, created_at) VALUES (?, ?, ?, ?)",
+    "sqlite": "INSERT OR IGNORE INTO log_chunks (run_id, seq, text, packed, chars, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     "postgresql": (
-        "INSERT INTO log_chunks (run_id, seq, text, created_at) VALUES (%s, %s, %s, %s) "
+        "INSERT INTO log_chunks (run_id, seq, text, packed, chars, created_at) VALUES (%s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (run_id, seq) DO NOTHING"
     ),
 }
@@ -406,14 +407,15 @@ def write_batch(
     engine: Engine,
     run_id: int,
     points: Iterable[Point] | PointColumns = (),
-    chunks: Sequence[tuple[int, str]] = (),
+    chunks: Sequence[tuple] = (),
     *,
     status: str | None = None,
 ) -> int:
     """Store one batch in one transaction; returns the number of distinct points written.
 
     `points` are (name, step, value, timestamp) tuples or a `PointColumns`. `chunks` are (seq,
-    text) log chunks, appended idempotently (a chunk already stored under its seq is kept). A point whose (run, name, step) exists replaces the old value.
+    text) log chunks, or (seq, text, logtext.pack(text)) when compressed already, appended
+    idempotently (a chunk already stored under its seq is kept). A point whose (run, name, step) exists replaces the old value.
     Raises ValueError for malformed points (nothing written) and NoResultFound for a run
     that does not exist.
     """
@@ -436,7 +438,9 @@ def write_batch(
                     and summary[one.name]["last_step"] < one.steps[0]}
         update_rollups(conn, run_id, {one.name: (one.steps, one.values) for one in grouped}, appended)
         if chunks:
-            conn.exec_driver_sql(_sql(_APPEND_CHUNK, conn), [(run_id, seq, text, now) for seq, text in chunks])
+            conn.exec_driver_sql(_sql(_APPEND_CHUNK, conn),
+                                 [(run_id, chunk[0], *(chunk[2] if len(chunk) > 2 else pack(chunk[1])), now)
+                                  for chunk in chunks])
         for one in new:
             summary[one.name] = merge_summary(summary.get(one.name), batch_stats(one))
         for one in overlapping:

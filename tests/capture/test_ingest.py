@@ -13,6 +13,7 @@ from dashboard.cli import main
 from dashboard.db import queries
 from dashboard.db import runs as runs_db
 from dashboard.db.engine import init_db
+from dashboard.db.logtext import unpack
 from dashboard.db.models import LogChunk, MetricPoint
 from dashboard.db.writer import write_batch
 from parsing import parse_text
@@ -33,9 +34,9 @@ def _rows(engine, run_id):
     with engine.connect() as conn:
         points = conn.execute(select(MetricPoint.__table__).where(MetricPoint.run_id == run_id)
                               .order_by(MetricPoint.name, MetricPoint.step)).all()
-        chunks = conn.execute(select(LogChunk.seq, LogChunk.text).where(LogChunk.run_id == run_id)
+        chunks = conn.execute(select(LogChunk.seq, LogChunk.text, LogChunk.packed).where(LogChunk.run_id == run_id)
                               .order_by(LogChunk.seq)).all()
-    return points, chunks
+    return points, [(seq, unpack(text, packed)) for seq, text, packed in chunks]
 
 
 def _expected_points(text: str) -> set[tuple[str, int, float]]:

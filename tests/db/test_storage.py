@@ -7,6 +7,7 @@ import math
 import pytest
 from sqlalchemy import event
 
+from dashboard.db.logtext import PACK_MIN
 from dashboard.db import queries, runs
 from dashboard.db.writer import merge_summary, series_stats, write_batch
 
@@ -92,6 +93,19 @@ def test_log_chunks_are_ordered_idempotent_and_paged(engine, run_id):
     assert queries.log_chunks(engine, run_id) == [(0, "a"), (1, "b\r"), (2, "\x1b[1mc\n")]
     assert queries.log_chunks(engine, run_id, after=0, limit=1) == [(1, "b\r")]
     assert queries.last_log_seq(engine, run_id) == 2
+
+
+def test_long_chunks_are_stored_compressed_and_read_back_whole(engine, run_id):
+    long = "".join(f"step {i}: loss {1 / (i + 1):.5f} █ é\r\n" for i in range(400))  # not ASCII
+    write_batch(engine, run_id, [], [(0, "short\n"), (1, long), (2, long[:PACK_MIN])])
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT seq, text, length(packed), chars FROM log_chunks ORDER BY seq").all()
+    assert [(seq, text, chars) for seq, text, _, chars in stored] == [(0, "short\n", None), (1, "", len(long)),
+                                                                     (2, "", PACK_MIN)]
+    assert stored[1][2] < len(long.encode()) / 4
+    assert queries.log_chunks(engine, run_id) == [(0, "short\n"), (1, long), (2, long[:PACK_MIN])]
+    assert [text for _, text, _ in queries.iter_log_chunks(engine, run_id, page=2)] == ["short\n", long, long[:PACK_MIN]]
+    assert queries.log_length(engine, run_id) == len("short\n") + len(long) + PACK_MIN  # characters, not bytes
 
 
 def test_stale_running_run_reads_as_interrupted(engine, run_id):
