@@ -25,6 +25,10 @@ from dashboard.db.writer import PointColumns, write_batch
 
 # A file can wait for the database (unlike a live job): at most this many reads queued.
 MAX_QUEUED_READS = 64
+# Chunks per write while importing what a file already holds: a live job's 8 keep it prompt, but a
+# backlog is written fastest in bigger transactions (2 MiB of log each: 3.5 -> 2.7 s of writer CPU
+# per 100 MB). What `--follow` reads after that goes at the live rate (`flush_chunks`).
+BACKLOG_FLUSH_CHUNKS = 32
 # A file at least this big is parsed in a process of its own (two cores instead of one GIL); a
 # smaller one would not earn back the process's start (about 0.2 s).
 PARSE_PROCESS_MIN_BYTES = 16 * 1024 * 1024
@@ -141,7 +145,8 @@ def ingest(
             runs_db.set_status(engine, run_id, "running")
         if parse_process is None:
             parse_process = path.stat().st_size >= PARSE_PROCESS_MIN_BYTES
-        batcher = Batcher(engine, run_id, None if parse_process else parser, flush_chunks=flush_chunks,
+        batcher = Batcher(engine, run_id, None if parse_process else parser,
+                          flush_chunks=max(flush_chunks, BACKLOG_FLUSH_CHUNKS),
                           flush_s=flush_s, heartbeat_s=heartbeat_s, start_seq=start_seq, skip_chars=skip,
                           max_queued=MAX_QUEUED_READS, gather_s=0.0 if not follow else 0.05,
                           parse_in_reader=True,
@@ -150,7 +155,7 @@ def ingest(
         offset = 0
         try:
             with _StopOnSignal(stop):
-                offset, finished = _read(path, batcher, follow, idle_exit_s, poll_s, progress, stop)
+                offset, finished = _read(path, batcher, follow, idle_exit_s, poll_s, progress, stop, flush_chunks)
             status = "completed" if finished else "interrupted"
         finally:
             stats = batcher.close(status)
@@ -158,7 +163,7 @@ def ingest(
 
 
 def _read(path: Path, batcher: Batcher, follow: bool, idle_exit_s: float | None, poll_s: float,
-          progress: bool, stop: threading.Event) -> tuple[int, bool]:
+          progress: bool, stop: threading.Event, flush_chunks: int) -> tuple[int, bool]:
     """Feed the file to the batcher; returns (bytes read, whether it ended on its own)."""
     # A finished file's lines without a timestamp of their own get the file's time (so a repeated
     # import writes the same rows); a followed file's lines get the time they were read.
@@ -177,6 +182,7 @@ def _read(path: Path, batcher: Batcher, follow: bool, idle_exit_s: float | None,
             bar.enabled = False
             if not follow:
                 return offset, True
+            batcher.flush_chunks = flush_chunks  # the backlog is in: what follows is live
             idle_since = time.monotonic()
             while not stop.wait(poll_s):
                 size = os.fstat(f.fileno()).st_size
