@@ -53,6 +53,10 @@ def _serve(requests: Connection, replies: Connection) -> None:
                 traceback.print_exc()
         maker.add(records, message[1] if message is not _FINISH else last_ts, columns)
         numbered = columns.records
+        try:
+            columns.freeze()  # arrays: cheap to send, and the writer only concatenates them
+        except ValueError as exc:  # not from a parser that works: treated as the parser failing
+            parser, columns, error = None, PointColumns(numbered), f"ValueError: {exc}"
         replies.send((columns, len(records), time.perf_counter() - t, error, message is _FINISH))
         if message is _FINISH:
             return

@@ -131,29 +131,21 @@ def _columns(points: Sequence[Point]) -> tuple[list, list, np.ndarray, np.ndarra
 class PointColumns:
     """Points gathered as columns per record *shape* (the tuple of a record's metric names): a
     record costs a few list appends instead of a tuple per point, and `write_batch` takes the
-    columns as they are. Built by the capture's `PointMaker`; `len()` is the number of points."""
+    columns as they are. Built by the capture's `PointMaker`; `len()` is the number of points.
+    `freeze()` turns the lists into arrays (what a parser process sends: cheap to pickle)."""
 
-    __slots__ = ("shapes", "count", "records")
+    __slots__ = ("shapes", "frozen", "count", "records")
 
     def __init__(self, first: int = 0) -> None:
         # shape -> (record numbers, steps, timestamps, value rows in the shape's order)
         self.shapes: dict[tuple[str, ...], tuple[list[int], list[int], list[float], list[list]]] = {}
+        # (shape, record numbers, steps, timestamps, values matrix) arrays, in record order
+        self.frozen: list[tuple] = []
         self.count = 0
         self.records = first  # the number the next record gets
 
     def __len__(self) -> int:
         return self.count
-
-    def extend(self, later: PointColumns) -> None:
-        """Add columns whose records come after these (numbered from `self.records` on)."""
-        for shape, cols in later.shapes.items():
-            mine = self.shapes.get(shape)
-            if mine is None:
-                mine = self.shapes[shape] = ([], [], [], [])
-            for have, more in zip(mine, cols):
-                have.extend(more)
-        self.count += later.count
-        self.records = max(self.records, later.records)
 
     def add(self, step: int, timestamp: float, metrics: dict[str, float]) -> None:
         shape = tuple(metrics)
@@ -167,32 +159,55 @@ class PointColumns:
         self.records += 1
         self.count += len(shape)
 
+    def freeze(self) -> PointColumns:
+        """The gathered lists as arrays, checked (ValueError); returns self."""
+        self.frozen += [(shape, *_arrays(shape, cols)) for shape, cols in self.shapes.items()]
+        self.shapes = {}
+        return self
+
+    def extend(self, later: PointColumns) -> None:
+        """Add columns whose records come after these (numbered from `self.records` on)."""
+        self.frozen += later.frozen
+        for shape, cols in later.shapes.items():
+            mine = self.shapes.get(shape)
+            if mine is None:
+                mine = self.shapes[shape] = ([], [], [], [])
+            for have, more in zip(mine, cols):
+                have.extend(more)
+        self.count += later.count
+        self.records = max(self.records, later.records)
+
     def series(self) -> list[Series]:
         """Per metric, in first-seen order: (record number, step, value, timestamp) arrays
         concatenated over the shapes that hold it, put back in record order; checked."""
         parts: dict[str, list[tuple]] = {}
         firsts: dict[str, int] = {}
-        try:
-            for shape, (numbers, steps, stamps, rows) in self.shapes.items():
-                number_arr = np.asarray(numbers, dtype=np.int64)
-                step_arr = _int_steps(steps)
-                stamp_arr = np.asarray(stamps, dtype=np.float64)
-                matrix = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(shape))  # None -> NaN
-                for j, name in enumerate(shape):
-                    parts.setdefault(name, []).append((number_arr, step_arr, matrix[:, j], stamp_arr))
-                    firsts[name] = min(firsts.get(name, numbers[0]), numbers[0])
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ValueError(f"points must have int steps, float values and float timestamps: {exc}") from exc
+        for shape, numbers, steps, stamps, matrix in self.freeze().frozen:
+            if not numbers.size:
+                continue
+            for j, name in enumerate(shape):
+                parts.setdefault(name, []).append((numbers, steps, matrix[:, j], stamps))
+                firsts[name] = min(firsts.get(name, int(numbers[0])), int(numbers[0]))
         out = []
         for name in sorted(parts, key=firsts.__getitem__):
             pieces = parts[name]
             _check(name, [p[3] for p in pieces])
             numbers, steps, values, stamps = (np.concatenate([p[i] for p in pieces]) for i in range(4))
-            if len(pieces) > 1:
+            if len(pieces) > 1 and not (np.diff(numbers) > 0).all():
                 order = np.argsort(numbers, kind="stable")  # record order: the later point wins a step
                 steps, values, stamps = steps[order], values[order], stamps[order]
             out.append(_one_per_step(name, steps, values, stamps))
         return out
+
+
+def _arrays(shape: tuple[str, ...], cols: tuple[list, ...]) -> tuple[np.ndarray, ...]:
+    """(record numbers, steps, timestamps, values matrix) of one shape's lists."""
+    numbers, steps, stamps, rows = cols
+    try:
+        return (np.asarray(numbers, dtype=np.int64), _int_steps(steps), np.asarray(stamps, dtype=np.float64),
+                np.asarray(rows, dtype=np.float64).reshape(len(rows), len(shape)))  # None -> NaN
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"points must have int steps, float values and float timestamps: {exc}") from exc
 
 
 def _int_steps(steps) -> np.ndarray:

@@ -3,6 +3,7 @@ values through COPY and the staging upsert, SQLite's foreign keys switched back 
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 
@@ -70,8 +71,8 @@ def test_group_points_orders_steps_and_keeps_first_seen_name_order():
     assert grouped[0].timestamps.tolist() == [0.0, 5.0]
 
 
-def _as_columns(records):
-    columns = PointColumns()
+def _as_columns(records, first=0):
+    columns = PointColumns(first)
     for step, ts, metrics in records:
         columns.add(step, ts, metrics)
     return columns
@@ -90,12 +91,18 @@ def test_point_columns_group_as_the_same_points_as_tuples():
     tuples = [(name, step, value, ts) for step, ts, metrics in records for name, value in metrics.items()]
     columns = _as_columns(records)
     assert len(columns) == len(tuples)
-    by_tuples, by_columns = group_points(tuples), group_points(columns)
-    assert [g.name for g in by_columns] == [g.name for g in by_tuples]
-    assert sorted(g.name for g in by_columns) == ["acc", "loss", "lr", "mfu"]
-    for a, b in zip(by_columns, by_tuples):
-        assert a.steps.tolist() == b.steps.tolist() and a.timestamps.tolist() == b.timestamps.tolist()
-        assert np.array_equal(a.values, b.values, equal_nan=True)
+    # As a parser process sends them: frozen into arrays, pickled, and extended piece by piece.
+    pieces = PointColumns()
+    for lo, hi in ((0, 150), (150, 151), (151, 400)):
+        piece = _as_columns(records[lo:hi], first=pieces.records)
+        pieces.extend(pickle.loads(pickle.dumps(piece.freeze() if lo != 150 else piece)))
+    by_tuples = group_points(tuples)
+    assert sorted(g.name for g in by_tuples) == ["acc", "loss", "lr", "mfu"]
+    for by_columns in (group_points(columns), group_points(pieces)):
+        assert [g.name for g in by_columns] == [g.name for g in by_tuples]
+        for a, b in zip(by_columns, by_tuples):
+            assert a.steps.tolist() == b.steps.tolist() and a.timestamps.tolist() == b.timestamps.tolist()
+            assert np.array_equal(a.values, b.values, equal_nan=True)
 
 
 def test_point_columns_are_checked_like_tuples(engine, run_id):
