@@ -170,9 +170,9 @@ class LogChunk(Base):
         ForeignKey("experiment_runs.id", ondelete="CASCADE"), primary_key=True
     )
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # A chunk of any size is stored compressed (`dashboard.db.logtext`): `packed` holds its UTF-8
-    # deflated, `chars` its length in characters, and `text` is empty; a small one (and every
-    # chunk of a database from before 0005) is `text` as it is.
+    # A chunk of a KiB or more is stored compressed (`dashboard.db.logtext`): `packed` holds its
+    # UTF-8 in Zstandard, `chars` its length in characters, and `text` is empty; a small one (and
+    # every chunk of a database from before 0005) is `text` as it is.
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[created]
     packed: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -1,4 +1,4 @@
-"""Compressed log chunks: `packed` (the chunk's UTF-8, deflated) and `chars` (its length in
+"""Compressed log chunks: `packed` (the chunk's UTF-8, compressed) and `chars` (its length in
 characters); a packed chunk's `text` is empty. Existing chunks stay as they are; going back
 unpacks every chunk into `text`.
 
