@@ -7,12 +7,23 @@
 `trainboard run`, `trainboard ingest` and `trainboard reparse` are the same functions
 (`capture`, `ingest`, `reparse`) behind the command line.
 """
-from dashboard.capture.batcher import Batcher, BatcherStats
-from dashboard.capture.command import CaptureResult, capture
-from dashboard.capture.common import CaptureError, make_parser, open_engine
-from dashboard.capture.files import IngestResult, ingest, reparse
+import importlib
+
+# Imported when first used: a parser process (`dashboard.capture.parse_process`) imports this
+# package and needs none of the database code behind these.
+_WHERE = {
+    "Batcher": "batcher", "BatcherStats": "batcher", "capture": "command", "CaptureResult": "command",
+    "CaptureError": "common", "make_parser": "common", "open_engine": "common",
+    "ingest": "files", "IngestResult": "files", "reparse": "files",
+}
 
 __all__ = [
     "capture", "CaptureResult", "ingest", "IngestResult", "reparse", "CaptureError",
     "Batcher", "BatcherStats", "make_parser", "open_engine",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

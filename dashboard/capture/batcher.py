@@ -29,7 +29,8 @@ from sqlalchemy.exc import NoResultFound
 from dashboard.capture.common import warn
 from dashboard.db import runs as runs_db
 from dashboard.db.logtext import pack
-from dashboard.db.writer import PointColumns, write_batch
+from dashboard.db.points import PointColumns, PointMaker
+from dashboard.db.writer import write_batch
 
 # A stored chunk holds at most this much output (one pipe read is at most this much anyway).
 CHUNK_BYTES = 64 * 1024
@@ -40,34 +41,6 @@ _STOP = object()
 def clean_text(text: str) -> str:
     """PostgreSQL text cannot hold NUL; both databases store the replacement character instead."""
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
-
-
-STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1  # BIGINT
-
-
-class PointMaker:
-    """Parsed records into points, gathered as columns.
-
-    The record's own timestamp wins over `ts` (capture time); a record without a step (the
-    parser normally numbers every record) gets the next step after the highest seen."""
-
-    def __init__(self) -> None:
-        self.last_step = -1
-        self.dropped = 0  # records the database could never store (a step beyond int64)
-
-    def add(self, records, ts: float, into: PointColumns) -> None:
-        for record in records:
-            step = record.step
-            if step is None:
-                step = self.last_step + 1
-            elif not STEP_MIN <= step <= STEP_MAX:
-                # One absurd line must cost only its own record: a batch holding it would
-                # fail on every retry and hold back every point after it.
-                self.dropped += 1
-                continue
-            if step > self.last_step:
-                self.last_step = step
-            into.add(step, ts if record.timestamp is None else record.timestamp, record.metrics)
 
 
 @dataclass

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from dashboard.capture.batcher import CHUNK_BYTES, Batcher, BatcherStats, PointMaker, clean_text
+from dashboard.capture.batcher import CHUNK_BYTES, Batcher, BatcherStats, clean_text
 from dashboard.capture.common import CaptureError, make_parser, open_engine, warn
 from dashboard.db import runs as runs_db
-from dashboard.db.writer import PointColumns, write_batch
+from dashboard.db.points import PointColumns, PointMaker
+from dashboard.db.writer import write_batch
 
 # A file can wait for the database (unlike a live job): at most this many reads queued.
 MAX_QUEUED_READS = 64

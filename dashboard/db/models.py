@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from dashboard.db.points import NAME_MAX
+
 RUN_STATUSES = ("pending", "running", "completed", "failed", "interrupted")
 FINISHED_STATUSES = frozenset({"completed", "failed", "interrupted"})
 
@@ -112,7 +114,7 @@ class MetricPoint(Base):
     run_id: Mapped[int] = mapped_column(
         ForeignKey("experiment_runs.id", ondelete="CASCADE"), primary_key=True
     )
-    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX), primary_key=True)
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     value: Mapped[float | None] = mapped_column(Float)
     timestamp: Mapped[float] = mapped_column(Float)
@@ -129,7 +131,7 @@ class _Rollup:
     run_id: Mapped[int] = mapped_column(
         ForeignKey("experiment_runs.id", ondelete="CASCADE"), primary_key=True
     )
-    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX), primary_key=True)
     bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # floor(step / the bucket width)
     points: Mapped[int] = mapped_column(Integer)
     nonfinite: Mapped[int] = mapped_column(Integer)
