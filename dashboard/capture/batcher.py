@@ -141,7 +141,7 @@ class Batcher:
             return
         self._last_ts = ts
         for text in self._decode(data, stream):
-            # The piece is compressed here, on the reader's thread (zlib lets go of the GIL), so
+            # The piece is compressed here, on the reader's thread (zstd lets go of the GIL), so
             # that a file's chunks cost the writer no compression.
             if self._process is not None:
                 self._process.send(text, ts)

@@ -220,10 +220,11 @@ def update_rollups(conn: Connection, run_id: int,
 
     `appended` names the series whose points all come after every stored point of theirs (the
     writer knows from the run's summary): their fine and coarse rows come from the batch in numpy,
-    and a bucket they continue merges with its stored row in the upsert. Otherwise, a run of touched buckets whose inner buckets hold only this batch's
-    points (a count over their range says so) gets those from the batch in numpy; its two end
-    buckets, and any run holding older points, are recomputed from the stored points in SQL, and
-    the coarse buckets holding the points are then recomputed from the fine rows."""
+    and a bucket they continue merges with its stored row in the upsert. Otherwise, a run of
+    touched buckets whose inner buckets hold only this batch's points (a count over their range
+    says so) gets those from the batch in numpy; its two end buckets, and any run holding older
+    points, are recomputed from the stored points in SQL, and the coarse buckets holding the
+    points are then recomputed from the fine rows."""
     recompute, rows, coarse, fine_appends, coarse_appends = [], [], [], [], []
     for name, series in touched.items():
         if isinstance(series, Mapping):
