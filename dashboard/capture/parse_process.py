@@ -12,6 +12,7 @@ dying) costs the metrics from there on, never the log.
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from multiprocessing.connection import Connection
 from dashboard.db.points import PointColumns, PointMaker
 
 _FINISH = None
+MAX_AHEAD = 256  # pieces of text (64 KiB each) queued for the child: 16 MiB
 
 
 def _serve(requests: Connection, replies: Connection) -> None:
@@ -85,18 +87,23 @@ class ParseProcess:
         self._deliver = deliver
         self._done = threading.Event()
         self._broken = False
-        self._send((tuple(patterns), patterns_file))  # the child's first message: its formats
+        # The reader hands text to a sender thread, so that the child starting up (about 0.2 s)
+        # or busy parsing never holds up the reader, and so the writer, by up to MAX_AHEAD pieces.
+        self._outbox: queue.Queue = queue.Queue(maxsize=MAX_AHEAD)
+        self._outbox.put((tuple(patterns), patterns_file))  # the child's first message: its formats
+        self._sender = threading.Thread(target=self._send_all, name="trainboard-parser-sender", daemon=True)
         self._receiver = threading.Thread(target=self._receive, name="trainboard-parser-replies", daemon=True)
+        self._sender.start()
         self._receiver.start()
 
     def send(self, text: str, ts: float) -> None:
         """Text to parse and its time (the reader's thread only)."""
-        self._send((text, ts))
+        self._outbox.put((text, ts))
 
     def finish(self, timeout: float | None = None) -> None:
-        self._send(_FINISH)
+        self._outbox.put(_FINISH)
         self._done.wait(timeout)
-        self._requests_out.close()
+        self._sender.join(timeout)
         try:
             self._process.wait(5)
         except subprocess.TimeoutExpired:
@@ -104,13 +111,19 @@ class ParseProcess:
             self._process.wait()
         self._replies.close()
 
-    def _send(self, message) -> None:
-        if self._broken:
-            return
+    def _send_all(self) -> None:
         try:
-            self._requests_out.send(message)
-        except OSError:  # the child died: the receiver reports it
-            self._broken = True
+            while True:
+                message = self._outbox.get()
+                if not self._broken:
+                    try:
+                        self._requests_out.send(message)
+                    except OSError:  # the child died: the receiver reports it
+                        self._broken = True
+                if message is _FINISH:
+                    return
+        finally:
+            self._requests_out.close()
 
     def _receive(self) -> None:
         try:
