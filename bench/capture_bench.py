@@ -8,9 +8,10 @@ lag from a line being printed to its point being queryable (a poller in this pro
 `wall` points every 20 ms: lag = time first seen - T; p50 / p99 / max).
 
 Backfill: `ingest` of a generated Trainer/nanoGPT-style log (tqdm redraws, dicts, iter lines)
-into a SQLite file: MB/s, lines/s, points/s; 100 MB by default, extrapolated to 1 GB (--gb 1
-for the real thing). Targets (SPEC §8): < 3 % of a core at 100 lines/s, < 25 % at 10,000,
-p99 lag < 2 s, 1 GB backfilled in < 30 s.
+into a SQLite file: MB/s, lines/s, points/s; 100 MB by default, extrapolated to 1 GB with the
+fixed cost of an import (timed on a one-line file) counted once (--gb 1 for the real thing).
+Targets (SPEC §8): < 3 % of a core at 100 lines/s, < 25 % at 10,000, p99 lag < 2 s, 1 GB
+backfilled in < 30 s.
 
     python bench/capture_bench.py [--seconds 10] [--mb 100 | --gb 1] [--skip-live] [--skip-ingest]
 """
@@ -135,6 +136,13 @@ def backfill(size_mb: float, tmp: Path) -> None:
     size = int(size_mb * 1e6)
     lines = generate_log(log, size)
     size = log.stat().st_size
+    # What an import costs whatever its size (a new database and its migrations, the run, the
+    # parser process's start): paid once, not per 100 MB.
+    tiny = tmp / "tiny.log"
+    tiny.write_text("step 1: loss 1.0\n")
+    t0 = time.perf_counter()
+    ingest(tiny, experiment="backfill", db=f"sqlite:///{tmp / 'tiny.db'}", progress=False, parse_process=True)
+    fixed = time.perf_counter() - t0
     db = f"sqlite:///{tmp / 'backfill.db'}"
     t0 = time.perf_counter()
     result = ingest(log, experiment="backfill", db=db, progress=False)
@@ -143,7 +151,8 @@ def backfill(size_mb: float, tmp: Path) -> None:
           f"{lines / elapsed:,.0f} lines/s, {result.stats.points / elapsed:,.0f} points/s "
           f"({result.stats.points:,} points, {result.stats.chunks:,} chunks, {result.stats.flushes:,} flushes)")
     if size < 0.9e9:
-        print(f"ingest 1 GB extrapolated: {elapsed * 1e9 / size:.0f} s (target < 30 s)")
+        print(f"ingest 1 GB extrapolated: {fixed + (elapsed - fixed) * 1e9 / size:.0f} s (target < 30 s; "
+              f"{fixed:.2f} s of it paid once per import, the rest x {1e9 / size:.1f})")
     print(f"  wall time in the parser {result.stats.parse_s:.1f} s, in database writes {result.stats.write_s:.1f} s "
           f"({result.stats.points / max(result.stats.write_s, 1e-9):,.0f} points/s while writing)")
 
