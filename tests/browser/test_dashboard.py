@@ -48,6 +48,7 @@ def db(tmp_path_factory):
         rid = runs_db.create_run(engine, exp, name)
         steps = np.arange(300)
         log = f"\x1b[32mstarting {name}\x1b[0m\n<script>window.pwned=1</script>\nstep 299 loss 2.0\n"
+        log += "".join(f"eval batch {k}/40 █\n" for k in range(40))  # over a KiB: stored compressed
         write_batch(engine, rid, points_for(steps, curves(steps, i, 1.0 + 0.1 * i)), [(0, log)])
         runs_db.set_status(engine, rid, "completed", exit_code=0, finished=True)
         ids[name] = rid
@@ -117,6 +118,7 @@ def test_experiment_page_table_terminal_chart_and_lr_selector(dash_duo, app, db)
     dash_duo.wait_for_element(f".ag-row[row-id='{ids['gamma']}']", timeout=30)
     assert "alpha" in dash_duo.find_element(".tb-grid").text and "completed" in dash_duo.find_element(".tb-grid").text
     dash_duo.wait_for_contains_text("#terminal", "starting alpha", timeout=30)
+    dash_duo.wait_for_contains_text("#terminal", "eval batch 39/40 █", timeout=30)
     assert "<script>window.pwned=1</script>" in dash_duo.find_element("#terminal").text  # text, not markup
     assert js(dash_duo, "return window.pwned === undefined")
     assert dash_duo.find_element("#terminal span.tb-fg-2").text == "starting alpha"
