@@ -167,6 +167,112 @@ static int is_blank(const char *s, Py_ssize_t n)
     return 1;
 }
 
+/* ---- cleaning a block ------------------------------------------------------------------------- */
+
+/* What StreamParser._block_text (parser._clean) does to a block before its lines are read, done
+ * on its UTF-8 in one pass after the newlines: `\r\n` and `\r` become `\n`; then tqdm's cursor-up
+ * `\x1b[A` becomes U+E000 (parser._NESTED), the other ANSI sequences parser._ANSI matches are
+ * dropped, and backspaces are dropped. The regex is
+ *   \x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)?|[@-Z\\-_])
+ * applied after the `\x1b[A` replacement (so an OSC body counts each `\x1b[A` as the one code
+ * point it became, and a backspace as a code point: they are dropped after). Its character
+ * classes are disjoint, so the greedy runs never backtrack into a match. */
+
+/* The length of parser._ANSI's match at s[i] == ESC, 0 when it does not match. */
+static Py_ssize_t ansi_match(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    Py_ssize_t k = i + 1;
+    if (k >= n)
+        return 0;
+    unsigned char c = s[k];
+    if (c == '[') {  /* CSI: parameters, intermediates, a final byte */
+        int cnt;
+        k++;
+        for (cnt = 0; k < n && cnt < 32 && s[k] >= 0x30 && s[k] <= 0x3f; cnt++)
+            k++;
+        for (cnt = 0; k < n && cnt < 8 && s[k] >= 0x20 && s[k] <= 0x2f; cnt++)
+            k++;
+        return k < n && s[k] >= 0x40 && s[k] <= 0x7e ? k + 1 - i : 0;  /* '[' is no single-byte form */
+    }
+    if (c == ']') {  /* OSC: up to 4096 code points, then an optional terminator; always matches */
+        k++;
+        for (int cnt = 0; k < n && cnt < 4096; cnt++) {
+            unsigned char b = s[k];
+            if (b == 0x07 || b == '\n')
+                break;
+            if (b == 0x1b) {
+                if (k + 2 < n && s[k + 1] == '[' && s[k + 2] == 'A') {
+                    k += 3;  /* became U+E000 before the regex ran */
+                    continue;
+                }
+                break;
+            }
+            k += b < 0x80 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+        }
+        if (k > n)
+            k = n;
+        if (k < n && s[k] == 0x07)
+            k++;
+        else if (k + 1 < n && s[k] == 0x1b && s[k + 1] == '\\')
+            k += 2;
+        return k - i;
+    }
+    if ((c >= 0x40 && c <= 0x5a) || (c >= 0x5c && c <= 0x5f))
+        return 2;
+    return 0;
+}
+
+/* Cleans s[0:n] into out (at least n bytes; the text only shrinks). Returns the new length. */
+static Py_ssize_t clean_block(const char *src, Py_ssize_t n, char *out)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    unsigned char *o = (unsigned char *)out;
+    Py_ssize_t w = 0;
+    if (memchr(s, '\r', (size_t)n) != NULL) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (s[i] != '\r')
+                o[w++] = s[i];
+            else if (i + 1 >= n || s[i + 1] != '\n')
+                o[w++] = '\n';
+        }
+    } else {
+        memcpy(o, s, (size_t)n);
+        w = n;
+    }
+    if (memchr(o, 0x1b, (size_t)w) == NULL && memchr(o, 0x08, (size_t)w) == NULL)
+        return w;
+    Py_ssize_t r = 0, m = w;  /* in place: the write position never passes the read position */
+    w = 0;
+    while (r < m) {
+        unsigned char c = o[r];
+        if (c == 0x08) {
+            r++;
+        } else if (c != 0x1b) {
+            o[w++] = c;
+            r++;
+        } else if (r + 2 < m && o[r + 1] == '[' && o[r + 2] == 'A') {
+            o[w++] = 0xee;  /* U+E000 */
+            o[w++] = 0x80;
+            o[w++] = 0x80;
+            r += 3;
+        } else {
+            Py_ssize_t len = ansi_match(o, r, m);
+            if (len > 0)
+                r += len;
+            else
+                o[w++] = o[r++];
+        }
+    }
+    return w;
+}
+
+/* Whether a block needs cleaning at all (most do not: no `\r`, ESC or backspace). */
+static int needs_cleaning(const char *s, Py_ssize_t n)
+{
+    return memchr(s, '\r', (size_t)n) != NULL || memchr(s, 0x1b, (size_t)n) != NULL ||
+           memchr(s, 0x08, (size_t)n) != NULL;
+}
+
 /* ---- the template table ----------------------------------------------------------------------- */
 
 static void template_free(Template *t)
@@ -976,8 +1082,9 @@ static PyObject *line_key(const char *s, Py_ssize_t n)
     return PyBytes_FromStringAndSize(key, keylen);
 }
 
-PyDoc_STRVAR(run_doc, "run(parser, lines: str, lineno: int, out: list) -> int\n\n"
-             "Read the `\\n`-terminated cleaned lines of a block; return the last line number.");
+PyDoc_STRVAR(run_doc, "run(parser, block: str, lineno: int, out: list) -> int | None\n\n"
+             "Clean a block as parser._clean does and read its `\\n`-terminated lines; return the last\n"
+             "line number, or None (nothing read) for a str with lone surrogates.");
 
 static PyObject *Engine_run(Engine *e, PyObject *args)
 {
@@ -991,11 +1098,18 @@ static PyObject *Engine_run(Engine *e, PyObject *args)
         PyErr_Clear();
         Py_RETURN_NONE;
     }
+    char *cleaned = NULL;
+    if (needs_cleaning(s, size)) {
+        cleaned = PyMem_Malloc((size_t)size + 1);
+        if (cleaned == NULL)
+            return PyErr_NoMemory();
+        size = clean_block(s, size, cleaned);
+        s = cleaned;
+    }
     PyObject *slow = PyObject_GetAttr(parser, s_slow_line);
-    if (slow == NULL)
-        return NULL;
-    if (pull(e, parser) < 0) {
-        Py_DECREF(slow);
+    if (slow == NULL || pull(e, parser) < 0) {
+        Py_XDECREF(slow);
+        PyMem_Free(cleaned);
         return NULL;
     }
     Py_ssize_t i = 0;
@@ -1021,6 +1135,7 @@ static PyObject *Engine_run(Engine *e, PyObject *args)
         i = end + 1;
     }
     Py_DECREF(slow);
+    PyMem_Free(cleaned);
     if (!err && push(e, parser) < 0)
         err = 1;
     release_context(e);
@@ -1235,6 +1350,31 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
 
 static Py_ssize_t Engine_len(Engine *e) { return (Py_ssize_t)e->ntemplates; }
 
+PyDoc_STRVAR(clean_doc, "clean(block: str) -> str\n\nWhat Engine.run does to a block first (parser._clean).");
+
+static PyObject *module_clean(PyObject *mod, PyObject *text)
+{
+    Py_ssize_t size;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "clean: a str");
+        return NULL;
+    }
+    const char *s = PyUnicode_AsUTF8AndSize(text, &size);
+    if (s == NULL)
+        return NULL;
+    char *buf = PyMem_Malloc((size_t)size + 1);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    PyObject *r = PyUnicode_DecodeUTF8(buf, clean_block(s, size, buf), "strict");
+    PyMem_Free(buf);
+    return r;
+}
+
+static PyMethodDef module_methods[] = {
+    {"clean", (PyCFunction)module_clean, METH_O, clean_doc},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef Engine_methods[] = {
     {"run", (PyCFunction)Engine_run, METH_VARARGS, run_doc},
     {"try_line", (PyCFunction)Engine_try_line, METH_VARARGS, try_line_doc},
@@ -1258,7 +1398,7 @@ static PyTypeObject EngineType = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_fastcore", "The parser's compiled fast path (see parsing/fastpath.py).", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_fastcore", "The parser's compiled fast path (see parsing/fastpath.py).", -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__fastcore(void)

@@ -55,6 +55,18 @@ _TEMPLATE_CLEAN = re.compile(r"[^a-z0-9]+")
 _DIGIT = re.compile(r"\d")
 
 
+def _clean(block: str) -> str:
+    """A block as its lines are read: universal newlines, tqdm's cursor-up as _NESTED, no other
+    ANSI codes, no backspaces (_fastcore.clean does the same in C for the fast path)."""
+    if "\r" in block:
+        block = block.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x1b" in block:
+        block = _ANSI.sub("", block.replace("\x1b[A", _NESTED))
+    if "\x08" in block:
+        block = block.replace("\x08", "")
+    return block
+
+
 def _same(a: float, b: float) -> bool:
     return a == b or (a != a and b != b)
 
@@ -175,18 +187,12 @@ class StreamParser:
 
     # ---- lines ------------------------------------------------------------------------------
     def _block_text(self, block: str, out: list[Record]) -> None:
-        if "\r" in block:
-            block = block.replace("\r\n", "\n").replace("\r", "\n")
-        if "\x1b" in block:
-            block = _ANSI.sub("", block.replace("\x1b[A", _NESTED))
-        if "\x08" in block:
-            block = block.replace("\x08", "")
         if self._engine is not None:
-            lineno = self._engine.run(self, block, self._lineno, out)
+            lineno = self._engine.run(self, block, self._lineno, out)  # cleans the block as _clean does
             if lineno is not None:
                 self._lineno = lineno
                 return
-        lines = block.split("\n")
+        lines = _clean(block).split("\n")
         lines.pop()
         lineno = self._lineno
         read = self._read_line

@@ -262,3 +262,29 @@ def test_a_line_that_sets_context_to_its_value_is_not_a_noop():
 def test_long_numbers_do_not_widen_a_template(text):
     """Found by hypothesis (perturbed logs), shrunk to these lines."""
     assert_same(text * 3)
+
+
+_CLEAN_ALPHABET = st.sampled_from(["\x1b", "[", "]", "A", "\r", "\n", "\x07", "\x08", "\\", "0", "9", ";", "?", " ", "/",
+                                   "m", "@", "~", "Z", "_", "^", "é", "█", "\ue000", "\x1b[A", "\x1b]", "\x1b[", "\r\n"])
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(_CLEAN_ALPHABET, max_size=60).map("".join))
+def test_block_cleaning_in_c_is_the_python_one(text):
+    """Engine.run cleans a block in C (`\\r`, ANSI codes, tqdm's cursor-up, backspaces) as
+    parser._clean does."""
+    from parsing import _fastcore
+    from parsing.parser import _clean
+    assert _fastcore.clean(text) == _clean(text)
+
+
+@needs_fastcore
+def test_block_cleaning_caps_in_c_are_the_python_ones():
+    """The regex's bounded runs: 32 CSI parameters, 8 intermediates, 4096 OSC code points."""
+    from parsing import _fastcore
+    from parsing.parser import _clean
+    for text in ["\x1b[" + "1" * n + "m" for n in (31, 32, 33)] + ["\x1b[1" + " " * n + "m" for n in (7, 8, 9)] + \
+            ["\x1b]" + c * n + tail for c in ("a", "é", "\x1b[A", "\x08") for n in (4095, 4096, 4097)
+             for tail in ("\x07x", "\x1b\\x", "\nx", "x")]:
+        assert _fastcore.clean(text) == _clean(text)
