@@ -1350,6 +1350,24 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
 
 static Py_ssize_t Engine_len(Engine *e) { return (Py_ssize_t)e->ntemplates; }
 
+PyDoc_STRVAR(line_key_doc, "line_key(line: bytes) -> (key: bytes, tokens: int) | None\n\n"
+             "The key C looks a line up by and its number of tokens; None for a line C never reads.");
+
+static PyObject *module_line_key(PyObject *mod, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "line_key: bytes");
+        return NULL;
+    }
+    char key[MAX_FAST_LINE];
+    Tok toks[MAX_TOKENS];
+    Py_ssize_t keylen, n = PyBytes_GET_SIZE(data);
+    int nt = n > MAX_FAST_LINE ? -1 : tokenize(PyBytes_AS_STRING(data), n, key, &keylen, toks);
+    if (nt < 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(y#i)", key, keylen, nt);
+}
+
 PyDoc_STRVAR(clean_doc, "clean(block: str) -> str\n\nWhat Engine.run does to a block first (parser._clean).");
 
 static PyObject *module_clean(PyObject *mod, PyObject *text)
@@ -1372,6 +1390,7 @@ static PyObject *module_clean(PyObject *mod, PyObject *text)
 
 static PyMethodDef module_methods[] = {
     {"clean", (PyCFunction)module_clean, METH_O, clean_doc},
+    {"line_key", (PyCFunction)module_line_key, METH_O, line_key_doc},
     {NULL, NULL, 0, NULL},
 };
 
