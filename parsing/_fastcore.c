@@ -858,8 +858,10 @@ static int apply_record(Engine *e, const Template *t, const char *s, Py_ssize_t 
     return done;
 }
 
-/* StreamParser._bar for a training bar with a total, no epoch in its description, no postfix
- * glued after it; the metrics of its postfix are reprints unless they changed (_emit reprint). */
+/* StreamParser._bar for a training bar with a total and no postfix glued after it, its epoch from
+ * the context or (ST_EPT) from a token of its description (`Epoch 3:`, epoch = token - base); the
+ * metrics of its postfix are reprints unless they changed (_emit reprint), except `epoch`, which
+ * goes with whatever is new and alone only when it changed. */
 static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, const Tok *toks, long lineno,
                      PyObject *out)
 {
@@ -867,10 +869,14 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
     if (!token_int(s, &toks[t->bar_n], MAX_FACTOR_DIGITS, &pos) ||
         !token_int(s, &toks[t->bar_total], MAX_FACTOR_DIGITS, &total))
         return 0;
-    if (!e->expect_train_bar && !e->bar_total_none && total != e->bar_total && e->bar_done)
-        return t->eval_noop;  /* an evaluation bar after training: nothing, or Python reads it */
     long long bar_epoch = e->bar_epoch, epoch;
-    if (!e->header_epoch_none)
+    if (t->step_kind == ST_EPT) {  /* an epoch in the description: never an evaluation bar */
+        if (t->kk_base != e->kk_base || !token_int(s, &toks[t->e_slot], MAX_FACTOR_DIGITS, &epoch))
+            return 0;
+        epoch -= t->base;
+    } else if (!e->expect_train_bar && !e->bar_total_none && total != e->bar_total && e->bar_done)
+        return t->eval_noop;  /* an evaluation bar after training: nothing, or Python reads it */
+    else if (!e->header_epoch_none)
         epoch = e->header_epoch;
     else {
         if (pos < e->bar_n && !e->bar_total_none && total == e->bar_total)
@@ -884,7 +890,7 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
         return 0;
     if (t->nmetrics > 0) {
         PyObject *metrics = PyDict_New(), *names = PyList_New(0), *shape = NULL, *ts = NULL;
-        int ok = metrics != NULL && names != NULL;
+        int ok = metrics != NULL && names != NULL, epoch_same = 0;
         for (int i = 0; ok && i < t->nmetrics; i++) {
             PyObject *v = metric_value(&t->metrics[i], s, toks);
             if (v == NULL) {
@@ -895,14 +901,20 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
             double a = PyFloat_AS_DOUBLE(v);
             int same = old != NULL && PyFloat_Check(old) &&
                        (PyFloat_AS_DOUBLE(old) == a || (a != a && PyFloat_AS_DOUBLE(old) != PyFloat_AS_DOUBLE(old)));
+            int is_epoch = t->metrics[i].name == s_epoch;  /* both interned */
+            if (is_epoch)
+                epoch_same = same;
             if (PyErr_Occurred() || (old != NULL && !PyFloat_Check(old)))
                 ok = 0;
-            else if (!same)
+            else if (!same || is_epoch)
                 ok = PyDict_SetItem(metrics, t->metrics[i].name, v) == 0 &&
                      PyList_Append(names, t->metrics[i].name) == 0;
             Py_DECREF(v);
         }
-        if (ok && PyList_GET_SIZE(names) > 0) {
+        Py_ssize_t kept = ok ? PyList_GET_SIZE(names) : 0;
+        if (kept == 1 && PyList_GET_ITEM(names, 0) == s_epoch && epoch_same)
+            kept = 0;  /* only the epoch, unchanged: no record */
+        if (ok && kept > 0) {
             shape = PyList_AsTuple(names);
             ts = shape != NULL ? template_timestamp(e, t, s, n, toks) : NULL;
             ok = ts != NULL && emit(e, step, metrics, shape, ts, lineno, out);
@@ -1321,6 +1333,11 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
         PyObject *bn, *bt, *ev = NULL;
         bad = !PyArg_ParseTuple(bar, "OO|O", &bn, &bt, &ev) || slot_index(bn, t, &t->bar_n) < 0 ||
               slot_index(bt, t, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 1, &t->eval_noop) < 0);
+        if (!bad && !(t->step_kind == ST_NONE || (t->step_kind == ST_EPT && t->p_slot == t->bar_n &&
+                                                  t->t_slot == t->bar_total))) {
+            PyErr_SetString(PyExc_ValueError, "a bar's step: () or (ST_EPT, epoch, its position, its total, base)");
+            bad = 1;
+        }
     }
     if (!bad && t->kind == K_RECORD && extra != Py_None) {
         /* (rank_slot or -1, attach_emit, attach_none) */

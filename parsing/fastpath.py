@@ -565,6 +565,9 @@ class _Study:
         if not (self.toks[n_slot].isdigit() and self.toks[t_slot].isdigit()
                 and int(self.toks[n_slot]) == after["bar_n"] and int(self.toks[t_slot]) == after["bar_total"]):
             return None
+        step = self._bar_epoch(variants, structural, n_slot, t_slot, after["attach"])
+        if step is None:
+            return None
         metrics, ts = (), None
         if first.records:
             metrics = self._metrics(first.records[0], [v if v is None or v.records else None for v in variants],
@@ -578,7 +581,26 @@ class _Study:
         got = self._python(done, self.data)
         eval_noop = int(got is not None and not got.records and not got.emits and got.state == snapshot(done))
         self.extra_states = [done]
-        return (self.key, BAR, self._slots(levels), (), metrics, ts, self.pre._kk_base, (n_slot, t_slot, eval_noop), None)
+        return (self.key, BAR, self._slots(levels), step, metrics, ts, self.pre._kk_base, (n_slot, t_slot, eval_noop), None)
+
+    def _bar_epoch(self, variants: list, structural: set, n_slot: int, t_slot: int, step: int) -> tuple | None:
+        """() when the bar's epoch is the context's; (ST_EPT, e, n, t, base) when a token of its
+        description is the epoch (`Epoch 3:  25%|...| 250/1000`: step (3 - base) * 1000 + 250);
+        None when some other token moves the step."""
+        moves = [i for i, v in enumerate(variants) if i not in structural and i not in (n_slot, t_slot)
+                 and v.state["attach"] != step]
+        if not moves:
+            return ()
+        e = moves[0]
+        if len(moves) != 1 or not self.toks[e].isdigit():
+            return None
+        ints = {i: int(self.toks[i]) for i in (e, n_slot, t_slot)}
+        cases = [(ints, step)] + [({**ints, i: int(successor(self.toks[i]))}, variants[i].state["attach"])
+                                  for i in (e, n_slot, t_slot)]
+        for base in sorted({0, self.pre._kk_base}):
+            if all((v[e] - base) * v[t_slot] + v[n_slot] == got for v, got in cases):
+                return (ST_EPT, e, n_slot, t_slot, base)
+        return None
 
     # -- checking the template against the full parser
     def _states(self) -> list:

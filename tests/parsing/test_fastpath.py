@@ -288,3 +288,36 @@ def test_block_cleaning_caps_in_c_are_the_python_ones():
             ["\x1b]" + c * n + tail for c in ("a", "é", "\x1b[A", "\x08") for n in (4095, 4096, 4097)
              for tail in ("\x07x", "\x1b\\x", "\nx", "x")]:
         assert _fastcore.clean(text) == _clean(text)
+
+
+@needs_fastcore
+def test_bars_with_an_epoch_in_their_description_are_read_in_c():
+    """Lightning's `Epoch 3:  25%|██▌ | 250/1000 [...]` bars: the step from the description's epoch."""
+    text = _sample("lightning")
+    text = "".join(redrawn(text, k) for k in range(12))
+    slow, lines = slow_lines(text)
+    assert slow < lines * 0.3
+
+
+_EPOCH_BAR = "{desc}{pct:3d}%|#         | {n}/{total} [00:05<00:15, 48.26it/s{post}]\n"
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.tuples(st.sampled_from(["Epoch {e}: ", "Epoch {e}/{k}: ", "epoch {e} ", "Validation: ", ""]),
+                          st.integers(min_value=0, max_value=3), st.integers(min_value=0, max_value=12),
+                          st.sampled_from([10, 12]),
+                          st.sampled_from(["", ", loss={v}", ", loss={v}, v_num=1", ", epoch={e}, loss={v}",
+                                           ", loss={v}, acc=0.5"]),
+                          st.sampled_from(["0.5", "0.25", "nan", "1.5"])),
+                min_size=1, max_size=60),
+       st.integers(min_value=1, max_value=4))
+def test_bars_with_an_epoch_in_their_description_read_the_same(bars, repeat):
+    """Epochs that stay or move, `Epoch k/K` counting from 0 or 1, an `epoch` postfix value, only
+    the epoch new, bars restarting, evaluation bars in between."""
+    lines = []
+    for desc, e, n, total, post, v in bars:
+        fields = {"e": e, "k": 3, "v": v}
+        lines.append(_EPOCH_BAR.format(desc=desc.format(**fields), pct=100 * min(n, total) // total, n=min(n, total),
+                                       total=total, post=post.format(**fields)))
+    assert_same("".join(lines) * repeat)
