@@ -321,3 +321,17 @@ def test_bars_with_an_epoch_in_their_description_read_the_same(bars, repeat):
         lines.append(_EPOCH_BAR.format(desc=desc.format(**fields), pct=100 * min(n, total) // total, n=min(n, total),
                                        total=total, post=post.format(**fields)))
     assert_same("".join(lines) * repeat)
+
+
+_TOKEN_DIGITS = st.text("0123456789", min_size=1, max_size=24)
+
+
+@needs_fastcore
+@settings(max_examples=2000, deadline=None)
+@given(_TOKEN_DIGITS, st.one_of(st.none(), _TOKEN_DIGITS),
+       st.one_of(st.none(), st.tuples(st.sampled_from("eE"), st.sampled_from(["", "+", "-"]), st.text("0123456789", min_size=1, max_size=4))))
+def test_c_reads_a_number_token_as_float_does(whole, fraction, exponent):
+    """C's float of a token (an exact fast path, else Python's own conversion) is float()'s, bit for bit."""
+    from parsing import _fastcore
+    token = whole + ("." + fraction if fraction is not None else "") + ("".join(exponent) if exponent else "")
+    assert repr(_fastcore.to_float(token.encode())) == repr(float(token))
