@@ -92,7 +92,7 @@ typedef struct {
 /* attribute names of StreamParser */
 static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy_names, *s_last,
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
-    *s_slow_line, *s_primary, *s_epoch;
+    *s_slow_line, *s_primary, *s_epoch, *s_ts_bases;
 static PyObject *one;  /* the int 1 */
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -101,11 +101,30 @@ static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 /* Cut s into tokens and write its key. Returns the number of tokens, or -1 for a line the fast
  * path does not take (too many numbers, or a NUL byte, which would be ambiguous in a key). */
+/* Whether the 8 bytes of w hold a digit or a NUL (SWAR: a byte below n is found by the borrow of
+ * subtracting n from every byte; digits are the bytes below 10 once xored with '0'). Exact as a
+ * test of "any", which is all it is used for. */
+#define ONES 0x0101010101010101ULL
+#define HAS_LESS(x, n) (((x) - ONES * (n)) & ~(x) & (ONES * 0x80))
+static inline int word_has_digit_or_nul(uint64_t w)
+{
+    return HAS_LESS(w ^ (ONES * '0'), 10) != 0 || HAS_LESS(w, 1) != 0;
+}
+
 static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, Tok *toks)
 {
     int nt = 0;
     Py_ssize_t i = 0, k = 0;
     while (i < n) {
+        /* literal text eight bytes at a time while no digit or NUL is among them */
+        uint64_t w;
+        while (i + 8 <= n && (memcpy(&w, s + i, 8), !word_has_digit_or_nul(w))) {
+            memcpy(key + k, &w, 8);
+            k += 8;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (!is_digit(c)) {
             if (c == 0)
@@ -230,33 +249,50 @@ static Py_ssize_t ansi_match(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
     return 0;
 }
 
+/* The position of the next ESC or backspace in o[r:m] (m when none); *esc / *bs cache the next
+ * of each (searched again only once passed). */
+static Py_ssize_t next_special(const unsigned char *o, Py_ssize_t r, Py_ssize_t m, Py_ssize_t *esc, Py_ssize_t *bs)
+{
+    if (*esc < r) {
+        const unsigned char *p = memchr(o + r, 0x1b, (size_t)(m - r));
+        *esc = p != NULL ? p - o : m;
+    }
+    if (*bs < r) {
+        const unsigned char *p = memchr(o + r, 0x08, (size_t)(m - r));
+        *bs = p != NULL ? p - o : m;
+    }
+    return *esc < *bs ? *esc : *bs;
+}
+
 /* Cleans s[0:n] into out (at least n bytes; the text only shrinks). Returns the new length. */
 static Py_ssize_t clean_block(const char *src, Py_ssize_t n, char *out)
 {
     const unsigned char *s = (const unsigned char *)src;
     unsigned char *o = (unsigned char *)out;
-    Py_ssize_t w = 0;
-    if (memchr(s, '\r', (size_t)n) != NULL) {
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (s[i] != '\r')
-                o[w++] = s[i];
-            else if (i + 1 >= n || s[i + 1] != '\n')
-                o[w++] = '\n';
-        }
-    } else {
-        memcpy(o, s, (size_t)n);
-        w = n;
+    Py_ssize_t w = 0, i = 0;
+    for (;;) {  /* `\r\n` -> `\n`, `\r` -> `\n`, spans between copied whole */
+        const unsigned char *p = memchr(s + i, '\r', (size_t)(n - i));
+        Py_ssize_t at = p != NULL ? p - s : n;
+        memcpy(o + w, s + i, (size_t)(at - i));
+        w += at - i;
+        if (p == NULL)
+            break;
+        if (at + 1 >= n || s[at + 1] != '\n')
+            o[w++] = '\n';
+        i = at + 1;
     }
-    if (memchr(o, 0x1b, (size_t)w) == NULL && memchr(o, 0x08, (size_t)w) == NULL)
-        return w;
-    Py_ssize_t r = 0, m = w;  /* in place: the write position never passes the read position */
-    w = 0;
+    Py_ssize_t m = w, esc = -1, bs = -1, r = next_special(o, 0, m, &esc, &bs);
+    if (r == m)
+        return m;
+    w = r;  /* in place from here: the write position never passes the read position */
     while (r < m) {
         unsigned char c = o[r];
-        if (c == 0x08) {
-            r++;
-        } else if (c != 0x1b) {
-            o[w++] = c;
+        if (c != 0x1b && c != 0x08) {
+            Py_ssize_t next = next_special(o, r, m, &esc, &bs);
+            memmove(o + w, o + r, (size_t)(next - r));
+            w += next - r;
+            r = next;
+        } else if (c == 0x08) {
             r++;
         } else if (r + 2 < m && o[r + 1] == '[' && o[r + 2] == 'A') {
             o[w++] = 0xee;  /* U+E000 */
@@ -444,24 +480,32 @@ static void release_context(Engine *e)
     Py_CLEAR(e->attach);
 }
 
-/* Reads the parser's context into e. -1 with an exception only when an attribute is missing. */
+/* Reads the parser's context into e. -1 with an exception only when an attribute is missing.
+ * Runs after every line Python read: the attributes are looked up in the instance dict (where
+ * StreamParser keeps them), PyObject_GetAttr only for one that is not there. */
 static int pull(Engine *e, PyObject *p)
 {
     PyObject *v[15];
     PyObject *names[15] = {s_has_steps, s_attach, s_kk_base, s_block, s_table, s_copy_names, s_last,
                            s_shapes, s_bar_total, s_bar_n, s_bar_done, s_bar_epoch, s_header_epoch,
                            s_expect_train_bar, s_primary};
+    PyObject *dict = PyObject_GenericGetDict(p, NULL);
+    if (dict == NULL)
+        PyErr_Clear();
     for (int i = 0; i < 15; i++) {
-        v[i] = PyObject_GetAttr(p, names[i]);
+        v[i] = dict != NULL && PyDict_CheckExact(dict) ? PyDict_GetItemWithError(dict, names[i]) : NULL;
+        v[i] = v[i] != NULL ? Py_NewRef(v[i]) : PyErr_Occurred() ? NULL : PyObject_GetAttr(p, names[i]);
         if (v[i] == NULL) {
             for (int j = 0; j < i; j++)
                 Py_DECREF(v[j]);
+            Py_XDECREF(dict);
             return -1;
         }
     }
+    Py_XDECREF(dict);
     release_context(e);
     PyObject *globals = PyFunction_Check(e->ts_fn) ? PyFunction_GetGlobals(e->ts_fn) : NULL;
-    PyObject *bases = globals != NULL ? PyDict_GetItemString(globals, "_TS_BASES") : NULL;
+    PyObject *bases = globals != NULL ? PyDict_GetItemWithError(globals, s_ts_bases) : NULL;
     e->ts_bases = bases != NULL && PyDict_CheckExact(bases) ? Py_NewRef(bases) : NULL;
     int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && v[3] == Py_None && v[4] == Py_None &&
              v[5] == Py_None && PyDict_CheckExact(v[14]);
@@ -1546,7 +1590,7 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_bar_total, "_bar_total"}, {&s_bar_n, "_bar_n"}, {&s_bar_done, "_bar_done"},
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
         {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_primary, "_primary"},
-        {&s_epoch, "epoch"},
+        {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)

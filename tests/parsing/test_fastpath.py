@@ -335,3 +335,15 @@ def test_c_reads_a_number_token_as_float_does(whole, fraction, exponent):
     from parsing import _fastcore
     token = whole + ("." + fraction if fraction is not None else "") + ("".join(exponent) if exponent else "")
     assert repr(_fastcore.to_float(token.encode())) == repr(float(token))
+
+
+@needs_fastcore
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from([b"0", b"7", b".", b"e", b"E", b"+", b"-", b" ", b"abcdefgh", b"loss: ", b"\xe2\x96\x88",
+                                 b"\x00", b"12345678", b"1.5e-3", b","]), max_size=40).map(b"".join))
+def test_c_keys_are_the_python_keys(line):
+    """The C tokenizer (eight literal bytes at a time) cuts a line where fastpath.TOKEN does."""
+    from parsing import _fastcore
+    key, spans = fastpath.line_key(line)
+    want = None if b"\0" in line or len(spans) > _fastcore.MAX_TOKENS else (key, len(spans))
+    assert _fastcore.line_key(line) == want
