@@ -347,3 +347,13 @@ def test_c_keys_are_the_python_keys(line):
     key, spans = fastpath.line_key(line)
     want = None if b"\0" in line or len(spans) > _fastcore.MAX_TOKENS else (key, len(spans))
     assert _fastcore.line_key(line) == want
+
+
+@needs_fastcore
+def test_evaluation_bars_after_training_are_read_in_c():
+    """Keras's `313/313 ━━━━ 1s 2ms/step - accuracy: ...` after training does nothing there; it is
+    learned as a bar (studied where no bar was seen) that knows it does nothing after training."""
+    text = _sample("keras")
+    text = "".join(redrawn(text, k) for k in range(12))
+    slow, lines = slow_lines(text)
+    assert slow < lines * 0.25
