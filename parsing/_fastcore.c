@@ -57,6 +57,7 @@ typedef struct Template {
     Slot *slots;
     Metric *metrics;
     PyObject *shape;        /* tuple of the metric names (the record shape counted in _shapes) */
+    Py_hash_t shape_hash;   /* its hash: a tuple does not cache it */
     int step_kind, s_slot, e_slot, p_slot, t_slot;
     long long base;         /* epoch base of ST_EPT */
     long long kk_base;      /* _kk_base when learned; another value declines (it only changes once) */
@@ -91,7 +92,7 @@ typedef struct {
 /* attribute names of StreamParser */
 static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy_names, *s_last,
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
-    *s_slow_line, *s_primary, *s_epoch;
+    *s_slow_line, *s_primary, *s_epoch, *s_ts_bases;
 static PyObject *one;  /* the int 1 */
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -100,11 +101,30 @@ static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 /* Cut s into tokens and write its key. Returns the number of tokens, or -1 for a line the fast
  * path does not take (too many numbers, or a NUL byte, which would be ambiguous in a key). */
+/* Whether the 8 bytes of w hold a digit or a NUL (SWAR: a byte below n is found by the borrow of
+ * subtracting n from every byte; digits are the bytes below 10 once xored with '0'). Exact as a
+ * test of "any", which is all it is used for. */
+#define ONES 0x0101010101010101ULL
+#define HAS_LESS(x, n) (((x) - ONES * (n)) & ~(x) & (ONES * 0x80))
+static inline int word_has_digit_or_nul(uint64_t w)
+{
+    return HAS_LESS(w ^ (ONES * '0'), 10) != 0 || HAS_LESS(w, 1) != 0;
+}
+
 static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, Tok *toks)
 {
     int nt = 0;
     Py_ssize_t i = 0, k = 0;
     while (i < n) {
+        /* literal text eight bytes at a time while no digit or NUL is among them */
+        uint64_t w;
+        while (i + 8 <= n && (memcpy(&w, s + i, 8), !word_has_digit_or_nul(w))) {
+            memcpy(key + k, &w, 8);
+            k += 8;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (!is_digit(c)) {
             if (c == 0)
@@ -146,13 +166,20 @@ static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, 
     return nt;
 }
 
+/* A hash of a key, eight bytes at a time (a byte-at-a-time hash was a fifth of a line's C time). */
 static uint64_t hash_bytes(const char *s, Py_ssize_t n)
 {
-    uint64_t h = 1469598103934665603ULL;  /* FNV-1a */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n, w;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
     }
+    w = 0;
+    memcpy(&w, s + i, (size_t)(n - i));
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
     return h ? h : 1;  /* 0 marks an empty miss slot */
 }
 
@@ -165,6 +192,129 @@ static int is_blank(const char *s, Py_ssize_t n)
             return 0;
     }
     return 1;
+}
+
+/* ---- cleaning a block ------------------------------------------------------------------------- */
+
+/* What StreamParser._block_text (parser._clean) does to a block before its lines are read, done
+ * on its UTF-8 in one pass after the newlines: `\r\n` and `\r` become `\n`; then tqdm's cursor-up
+ * `\x1b[A` becomes U+E000 (parser._NESTED), the other ANSI sequences parser._ANSI matches are
+ * dropped, and backspaces are dropped. The regex is
+ *   \x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)?|[@-Z\\-_])
+ * applied after the `\x1b[A` replacement (so an OSC body counts each `\x1b[A` as the one code
+ * point it became, and a backspace as a code point: they are dropped after). Its character
+ * classes are disjoint, so the greedy runs never backtrack into a match. */
+
+/* The length of parser._ANSI's match at s[i] == ESC, 0 when it does not match. */
+static Py_ssize_t ansi_match(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    Py_ssize_t k = i + 1;
+    if (k >= n)
+        return 0;
+    unsigned char c = s[k];
+    if (c == '[') {  /* CSI: parameters, intermediates, a final byte */
+        int cnt;
+        k++;
+        for (cnt = 0; k < n && cnt < 32 && s[k] >= 0x30 && s[k] <= 0x3f; cnt++)
+            k++;
+        for (cnt = 0; k < n && cnt < 8 && s[k] >= 0x20 && s[k] <= 0x2f; cnt++)
+            k++;
+        return k < n && s[k] >= 0x40 && s[k] <= 0x7e ? k + 1 - i : 0;  /* '[' is no single-byte form */
+    }
+    if (c == ']') {  /* OSC: up to 4096 code points, then an optional terminator; always matches */
+        k++;
+        for (int cnt = 0; k < n && cnt < 4096; cnt++) {
+            unsigned char b = s[k];
+            if (b == 0x07 || b == '\n')
+                break;
+            if (b == 0x1b) {
+                if (k + 2 < n && s[k + 1] == '[' && s[k + 2] == 'A') {
+                    k += 3;  /* became U+E000 before the regex ran */
+                    continue;
+                }
+                break;
+            }
+            k += b < 0x80 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+        }
+        if (k > n)
+            k = n;
+        if (k < n && s[k] == 0x07)
+            k++;
+        else if (k + 1 < n && s[k] == 0x1b && s[k + 1] == '\\')
+            k += 2;
+        return k - i;
+    }
+    if ((c >= 0x40 && c <= 0x5a) || (c >= 0x5c && c <= 0x5f))
+        return 2;
+    return 0;
+}
+
+/* The position of the next ESC or backspace in o[r:m] (m when none); *esc / *bs cache the next
+ * of each (searched again only once passed). */
+static Py_ssize_t next_special(const unsigned char *o, Py_ssize_t r, Py_ssize_t m, Py_ssize_t *esc, Py_ssize_t *bs)
+{
+    if (*esc < r) {
+        const unsigned char *p = memchr(o + r, 0x1b, (size_t)(m - r));
+        *esc = p != NULL ? p - o : m;
+    }
+    if (*bs < r) {
+        const unsigned char *p = memchr(o + r, 0x08, (size_t)(m - r));
+        *bs = p != NULL ? p - o : m;
+    }
+    return *esc < *bs ? *esc : *bs;
+}
+
+/* Cleans s[0:n] into out (at least n bytes; the text only shrinks). Returns the new length. */
+static Py_ssize_t clean_block(const char *src, Py_ssize_t n, char *out)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    unsigned char *o = (unsigned char *)out;
+    Py_ssize_t w = 0, i = 0;
+    for (;;) {  /* `\r\n` -> `\n`, `\r` -> `\n`, spans between copied whole */
+        const unsigned char *p = memchr(s + i, '\r', (size_t)(n - i));
+        Py_ssize_t at = p != NULL ? p - s : n;
+        memcpy(o + w, s + i, (size_t)(at - i));
+        w += at - i;
+        if (p == NULL)
+            break;
+        if (at + 1 >= n || s[at + 1] != '\n')
+            o[w++] = '\n';
+        i = at + 1;
+    }
+    Py_ssize_t m = w, esc = -1, bs = -1, r = next_special(o, 0, m, &esc, &bs);
+    if (r == m)
+        return m;
+    w = r;  /* in place from here: the write position never passes the read position */
+    while (r < m) {
+        unsigned char c = o[r];
+        if (c != 0x1b && c != 0x08) {
+            Py_ssize_t next = next_special(o, r, m, &esc, &bs);
+            memmove(o + w, o + r, (size_t)(next - r));
+            w += next - r;
+            r = next;
+        } else if (c == 0x08) {
+            r++;
+        } else if (r + 2 < m && o[r + 1] == '[' && o[r + 2] == 'A') {
+            o[w++] = 0xee;  /* U+E000 */
+            o[w++] = 0x80;
+            o[w++] = 0x80;
+            r += 3;
+        } else {
+            Py_ssize_t len = ansi_match(o, r, m);
+            if (len > 0)
+                r += len;
+            else
+                o[w++] = o[r++];
+        }
+    }
+    return w;
+}
+
+/* Whether a block needs cleaning at all (most do not: no `\r`, ESC or backspace). */
+static int needs_cleaning(const char *s, Py_ssize_t n)
+{
+    return memchr(s, '\r', (size_t)n) != NULL || memchr(s, 0x1b, (size_t)n) != NULL ||
+           memchr(s, 0x08, (size_t)n) != NULL;
 }
 
 /* ---- the template table ----------------------------------------------------------------------- */
@@ -330,24 +480,32 @@ static void release_context(Engine *e)
     Py_CLEAR(e->attach);
 }
 
-/* Reads the parser's context into e. -1 with an exception only when an attribute is missing. */
+/* Reads the parser's context into e. -1 with an exception only when an attribute is missing.
+ * Runs after every line Python read: the attributes are looked up in the instance dict (where
+ * StreamParser keeps them), PyObject_GetAttr only for one that is not there. */
 static int pull(Engine *e, PyObject *p)
 {
     PyObject *v[15];
     PyObject *names[15] = {s_has_steps, s_attach, s_kk_base, s_block, s_table, s_copy_names, s_last,
                            s_shapes, s_bar_total, s_bar_n, s_bar_done, s_bar_epoch, s_header_epoch,
                            s_expect_train_bar, s_primary};
+    PyObject *dict = PyObject_GenericGetDict(p, NULL);
+    if (dict == NULL)
+        PyErr_Clear();
     for (int i = 0; i < 15; i++) {
-        v[i] = PyObject_GetAttr(p, names[i]);
+        v[i] = dict != NULL && PyDict_CheckExact(dict) ? PyDict_GetItemWithError(dict, names[i]) : NULL;
+        v[i] = v[i] != NULL ? Py_NewRef(v[i]) : PyErr_Occurred() ? NULL : PyObject_GetAttr(p, names[i]);
         if (v[i] == NULL) {
             for (int j = 0; j < i; j++)
                 Py_DECREF(v[j]);
+            Py_XDECREF(dict);
             return -1;
         }
     }
+    Py_XDECREF(dict);
     release_context(e);
     PyObject *globals = PyFunction_Check(e->ts_fn) ? PyFunction_GetGlobals(e->ts_fn) : NULL;
-    PyObject *bases = globals != NULL ? PyDict_GetItemString(globals, "_TS_BASES") : NULL;
+    PyObject *bases = globals != NULL ? PyDict_GetItemWithError(globals, s_ts_bases) : NULL;
     e->ts_bases = bases != NULL && PyDict_CheckExact(bases) ? Py_NewRef(bases) : NULL;
     int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && v[3] == Py_None && v[4] == Py_None &&
              v[5] == Py_None && PyDict_CheckExact(v[14]);
@@ -494,6 +652,69 @@ static int template_step(const Template *t, const char *s, const Tok *toks, long
     return 1;
 }
 
+/* Exact powers of ten as doubles (10^22 is the largest one a double holds exactly). */
+static const double POW10[23] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* float() of b[0:k], a number token (digits, optional `.digits`, optional exponent), when one
+ * IEEE operation gives it exactly (Clinger's fast path: a significand of at most 2^53 times or
+ * divided by an exact power of ten, rounded once, is the correctly rounded value float() also
+ * returns). 0 when not: the caller asks PyOS_string_to_double, which is exact everywhere but far
+ * slower (it switches the x87 control word on every call). */
+static int fast_double(const char *b, Py_ssize_t k, double *out)
+{
+    uint64_t m = 0;
+    int digits = 0, frac = 0, exp = 0;
+    Py_ssize_t i = 0;
+    if (k == 0 || !is_digit((unsigned char)b[0]))
+        return 0;
+    for (; i < k && is_digit((unsigned char)b[i]); i++) {
+        if (m == 0 && b[i] == '0')
+            continue;  /* leading zeros are no significant digits */
+        if (++digits > 19)
+            return 0;
+        m = m * 10 + (uint64_t)(b[i] - '0');
+    }
+    if (i < k && b[i] == '.') {
+        i++;
+        if (i >= k || !is_digit((unsigned char)b[i]))
+            return 0;
+        for (; i < k && is_digit((unsigned char)b[i]); i++) {
+            frac++;
+            if (m == 0 && b[i] == '0')
+                continue;
+            if (++digits > 19)
+                return 0;
+            m = m * 10 + (uint64_t)(b[i] - '0');
+        }
+    }
+    if (i < k && (b[i] == 'e' || b[i] == 'E')) {
+        int neg = 0, ed = 0;
+        i++;
+        if (i < k && (b[i] == '+' || b[i] == '-'))
+            neg = b[i++] == '-';
+        for (; i < k && is_digit((unsigned char)b[i]); i++, ed++)
+            if (exp < 100000)
+                exp = exp * 10 + (b[i] - '0');
+        if (ed == 0)
+            return 0;
+        if (neg)
+            exp = -exp;
+    }
+    if (i != k || frac > 100000)
+        return 0;
+    if (m == 0) {
+        *out = 0.0;
+        return 1;
+    }
+    int e10 = exp - frac;
+    if (m > (1ULL << 53) || e10 > 22 || e10 < -22)
+        return 0;
+    double v = (double)m;
+    *out = e10 >= 0 ? v * POW10[e10] : v / POW10[-e10];
+    return 1;
+}
+
 /* float() of the metric's tokens (thousands separators dropped); NULL with no exception when C
  * declines, NULL with an exception on memory errors. */
 static PyObject *metric_value(const Metric *m, const char *s, const Tok *toks)
@@ -510,14 +731,17 @@ static PyObject *metric_value(const Metric *m, const char *s, const Tok *toks)
         buf[k++] = s[i];
     }
     buf[k] = 0;
-    char *end = NULL;
-    double v = PyOS_string_to_double(buf, &end, NULL);
-    if (v == -1.0 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return NULL;
+    double v;
+    if (!fast_double(buf, k, &v)) {
+        char *end = NULL;
+        v = PyOS_string_to_double(buf, &end, NULL);
+        if (v == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return NULL;
+        }
+        if (end != buf + k)
+            return NULL;
     }
-    if (end != buf + k)
-        return NULL;
     return PyFloat_FromDouble(m->neg ? -v : v);
 }
 
@@ -535,11 +759,14 @@ static PyObject *cached_timestamp(Engine *e, const char *s, Py_ssize_t n)
     for (Py_ssize_t i = colon + 1; i < n; i++)
         sec[k++] = s[i] == ',' ? '.' : s[i];
     sec[k] = 0;
-    char *end = NULL;
-    double v = PyOS_string_to_double(sec, &end, NULL);
-    if ((v == -1.0 && PyErr_Occurred()) || end != sec + k || k == 0) {
-        PyErr_Clear();
-        return NULL;  /* float() may still read it (spaces, underscores): Python decides */
+    double v;
+    if (!fast_double(sec, k, &v)) {
+        char *end = NULL;
+        v = PyOS_string_to_double(sec, &end, NULL);
+        if ((v == -1.0 && PyErr_Occurred()) || end != sec + k || k == 0) {
+            PyErr_Clear();
+            return NULL;  /* float() may still read it (spaces, underscores): Python decides */
+        }
     }
     PyObject *head = PyUnicode_DecodeUTF8(s, colon, "strict");
     if (head == NULL) {
@@ -575,16 +802,16 @@ static PyObject *template_timestamp(Engine *e, const Template *t, const char *s,
 
 /* _shapes[shape] += 1 as _emit counts it; 0 (nothing changed) when the table is full and the
  * shape is new: Python counts such records per name. */
-static int count_shape(Engine *e, PyObject *shape)
+static int count_shape(Engine *e, PyObject *shape, Py_hash_t h)
 {
-    PyObject *n = PyDict_GetItemWithError(e->shapes, shape);
+    PyObject *n = _PyDict_GetItem_KnownHash(e->shapes, shape, h);
     if (n == NULL) {
         if (PyErr_Occurred() || PyDict_GET_SIZE(e->shapes) >= 4096)
             return 0;
-        return PyDict_SetItem(e->shapes, shape, one) == 0;
+        return _PyDict_SetItem_KnownHash(e->shapes, shape, one, h) == 0;
     }
     PyObject *m = PyNumber_Add(n, one);
-    int r = m != NULL && PyDict_SetItem(e->shapes, shape, m) == 0;
+    int r = m != NULL && _PyDict_SetItem_KnownHash(e->shapes, shape, m, h) == 0;
     Py_XDECREF(m);
     return r;
 }
@@ -606,9 +833,11 @@ static PyObject *new_record(Engine *e, PyObject *step, PyObject *metrics, PyObje
 }
 
 /* Builds and appends a Record; updates _last. Returns 1, or 0 (nothing changed) on failure. */
-static int emit(Engine *e, PyObject *step, PyObject *metrics, PyObject *shape, PyObject *ts, long lineno,
-                PyObject *out)
+static int emit(Engine *e, PyObject *step, PyObject *metrics, PyObject *shape, Py_hash_t h, PyObject *ts,
+                long lineno, PyObject *out)
 {
+    if (h == -1 && (h = PyObject_Hash(shape)) == -1)
+        return 0;
     if (PyDict_GET_SIZE(e->shapes) >= 4096 && !PyDict_Contains(e->shapes, shape))
         return 0;
     PyObject *line = PyLong_FromLong(lineno);
@@ -620,7 +849,7 @@ static int emit(Engine *e, PyObject *step, PyObject *metrics, PyObject *shape, P
         return 0;
     int r = PyList_Append(out, rec);
     Py_DECREF(rec);
-    if (r < 0 || PyDict_Update(e->last, metrics) < 0 || !count_shape(e, shape))
+    if (r < 0 || PyDict_Update(e->last, metrics) < 0 || !count_shape(e, shape, h))
         return 0;  /* memory errors only; the line's record may be half-counted, as in Python */
     return 1;
 }
@@ -700,7 +929,7 @@ static int apply_record(Engine *e, const Template *t, const char *s, Py_ssize_t 
                   !(nstale > 0 && nkept == 1 && PyUnicode_Compare(t->metrics[last_kept].name, s_epoch) == 0);
     PyObject *metrics = NULL, *shape = NULL, *ts = NULL, *step_obj = NULL;
     if (ok && emit_it) {
-        metrics = PyDict_New();
+        metrics = _PyDict_NewPresized(nkept);  /* no resize while it fills */
         shape = nkept == nm ? Py_NewRef(t->shape) : PyTuple_New(nkept);
         ok = metrics != NULL && shape != NULL;
         for (int i = 0, k = 0; ok && i < nm; i++) {
@@ -735,7 +964,7 @@ static int apply_record(Engine *e, const Template *t, const char *s, Py_ssize_t 
     }
     int done = ok;
     if (ok && emit_it)
-        emit(e, step_obj, metrics, shape, ts, lineno, out);
+        emit(e, step_obj, metrics, shape, shape == t->shape ? t->shape_hash : -1, ts, lineno, out);
     if (done) {
         if (own)
             e->has_steps = 1;
@@ -752,8 +981,10 @@ static int apply_record(Engine *e, const Template *t, const char *s, Py_ssize_t 
     return done;
 }
 
-/* StreamParser._bar for a training bar with a total, no epoch in its description, no postfix
- * glued after it; the metrics of its postfix are reprints unless they changed (_emit reprint). */
+/* StreamParser._bar for a training bar with a total and no postfix glued after it, its epoch from
+ * the context or (ST_EPT) from a token of its description (`Epoch 3:`, epoch = token - base); the
+ * metrics of its postfix are reprints unless they changed (_emit reprint), except `epoch`, which
+ * goes with whatever is new and alone only when it changed. */
 static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, const Tok *toks, long lineno,
                      PyObject *out)
 {
@@ -761,10 +992,14 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
     if (!token_int(s, &toks[t->bar_n], MAX_FACTOR_DIGITS, &pos) ||
         !token_int(s, &toks[t->bar_total], MAX_FACTOR_DIGITS, &total))
         return 0;
-    if (!e->expect_train_bar && !e->bar_total_none && total != e->bar_total && e->bar_done)
-        return t->eval_noop;  /* an evaluation bar after training: nothing, or Python reads it */
     long long bar_epoch = e->bar_epoch, epoch;
-    if (!e->header_epoch_none)
+    if (t->step_kind == ST_EPT) {  /* an epoch in the description: never an evaluation bar */
+        if (t->kk_base != e->kk_base || !token_int(s, &toks[t->e_slot], MAX_FACTOR_DIGITS, &epoch))
+            return 0;
+        epoch -= t->base;
+    } else if (!e->expect_train_bar && !e->bar_total_none && total != e->bar_total && e->bar_done)
+        return t->eval_noop;  /* an evaluation bar after training: nothing, or Python reads it */
+    else if (!e->header_epoch_none)
         epoch = e->header_epoch;
     else {
         if (pos < e->bar_n && !e->bar_total_none && total == e->bar_total)
@@ -777,8 +1012,8 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
     if (step == NULL)
         return 0;
     if (t->nmetrics > 0) {
-        PyObject *metrics = PyDict_New(), *names = PyList_New(0), *shape = NULL, *ts = NULL;
-        int ok = metrics != NULL && names != NULL;
+        PyObject *metrics = _PyDict_NewPresized(t->nmetrics), *names = PyList_New(0), *shape = NULL, *ts = NULL;
+        int ok = metrics != NULL && names != NULL, epoch_same = 0;
         for (int i = 0; ok && i < t->nmetrics; i++) {
             PyObject *v = metric_value(&t->metrics[i], s, toks);
             if (v == NULL) {
@@ -789,17 +1024,23 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
             double a = PyFloat_AS_DOUBLE(v);
             int same = old != NULL && PyFloat_Check(old) &&
                        (PyFloat_AS_DOUBLE(old) == a || (a != a && PyFloat_AS_DOUBLE(old) != PyFloat_AS_DOUBLE(old)));
+            int is_epoch = t->metrics[i].name == s_epoch;  /* both interned */
+            if (is_epoch)
+                epoch_same = same;
             if (PyErr_Occurred() || (old != NULL && !PyFloat_Check(old)))
                 ok = 0;
-            else if (!same)
+            else if (!same || is_epoch)
                 ok = PyDict_SetItem(metrics, t->metrics[i].name, v) == 0 &&
                      PyList_Append(names, t->metrics[i].name) == 0;
             Py_DECREF(v);
         }
-        if (ok && PyList_GET_SIZE(names) > 0) {
+        Py_ssize_t kept = ok ? PyList_GET_SIZE(names) : 0;
+        if (kept == 1 && PyList_GET_ITEM(names, 0) == s_epoch && epoch_same)
+            kept = 0;  /* only the epoch, unchanged: no record */
+        if (ok && kept > 0) {
             shape = PyList_AsTuple(names);
             ts = shape != NULL ? template_timestamp(e, t, s, n, toks) : NULL;
-            ok = ts != NULL && emit(e, step, metrics, shape, ts, lineno, out);
+            ok = ts != NULL && emit(e, step, metrics, shape, -1, ts, lineno, out);
         }
         Py_XDECREF(metrics);
         Py_XDECREF(names);
@@ -976,8 +1217,9 @@ static PyObject *line_key(const char *s, Py_ssize_t n)
     return PyBytes_FromStringAndSize(key, keylen);
 }
 
-PyDoc_STRVAR(run_doc, "run(parser, lines: str, lineno: int, out: list) -> int\n\n"
-             "Read the `\\n`-terminated cleaned lines of a block; return the last line number.");
+PyDoc_STRVAR(run_doc, "run(parser, block: str, lineno: int, out: list) -> int | None\n\n"
+             "Clean a block as parser._clean does and read its `\\n`-terminated lines; return the last\n"
+             "line number, or None (nothing read) for a str with lone surrogates.");
 
 static PyObject *Engine_run(Engine *e, PyObject *args)
 {
@@ -991,11 +1233,18 @@ static PyObject *Engine_run(Engine *e, PyObject *args)
         PyErr_Clear();
         Py_RETURN_NONE;
     }
+    char *cleaned = NULL;
+    if (needs_cleaning(s, size)) {
+        cleaned = PyMem_Malloc((size_t)size + 1);
+        if (cleaned == NULL)
+            return PyErr_NoMemory();
+        size = clean_block(s, size, cleaned);
+        s = cleaned;
+    }
     PyObject *slow = PyObject_GetAttr(parser, s_slow_line);
-    if (slow == NULL)
-        return NULL;
-    if (pull(e, parser) < 0) {
-        Py_DECREF(slow);
+    if (slow == NULL || pull(e, parser) < 0) {
+        Py_XDECREF(slow);
+        PyMem_Free(cleaned);
         return NULL;
     }
     Py_ssize_t i = 0;
@@ -1021,6 +1270,7 @@ static PyObject *Engine_run(Engine *e, PyObject *args)
         i = end + 1;
     }
     Py_DECREF(slow);
+    PyMem_Free(cleaned);
     if (!err && push(e, parser) < 0)
         err = 1;
     release_context(e);
@@ -1129,7 +1379,8 @@ static int parse_metrics(Template *t, PyObject *metrics)
             return -1;
         }
     }
-    return 0;
+    t->shape_hash = PyObject_Hash(t->shape);
+    return t->shape_hash == -1 ? -1 : 0;
 }
 
 /* step: () | (ST_SLOT, i) | (ST_EPT, e, p, t, base) | (ST_CTX,) | (ST_NULL,) */
@@ -1206,6 +1457,11 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
         PyObject *bn, *bt, *ev = NULL;
         bad = !PyArg_ParseTuple(bar, "OO|O", &bn, &bt, &ev) || slot_index(bn, t, &t->bar_n) < 0 ||
               slot_index(bt, t, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 1, &t->eval_noop) < 0);
+        if (!bad && !(t->step_kind == ST_NONE || (t->step_kind == ST_EPT && t->p_slot == t->bar_n &&
+                                                  t->t_slot == t->bar_total))) {
+            PyErr_SetString(PyExc_ValueError, "a bar's step: () or (ST_EPT, epoch, its position, its total, base)");
+            bad = 1;
+        }
     }
     if (!bad && t->kind == K_RECORD && extra != Py_None) {
         /* (rank_slot or -1, attach_emit, attach_none) */
@@ -1235,6 +1491,71 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
 
 static Py_ssize_t Engine_len(Engine *e) { return (Py_ssize_t)e->ntemplates; }
 
+PyDoc_STRVAR(line_key_doc, "line_key(line: bytes) -> (key: bytes, tokens: int) | None\n\n"
+             "The key C looks a line up by and its number of tokens; None for a line C never reads.");
+
+static PyObject *module_line_key(PyObject *mod, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "line_key: bytes");
+        return NULL;
+    }
+    char key[MAX_FAST_LINE];
+    Tok toks[MAX_TOKENS];
+    Py_ssize_t keylen, n = PyBytes_GET_SIZE(data);
+    int nt = n > MAX_FAST_LINE ? -1 : tokenize(PyBytes_AS_STRING(data), n, key, &keylen, toks);
+    if (nt < 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(y#i)", key, keylen, nt);
+}
+
+PyDoc_STRVAR(clean_doc, "clean(block: str) -> str\n\nWhat Engine.run does to a block first (parser._clean).");
+
+static PyObject *module_clean(PyObject *mod, PyObject *text)
+{
+    Py_ssize_t size;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "clean: a str");
+        return NULL;
+    }
+    const char *s = PyUnicode_AsUTF8AndSize(text, &size);
+    if (s == NULL)
+        return NULL;
+    char *buf = PyMem_Malloc((size_t)size + 1);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    PyObject *r = PyUnicode_DecodeUTF8(buf, clean_block(s, size, buf), "strict");
+    PyMem_Free(buf);
+    return r;
+}
+
+PyDoc_STRVAR(to_float_doc, "to_float(token: bytes) -> float | None\n\n"
+             "float() of a number token as C computes it (None when C would not read it).");
+
+static PyObject *module_to_float(PyObject *mod, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "to_float: bytes");
+        return NULL;
+    }
+    Py_ssize_t k = PyBytes_GET_SIZE(data);
+    Tok tok = {0, k, 0};
+    Metric m = {NULL, NULL, 0, 0, 0};
+    if (k == 0 || k > 100)
+        Py_RETURN_NONE;
+    PyObject *v = metric_value(&m, PyBytes_AS_STRING(data), &tok);
+    if (v == NULL && !PyErr_Occurred())
+        Py_RETURN_NONE;
+    return v;
+}
+
+static PyMethodDef module_methods[] = {
+    {"to_float", (PyCFunction)module_to_float, METH_O, to_float_doc},
+    {"clean", (PyCFunction)module_clean, METH_O, clean_doc},
+    {"line_key", (PyCFunction)module_line_key, METH_O, line_key_doc},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef Engine_methods[] = {
     {"run", (PyCFunction)Engine_run, METH_VARARGS, run_doc},
     {"try_line", (PyCFunction)Engine_try_line, METH_VARARGS, try_line_doc},
@@ -1258,7 +1579,7 @@ static PyTypeObject EngineType = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_fastcore", "The parser's compiled fast path (see parsing/fastpath.py).", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_fastcore", "The parser's compiled fast path (see parsing/fastpath.py).", -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__fastcore(void)
@@ -1269,7 +1590,7 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_bar_total, "_bar_total"}, {&s_bar_n, "_bar_n"}, {&s_bar_done, "_bar_done"},
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
         {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_primary, "_primary"},
-        {&s_epoch, "epoch"},
+        {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)

@@ -25,6 +25,7 @@ cache is overlaid. See parsing/README.md (Fast path).
 from __future__ import annotations
 
 import copy
+from array import array
 import itertools
 import logging
 import operator
@@ -79,14 +80,16 @@ def line_key(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
 # ---- running the full parser on a copy ------------------------------------------------------------
 def clone(p):
     """A parser to try a line on: the original's context, nothing shared that a line mutates."""
-    c = copy.copy(p)
+    c = object.__new__(type(p))  # copy.copy's result, without its __reduce_ex__ round trip
+    c.__dict__.update(p.__dict__)
     c._last, c._primary, c._labels, c._shapes = dict(p._last), dict(p._primary), dict(p._labels), dict(p._shapes)
     s = p._stats
     c._stats = ParseStats(s.lines, s.records, s.failures, s.truncated_lines, dict(s.metric_counts))
-    c._prefixes = {k: list(v) for k, v in p._prefixes.items()}
-    c._fast = {k: list(v) for k, v in p._fast.items()}
+    c._prefixes = dict(zip(p._prefixes, map(list, p._prefixes.values())))
+    c._fast = dict(zip(p._fast, map(list, p._fast.values())))
     c._fast_known = dict(p._fast_known)
-    c._block, c._table = copy.deepcopy(p._block), copy.deepcopy(p._table)
+    c._block = None if p._block is None else copy.deepcopy(p._block)
+    c._table = None if p._table is None else copy.deepcopy(p._table)
     c._copy_names = list(p._copy_names) if p._copy_names is not None else None
     return c
 
@@ -95,12 +98,25 @@ def _same_float(a, b) -> bool:
     return a is b or repr(a) == repr(b)  # repr tells NaN from NaN-free, -0.0 from 0.0
 
 
+def _bits(d: dict) -> bytes | None:
+    """The values' IEEE bits, when all are floats (one bit pattern has one repr; the converse
+    fails only for NaN payloads, which then take the slow comparison)."""
+    values = list(d.values())
+    if not set(map(type, values)) <= {float}:
+        return None
+    return array("d", values).tobytes()
+
+
 class _Floats(dict):
     """A copy of a dict of floats that compares NaN-aware and by sign of zero."""
 
     def __eq__(self, other) -> bool:
-        if len(self) == len(other) and all(map(operator.is_, self.values(), other.values())):
+        if len(self) != len(other):
+            return False
+        if all(map(operator.is_, self.values(), other.values())):
             return list(self) == list(other)  # copies of one dict, the same objects: the common case
+        if list(self) == list(other) and _bits(self) == _bits(other) is not None:
+            return True  # the same floats bit for bit (C and Python computed them apart): equal
         return self.keys() == other.keys() and all(_same_float(v, other[k]) for k, v in self.items())
 
     def __ne__(self, other) -> bool:
@@ -114,7 +130,10 @@ def snapshot(p) -> dict:
         "has_steps": p._has_steps, "counter": p._counter, "attach": p._attach, "kk_base": p._kk_base,
         "header_epoch": p._header_epoch, "expect_train_bar": p._expect_train_bar, "bar_total": p._bar_total,
         "bar_n": p._bar_n, "bar_done": p._bar_done, "bar_epoch": p._bar_epoch, "last": _Floats(p._last),
-        "primary": dict(p._primary), "labels": dict(p._labels), "shapes": dict(p._shapes),
+        "primary": dict(p._primary), "labels": dict(p._labels),
+        # as lists of keys and counts: a dict comparison hashes its tuple keys again one by one;
+        # both paths add a new shape at the end, so equal tables give equal lists
+        "shapes": (list(p._shapes), list(p._shapes.values())),
         "block": repr(p._block), "table": repr(p._table), "table_title": p._table_title,
         "copy": (p._copy_task, p._copy_names), "stats": (s.records, s.failures, s.truncated_lines, dict(s.metric_counts)),
     }
@@ -197,11 +216,13 @@ def run_python(iso: _Isolated, state, data: bytes, lineno: int) -> Outcome | Non
     return Outcome(out, snapshot(p), iso.texts, bool(flags) or len(emits) > 1, tuple(ranks), tuple(emits))
 
 
-def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple) -> Outcome | None:
-    """The template alone applied by C; None when C declines the line (Python would read it)."""
+def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple, engine=None) -> Outcome | None:
+    """The template alone applied by C; None when C declines the line (Python would read it).
+    `engine`: one that holds this template only (it keeps no parser context between lines)."""
     p = clone(state)
-    engine = new_engine()
-    engine.add(*spec)
+    if engine is None:
+        engine = new_engine()
+        engine.add(*spec)
     iso.fresh()
     out: list[Record] = []
     if not engine.try_line(p, data.decode("utf-8"), lineno, out):
@@ -227,19 +248,42 @@ def form(tok: bytes) -> bytes:
     return _RUN.sub(lambda m: b"9" * max(len(m.group()), FORM_MAX_TRIED), tok)
 
 
+_DIGIT_POOL = bytes(random.Random(1).choices(range(48, 58), k=1 << 16))
+
+
+def random_digits(rng: random.Random, n: int) -> bytes:
+    """n random digits: a slice of a fixed random pool at a random place (one draw per call)."""
+    at = rng.randrange(len(_DIGIT_POOL) - n)
+    return _DIGIT_POOL[at:at + n]
+
+
+def _redrawn(tok: bytes, rng: random.Random) -> bytes:
+    """The token with each digit drawn at random."""
+    fresh = iter(random_digits(rng, len(tok)))
+    return bytes(next(fresh) if 48 <= c <= 57 else c for c in tok)
+
+
+def with_runs(tok: bytes, length: int, rng: random.Random) -> bytes:
+    """The token with each run of digits as `length` random digits."""
+    return _RUN.sub(lambda m: random_digits(rng, length), tok)
+
+
 def variants(tok: bytes, level: int, rng: random.Random) -> list[bytes]:
     """Tokens a slot of this level admits, to try: zeros, every digit changed, random digits; for
     a form, also other lengths (a value, a count of digits a regex may care about)."""
-    out = [successor(tok), _digits(tok, lambda c: 48), _digits(tok, lambda c: rng.randrange(48, 58))]
+    if level == EXACT:
+        return []
+    out = [successor(tok), _digits(tok, lambda c: 48), _redrawn(tok, rng)]
     if level == FORM:
         for length in (1, 2, 4, FORM_MAX_TRIED):
-            out.append(_RUN.sub(lambda m: bytes(rng.randrange(48, 58) for _ in range(length)), tok))
+            out.append(with_runs(tok, length, rng))
         out.append(_RUN.sub(b"7", tok))
-    return out if level != EXACT else []
+    return out
 
 
-def with_tokens(data: bytes, spans: list, new: dict[int, bytes]) -> bytes | None:
-    """The line with some tokens replaced; None when that would cut it into other tokens."""
+def with_tokens(data: bytes, spans: list, new: dict[int, bytes], key: bytes | None = None) -> bytes | None:
+    """The line with some tokens replaced; None when that would cut it into other tokens. `key`:
+    the line's own key, when the caller knows it."""
     parts, at = [], 0
     for i, (a, b) in enumerate(spans):
         parts.append(data[at:a])
@@ -247,10 +291,12 @@ def with_tokens(data: bytes, spans: list, new: dict[int, bytes]) -> bytes | None
         at = b
     parts.append(data[at:])
     line = b"".join(parts)
-    key, vspans = line_key(line)
-    if len(vspans) != len(spans) or key != line_key(data)[0]:
-        return None
-    return line
+    if key is None:
+        key = line_key(data)[0]
+    if _fastcore is not None:  # the same key in C (tokens as TOKEN finds them), without the spans
+        return line if _fastcore.line_key(line) == (key, len(spans)) else None
+    vkey, vspans = line_key(line)
+    return line if len(vspans) == len(spans) and vkey == key else None
 
 
 # ---- learning ---------------------------------------------------------------------------------------
@@ -298,6 +344,7 @@ class _Study:
         self.study = pre  # the context the tokens are studied in (no rank filtered, no value stale)
         self.sbase: Outcome | None = None
         self.extra_states: list = []  # contexts the verification adds for this kind of line
+        self.engines: dict[tuple, object] = {}  # an engine holding each template tried
 
     def template(self) -> tuple | None:
         base = run_python(self.iso, self.pre, self.data, self.lineno)
@@ -328,7 +375,9 @@ class _Study:
             if got is None or got.unmodelled or got.ranks:
                 return None
             if got.state["bar_n"] != -1:
-                return BAR if not got.records and type(got.state["attach"]) is int else None
+                # a bar, possibly one that here is an evaluation bar doing nothing (_bar studies it
+                # where no bar was seen, and checks what it does after training)
+                return BAR if len(got.records) <= 1 and type(got.state["attach"]) is int else None
             was = snapshot(probe)
             if got.records or got.emits or any(was[k] != got.state[k] for k in was if k != "attach"):
                 return None
@@ -354,7 +403,7 @@ class _Study:
     def _single_variants(self, state) -> list[Outcome | None]:
         out = []
         for i, tok in enumerate(self.toks):
-            line = with_tokens(self.data, self.spans, {i: successor(tok)})
+            line = self._with({i: successor(tok)})
             out.append(None if line is None else self._python(state, line))
         return out
 
@@ -443,12 +492,12 @@ class _Study:
         that the total changed nothing): the one that changes the step once the epoch changed."""
         for e in deps:
             moved = {e: successor(self.toks[e])}
-            line = with_tokens(self.data, self.spans, moved)
+            line = self._with(moved)
             there = variants[e]
             for c, tok in enumerate(self.toks):
                 if c in deps or c in structural or not tok.isdigit() or line is None:
                     continue
-                both = with_tokens(self.data, self.spans, {**moved, c: successor(tok)})
+                both = self._with({**moved, c: successor(tok)})
                 got = both and run_python(self.iso, self.study, both, self.lineno)
                 if got and len(got.records) == 1 and got.records[0].step != there.records[0].step:
                     return [c]
@@ -521,6 +570,9 @@ class _Study:
         if not (self.toks[n_slot].isdigit() and self.toks[t_slot].isdigit()
                 and int(self.toks[n_slot]) == after["bar_n"] and int(self.toks[t_slot]) == after["bar_total"]):
             return None
+        step = self._bar_epoch(variants, structural, n_slot, t_slot, after["attach"])
+        if step is None:
+            return None
         metrics, ts = (), None
         if first.records:
             metrics = self._metrics(first.records[0], [v if v is None or v.records else None for v in variants],
@@ -534,7 +586,26 @@ class _Study:
         got = self._python(done, self.data)
         eval_noop = int(got is not None and not got.records and not got.emits and got.state == snapshot(done))
         self.extra_states = [done]
-        return (self.key, BAR, self._slots(levels), (), metrics, ts, self.pre._kk_base, (n_slot, t_slot, eval_noop), None)
+        return (self.key, BAR, self._slots(levels), step, metrics, ts, self.pre._kk_base, (n_slot, t_slot, eval_noop), None)
+
+    def _bar_epoch(self, variants: list, structural: set, n_slot: int, t_slot: int, step: int) -> tuple | None:
+        """() when the bar's epoch is the context's; (ST_EPT, e, n, t, base) when a token of its
+        description is the epoch (`Epoch 3:  25%|...| 250/1000`: step (3 - base) * 1000 + 250);
+        None when some other token moves the step."""
+        moves = [i for i, v in enumerate(variants) if i not in structural and i not in (n_slot, t_slot)
+                 and v.state["attach"] != step]
+        if not moves:
+            return ()
+        e = moves[0]
+        if len(moves) != 1 or not self.toks[e].isdigit():
+            return None
+        ints = {i: int(self.toks[i]) for i in (e, n_slot, t_slot)}
+        cases = [(ints, step)] + [({**ints, i: int(successor(self.toks[i]))}, variants[i].state["attach"])
+                                  for i in (e, n_slot, t_slot)]
+        for base in sorted({0, self.pre._kk_base}):
+            if all((v[e] - base) * v[t_slot] + v[n_slot] == got for v, got in cases):
+                return (ST_EPT, e, n_slot, t_slot, base)
+        return None
 
     # -- checking the template against the full parser
     def _states(self) -> list:
@@ -557,7 +628,7 @@ class _Study:
         itself and a few variants in the other contexts."""
         for n, state in enumerate(states):
             for k, line in enumerate(lines if n == 0 else lines[:1] + lines[-3:]):
-                got = run_c(self.iso, state, line, self.lineno, spec)
+                got = run_c(self.iso, state, line, self.lineno, spec, self._engine(spec))
                 if got is None:
                     if must_apply and k == 0 and n == 0:
                         return False  # it does not even take the line it was learned from
@@ -566,6 +637,13 @@ class _Study:
                 if want is None or not got.same(want):
                     return False
         return True
+
+    def _engine(self, spec: tuple):
+        engine = self.engines.get(spec)
+        if engine is None:
+            engine = self.engines[spec] = new_engine()
+            engine.add(*spec)
+        return engine
 
     def _python(self, state, line: bytes) -> Outcome | None:
         key = (id(state), line)
@@ -581,23 +659,26 @@ class _Study:
         roles = _role_slots(spec)
         for i, tok in enumerate(self.toks):
             while levels[i] != EXACT:
-                lines = [with_tokens(self.data, self.spans, {i: v}) for v in variants(tok, levels[i], self.rng)]
+                lines = [self._with({i: v}) for v in variants(tok, levels[i], self.rng)]
                 if self._agrees(self._with_levels(spec, levels), [self.pre], [x for x in lines if x], False):
                     break
                 levels[i] += 1
                 if levels[i] == EXACT and (i in roles or kind in (NOOP, DETACH)):
                     return None  # a value that matters only as this token: not a template
         spec = self._with_levels(spec, levels)
-        joint = [self.data] + [with_tokens(self.data, self.spans, {
+        joint = [self.data] + [self._with({
             i: self.rng.choice(variants(tok, levels[i], self.rng)) for i, tok in enumerate(self.toks)
             if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
         # every FORM slot at one run length at once: slots interact (`Epoch 99999999999/3` is no
         # header while either number is too long for its regex, `Epoch 6/3` is one)
         for length in (1, 2, 4, FORM_MAX_TRIED):
-            joint.append(with_tokens(self.data, self.spans, {
-                i: _RUN.sub(lambda m: bytes(self.rng.randrange(48, 58) for _ in range(length)), tok)
+            joint.append(self._with({
+                i: with_runs(tok, length, self.rng)
                 for i, tok in enumerate(self.toks) if levels[i] == FORM}))
         return spec if self._agrees(spec, self._states(), [x for x in joint if x], must_apply=True) else None
+
+    def _with(self, new: dict[int, bytes]) -> bytes | None:
+        return with_tokens(self.data, self.spans, new, self.key)
 
     def _with_levels(self, spec: tuple, levels: list[int]) -> tuple:
         return spec[:2] + (self._slots(levels),) + spec[3:]

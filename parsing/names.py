@@ -53,10 +53,19 @@ _ALIAS_OF: dict[str, str] = {
 def normalize_name(name: str) -> str:
     """snake_case of a printed label: `RunningAvgSamplesPerSec` -> `running_avg_samples_per_sec`,
     `memory/max_mem_active(gib)` -> `memory_max_mem_active_gib`, `mfu(%)` -> `mfu_pct`,
-    `Acc@1` -> `acc1`, `bbox_mAP` -> `bbox_map`."""
+    `Acc@1` -> `acc1`, `bbox_mAP` -> `bbox_map`. Cached: a log prints the same labels all along."""
+    cached = _NORMALIZED.get(name)
+    if cached is not None:
+        return cached
     s = name.strip().replace("%", "_pct_").replace("@", "")
     s = _CAMEL.sub("_", s).lower()
-    return _NON_WORD.sub("_", s).strip("_")
+    s = _NON_WORD.sub("_", s).strip("_")
+    if len(_NORMALIZED) < 100_000:
+        _NORMALIZED[name] = s
+    return s
+
+
+_NORMALIZED: dict[str, str] = {}
 
 
 def canonical_type(name: str) -> str:

@@ -53,6 +53,19 @@ _COPY_VALUES = re.compile(rf"{NUM}(?:,{NUM}){{0,63}}\s{{0,8}}$")
 _FAIL_HINT = re.compile(r"(?i)(?:loss|lr|learning[ _]rate|acc\w{0,8}|norm)['\"]?\s{0,4}[:=]\s{0,4}\S")
 _TEMPLATE_CLEAN = re.compile(r"[^a-z0-9]+")
 _DIGIT = re.compile(r"\d")
+_ROW_NAMES: dict[tuple, str] = {}  # (name template, a row's groups) -> its metric name
+
+
+def _clean(block: str) -> str:
+    """A block as its lines are read: universal newlines, tqdm's cursor-up as _NESTED, no other
+    ANSI codes, no backspaces (_fastcore.clean does the same in C for the fast path)."""
+    if "\r" in block:
+        block = block.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x1b" in block:
+        block = _ANSI.sub("", block.replace("\x1b[A", _NESTED))
+    if "\x08" in block:
+        block = block.replace("\x08", "")
+    return block
 
 
 def _same(a: float, b: float) -> bool:
@@ -175,18 +188,12 @@ class StreamParser:
 
     # ---- lines ------------------------------------------------------------------------------
     def _block_text(self, block: str, out: list[Record]) -> None:
-        if "\r" in block:
-            block = block.replace("\r\n", "\n").replace("\r", "\n")
-        if "\x1b" in block:
-            block = _ANSI.sub("", block.replace("\x1b[A", _NESTED))
-        if "\x08" in block:
-            block = block.replace("\x08", "")
         if self._engine is not None:
-            lineno = self._engine.run(self, block, self._lineno, out)
+            lineno = self._engine.run(self, block, self._lineno, out)  # cleans the block as _clean does
             if lineno is not None:
                 self._lineno = lineno
                 return
-        lines = block.split("\n")
+        lines = _clean(block).split("\n")
         lines.pop()
         lineno = self._lineno
         read = self._read_line
@@ -515,9 +522,16 @@ class StreamParser:
         return True
 
     def _add_row(self, cf: Fmt, hm: re.Match) -> None:
-        parts = {k: _TEMPLATE_CLEAN.sub("_", (v or "").lower().replace(".", "")).strip("_")
-                 for k, v in hm.groupdict().items() if k != "value"}
-        self._block["metrics"][cf.fmt.name_template.format(**parts)] = to_float(hm.group("value"))
+        groups = hm.groupdict()
+        value = groups.pop("value", None)
+        key = (cf.fmt.name_template, tuple(groups.items()))
+        name = _ROW_NAMES.get(key)
+        if name is None:  # a block prints the same rows again and again: their names are cached
+            parts = {k: _TEMPLATE_CLEAN.sub("_", (v or "").lower().replace(".", "")).strip("_") for k, v in groups.items()}
+            name = cf.fmt.name_template.format(**parts)
+            if len(_ROW_NAMES) < 10_000:
+                _ROW_NAMES[key] = name
+        self._block["metrics"][name] = to_float(value)
 
     def _flush_block(self, out: list[Record]) -> None:
         block, self._block = self._block, None

@@ -262,3 +262,98 @@ def test_a_line_that_sets_context_to_its_value_is_not_a_noop():
 def test_long_numbers_do_not_widen_a_template(text):
     """Found by hypothesis (perturbed logs), shrunk to these lines."""
     assert_same(text * 3)
+
+
+_CLEAN_ALPHABET = st.sampled_from(["\x1b", "[", "]", "A", "\r", "\n", "\x07", "\x08", "\\", "0", "9", ";", "?", " ", "/",
+                                   "m", "@", "~", "Z", "_", "^", "é", "█", "\ue000", "\x1b[A", "\x1b]", "\x1b[", "\r\n"])
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(_CLEAN_ALPHABET, max_size=60).map("".join))
+def test_block_cleaning_in_c_is_the_python_one(text):
+    """Engine.run cleans a block in C (`\\r`, ANSI codes, tqdm's cursor-up, backspaces) as
+    parser._clean does."""
+    from parsing import _fastcore
+    from parsing.parser import _clean
+    assert _fastcore.clean(text) == _clean(text)
+
+
+@needs_fastcore
+def test_block_cleaning_caps_in_c_are_the_python_ones():
+    """The regex's bounded runs: 32 CSI parameters, 8 intermediates, 4096 OSC code points."""
+    from parsing import _fastcore
+    from parsing.parser import _clean
+    for text in ["\x1b[" + "1" * n + "m" for n in (31, 32, 33)] + ["\x1b[1" + " " * n + "m" for n in (7, 8, 9)] + \
+            ["\x1b]" + c * n + tail for c in ("a", "é", "\x1b[A", "\x08") for n in (4095, 4096, 4097)
+             for tail in ("\x07x", "\x1b\\x", "\nx", "x")]:
+        assert _fastcore.clean(text) == _clean(text)
+
+
+@needs_fastcore
+def test_bars_with_an_epoch_in_their_description_are_read_in_c():
+    """Lightning's `Epoch 3:  25%|██▌ | 250/1000 [...]` bars: the step from the description's epoch."""
+    text = _sample("lightning")
+    text = "".join(redrawn(text, k) for k in range(12))
+    slow, lines = slow_lines(text)
+    assert slow < lines * 0.3
+
+
+_EPOCH_BAR = "{desc}{pct:3d}%|#         | {n}/{total} [00:05<00:15, 48.26it/s{post}]\n"
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.tuples(st.sampled_from(["Epoch {e}: ", "Epoch {e}/{k}: ", "epoch {e} ", "Validation: ", ""]),
+                          st.integers(min_value=0, max_value=3), st.integers(min_value=0, max_value=12),
+                          st.sampled_from([10, 12]),
+                          st.sampled_from(["", ", loss={v}", ", loss={v}, v_num=1", ", epoch={e}, loss={v}",
+                                           ", loss={v}, acc=0.5"]),
+                          st.sampled_from(["0.5", "0.25", "nan", "1.5"])),
+                min_size=1, max_size=60),
+       st.integers(min_value=1, max_value=4))
+def test_bars_with_an_epoch_in_their_description_read_the_same(bars, repeat):
+    """Epochs that stay or move, `Epoch k/K` counting from 0 or 1, an `epoch` postfix value, only
+    the epoch new, bars restarting, evaluation bars in between."""
+    lines = []
+    for desc, e, n, total, post, v in bars:
+        fields = {"e": e, "k": 3, "v": v}
+        lines.append(_EPOCH_BAR.format(desc=desc.format(**fields), pct=100 * min(n, total) // total, n=min(n, total),
+                                       total=total, post=post.format(**fields)))
+    assert_same("".join(lines) * repeat)
+
+
+_TOKEN_DIGITS = st.text("0123456789", min_size=1, max_size=24)
+
+
+@needs_fastcore
+@settings(max_examples=2000, deadline=None)
+@given(_TOKEN_DIGITS, st.one_of(st.none(), _TOKEN_DIGITS),
+       st.one_of(st.none(), st.tuples(st.sampled_from("eE"), st.sampled_from(["", "+", "-"]), st.text("0123456789", min_size=1, max_size=4))))
+def test_c_reads_a_number_token_as_float_does(whole, fraction, exponent):
+    """C's float of a token (an exact fast path, else Python's own conversion) is float()'s, bit for bit."""
+    from parsing import _fastcore
+    token = whole + ("." + fraction if fraction is not None else "") + ("".join(exponent) if exponent else "")
+    assert repr(_fastcore.to_float(token.encode())) == repr(float(token))
+
+
+@needs_fastcore
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from([b"0", b"7", b".", b"e", b"E", b"+", b"-", b" ", b"abcdefgh", b"loss: ", b"\xe2\x96\x88",
+                                 b"\x00", b"12345678", b"1.5e-3", b","]), max_size=40).map(b"".join))
+def test_c_keys_are_the_python_keys(line):
+    """The C tokenizer (eight literal bytes at a time) cuts a line where fastpath.TOKEN does."""
+    from parsing import _fastcore
+    key, spans = fastpath.line_key(line)
+    want = None if b"\0" in line or len(spans) > _fastcore.MAX_TOKENS else (key, len(spans))
+    assert _fastcore.line_key(line) == want
+
+
+@needs_fastcore
+def test_evaluation_bars_after_training_are_read_in_c():
+    """Keras's `313/313 ━━━━ 1s 2ms/step - accuracy: ...` after training does nothing there; it is
+    learned as a bar (studied where no bar was seen) that knows it does nothing after training."""
+    text = _sample("keras")
+    text = "".join(redrawn(text, k) for k in range(12))
+    slow, lines = slow_lines(text)
+    assert slow < lines * 0.25
