@@ -53,6 +53,9 @@ TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _RUN = re.compile(rb"[0-9]+")
 FORM_MAX_TRIED = 9  # the longest digit run variants() tries in a slot of the FORM level
 _JOINT_VARIANTS = 8
+# a row's name is made of its numbers (`IoU=0.50:0.95`), each name its own template: a log prints
+# the same few names, so a key that needs more is left to Python rather than learned over and over
+_MAX_ROW_TEMPLATES = 2
 _SENTINEL_ATTACH = 987_654_321
 _FORMATS = FMTS + (GENERIC,)
 _BAR_STATE = ("_bar_total", "_bar_n", "_bar_done", "_bar_epoch", "_expect_train_bar", "_header_epoch")
@@ -137,9 +140,17 @@ def snapshot(p) -> dict:
         # as lists of keys and counts: a dict comparison hashes its tuple keys again one by one;
         # both paths add a new shape at the end, so equal tables give equal lists
         "shapes": (list(p._shapes), list(p._shapes.values())),
-        "block": repr(p._block), "table": repr(p._table), "table_title": p._table_title,
+        "block": _block_state(p._block), "table": repr(p._table), "table_title": p._table_title,
         "copy": (p._copy_task, p._copy_names), "stats": (s.records, s.failures, s.truncated_lines, dict(s.metric_counts)),
     }
+
+
+def _block_state(block: dict | None) -> tuple | None:
+    """An open block as a comparable value: its format and row regex by identity (their reprs are
+    long, and clones share them), its metrics NaN- and sign-aware."""
+    if block is None:
+        return None
+    return tuple((k, id(v) if k in ("cf", "row") else _Floats(v) if k == "metrics" else v) for k, v in block.items())
 
 
 def record_key(r: Record) -> tuple:
@@ -327,11 +338,12 @@ class Learner:
         # keys tried in vain and how often, apart in an open block and out of one (a line that
         # closes a block is not learned there; the same line elsewhere may well be)
         self.failed: dict[tuple[bytes, bool], int] = {}
+        self.rows: dict[bytes, int] = {}  # block-row templates learned per key
 
     def wants(self, key: bytes, block: dict | None = None) -> bool:
         """A key tried twice in vain is not tried again (C asks again on ever rarer misses). In an
         open block only a format's rows are learned: none in a block without a format."""
-        if block is not None and block["cf"] is None:
+        if block is not None and (block["cf"] is None or self.rows.get(key, 0) >= _MAX_ROW_TEMPLATES):
             return False
         return self.failed.get((key, block is not None), 0) < 2
 
@@ -349,6 +361,8 @@ class Learner:
             log.debug("line %d: not learned", lineno, exc_info=True)
             spec = None
         if spec is not None and self.engine.add(*spec):
+            if spec[1] == BLOCKROW:
+                self.rows[key] = self.rows.get(key, 0) + 1
             return True
         if len(self.failed) > 100_000:
             self.failed.clear()
@@ -391,6 +405,10 @@ class _Study:
     def _kind(self, base: Outcome) -> int | None:
         before, after = snapshot(self.pre), base.state
         changed = {k for k in before if before[k] != after[k]}
+        block = self.pre._block
+        if block is not None:  # in an open block C reads a format's rows and nothing else
+            return BLOCKROW if changed == {"block"} and not base.records and not base.emits and not base.ranks \
+                and block["cf"] is not None else None
         if not base.records and changed <= {"attach"} and not base.ranks and all(base.emits):
             # a bar redrawn at the same position changes nothing: try it where no bar was seen
             # (other context set to values no line sets, so that a line that only set it again shows)
@@ -412,10 +430,6 @@ class _Study:
             ok = changed <= {"has_steps", "attach", "bar_total", "bar_n", "bar_done", "bar_epoch", "expect_train_bar",
                              "last", "shapes"}
             return BAR if ok and not base.ranks and len(base.records) <= 1 and type(after["attach"]) is int else None
-        block = self.pre._block
-        if changed == {"block"} and not base.records and not base.emits and not base.ranks \
-                and block is not None and block["cf"] is not None:
-            return BLOCKROW  # a row of a format's open block (pycocotools)
         record_ok = {"has_steps", "attach", "last", "shapes", "primary"}
         if base.emits == (False,) and len(base.records) <= 1 and changed <= record_ok:
             # studied where no rank copy is filtered and no value is stale: then it makes its record
