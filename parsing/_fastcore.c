@@ -66,6 +66,7 @@ typedef struct Template {
     int eval_noop;          /* K_BAR: as an evaluation bar after training (another total) it does nothing */
     int rank_slot;          /* K_RECORD: the token of the rank (`[rank1]:`), else -1 */
     PyObject *cf;           /* K_BLOCKROW: the format whose open block (_block["cf"]) takes the row */
+    uint64_t hits;          /* lines it read (Python asks whether a key's templates pay: Engine.usage) */
     int attach_emit, attach_none;  /* K_RECORD: _attach = None after a record / after none */
 } Template;
 
@@ -1110,10 +1111,12 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
         int done;
         switch (t->kind) {
         case K_NOOP:
+            t->hits++;
             return 1;
         case K_DETACH:
             set_attach(e, Py_NewRef(Py_None));
             e->dirty = 1;
+            t->hits++;
             return 1;
         case K_RECORD:
             done = apply_record(e, t, s, n, toks, lineno, out);
@@ -1125,8 +1128,10 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
             done = apply_bar(e, t, s, n, toks, lineno, out);
         }
         PyErr_Clear();
-        if (done)
+        if (done) {
+            t->hits++;
             return 1;
+        }
     }
     return 0;
 }
@@ -1529,6 +1534,26 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
 
 static Py_ssize_t Engine_len(Engine *e) { return (Py_ssize_t)e->ntemplates; }
 
+PyDoc_STRVAR(usage_doc, "usage(key: bytes) -> (templates, lines)\n\n"
+             "How many templates a key has and how many lines they read so far.");
+
+static PyObject *Engine_usage(Engine *e, PyObject *key)
+{
+    if (!PyBytes_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "usage: bytes");
+        return NULL;
+    }
+    const char *k = PyBytes_AS_STRING(key);
+    Py_ssize_t n = PyBytes_GET_SIZE(key);
+    long long templates = 0;
+    unsigned long long hits = 0;
+    for (Template *t = lookup(e, k, n, hash_bytes(k, n)); t != NULL; t = t->next) {
+        templates++;
+        hits += t->hits;
+    }
+    return Py_BuildValue("(LK)", templates, hits);
+}
+
 PyDoc_STRVAR(line_key_doc, "line_key(line: bytes) -> (key: bytes, tokens: int) | None\n\n"
              "The key C looks a line up by and its number of tokens; None for a line C never reads.");
 
@@ -1598,6 +1623,7 @@ static PyMethodDef Engine_methods[] = {
     {"run", (PyCFunction)Engine_run, METH_VARARGS, run_doc},
     {"try_line", (PyCFunction)Engine_try_line, METH_VARARGS, try_line_doc},
     {"add", (PyCFunction)Engine_add, METH_VARARGS, add_doc},
+    {"usage", (PyCFunction)Engine_usage, METH_O, usage_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -53,9 +53,10 @@ TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _RUN = re.compile(rb"[0-9]+")
 FORM_MAX_TRIED = 9  # the longest digit run variants() tries in a slot of the FORM level
 _JOINT_VARIANTS = 8
-# a row's name is made of its numbers (`IoU=0.50:0.95`), each name its own template: a log prints
-# the same few names, so a key that needs more is left to Python rather than learned over and over
-_MAX_ROW_TEMPLATES = 2
+# a key whose templates keep missing (a token that must be exact keeps changing: pycocotools'
+# `IoU=0.50:0.95` where a log redraws it) is learned again only once its templates read this many
+# lines each: learning one costs about what Python spends on a few hundred lines
+_PAYBACK_LINES = 100
 _SENTINEL_ATTACH = 987_654_321
 _FORMATS = FMTS + (GENERIC,)
 _BAR_STATE = ("_bar_total", "_bar_n", "_bar_done", "_bar_epoch", "_expect_train_bar", "_header_epoch")
@@ -338,12 +339,15 @@ class Learner:
         # keys tried in vain and how often, apart in an open block and out of one (a line that
         # closes a block is not learned there; the same line elsewhere may well be)
         self.failed: dict[tuple[bytes, bool], int] = {}
-        self.rows: dict[bytes, int] = {}  # block-row templates learned per key
 
     def wants(self, key: bytes, block: dict | None = None) -> bool:
-        """A key tried twice in vain is not tried again (C asks again on ever rarer misses). In an
-        open block only a format's rows are learned: none in a block without a format."""
-        if block is not None and (block["cf"] is None or self.rows.get(key, 0) >= _MAX_ROW_TEMPLATES):
+        """A key tried twice in vain is not tried again (C asks again on ever rarer misses), nor one
+        whose templates did not pay yet. In an open block only a format's rows are learned: none in
+        a block without a format."""
+        if block is not None and block["cf"] is None:
+            return False
+        templates, lines = self.engine.usage(key)
+        if templates >= 2 and lines < _PAYBACK_LINES * templates:
             return False
         return self.failed.get((key, block is not None), 0) < 2
 
@@ -361,8 +365,6 @@ class Learner:
             log.debug("line %d: not learned", lineno, exc_info=True)
             spec = None
         if spec is not None and self.engine.add(*spec):
-            if spec[1] == BLOCKROW:
-                self.rows[key] = self.rows.get(key, 0) + 1
             return True
         if len(self.failed) > 100_000:
             self.failed.clear()

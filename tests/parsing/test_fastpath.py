@@ -390,3 +390,14 @@ def test_rows_of_an_open_block_read_the_same(seed, blocks):
     other blocks (a Trainer metrics block, whose rows Python reads) between them."""
     text = _coco_blocks(random.Random(seed), blocks)
     assert_same(text * 3)
+
+
+@needs_fastcore
+def test_engine_usage_counts_the_lines_templates_read():
+    """What the learner asks before learning a key again (its templates must have paid)."""
+    parser = StreamParser()
+    lines = [f"iter {i}: loss {i % 7}.25, time 12.{i % 10}ms\n" for i in range(1, 21)]
+    parser.feed("".join(lines))
+    templates, read = parser._engine.usage(fastpath.line_key(lines[0].rstrip("\n").encode())[0])
+    assert templates == 1 and read >= 15
+    assert parser._engine.usage(b"no such key") == (0, 0)
