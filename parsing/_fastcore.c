@@ -31,7 +31,7 @@
 /* which tokens a slot admits: the same form (each run of digits any length: `9.9e-9`), the same
  * shape (each digit any digit), or this token only */
 enum { LV_FORM, LV_SHAPE, LV_EXACT };
-enum { K_NOOP, K_DETACH, K_RECORD, K_BAR };         /* what a template does */
+enum { K_NOOP, K_DETACH, K_RECORD, K_BAR, K_BLOCKROW };  /* what a template does */
 /* where a record's step comes from: none (bars), a token, (epoch - base) * total + pos, the context
  * (StreamParser._step(None): the bar position it follows, else None; the running count declines),
  * or None (an evaluation batch counter) */
@@ -65,6 +65,8 @@ typedef struct Template {
     int bar_n, bar_total;   /* K_BAR: the tokens of the position and the total */
     int eval_noop;          /* K_BAR: as an evaluation bar after training (another total) it does nothing */
     int rank_slot;          /* K_RECORD: the token of the rank (`[rank1]:`), else -1 */
+    PyObject *cf;           /* K_BLOCKROW: the format whose open block (_block["cf"]) takes the row */
+    uint64_t hits;          /* lines it read (Python asks whether a key's templates pay: Engine.usage) */
     int attach_emit, attach_none;  /* K_RECORD: _attach = None after a record / after none */
 } Template;
 
@@ -83,6 +85,7 @@ typedef struct {
     /* the modelled context, valid during run() */
     PyObject *last, *shapes, *primary;
     PyObject *attach;
+    PyObject *block;        /* _block: None, or the open block (a dict) only K_BLOCKROW reads */
     int guard_ok, has_steps, dirty;
     long long kk_base;
     int bar_total_none, bar_done, header_epoch_none, expect_train_bar;
@@ -92,7 +95,7 @@ typedef struct {
 /* attribute names of StreamParser */
 static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy_names, *s_last,
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
-    *s_slow_line, *s_primary, *s_epoch, *s_ts_bases;
+    *s_slow_line, *s_primary, *s_epoch, *s_ts_bases, *s_cf, *s_metrics;
 static PyObject *one;  /* the int 1 */
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -335,6 +338,7 @@ static void template_free(Template *t)
     PyMem_Free(t->metrics);
     PyMem_Free(t->key);
     Py_XDECREF(t->shape);
+    Py_XDECREF(t->cf);
     PyMem_Free(t);
 }
 
@@ -478,6 +482,7 @@ static void release_context(Engine *e)
     Py_CLEAR(e->shapes);
     Py_CLEAR(e->primary);
     Py_CLEAR(e->attach);
+    Py_CLEAR(e->block);
 }
 
 /* Reads the parser's context into e. -1 with an exception only when an attribute is missing.
@@ -507,7 +512,8 @@ static int pull(Engine *e, PyObject *p)
     PyObject *globals = PyFunction_Check(e->ts_fn) ? PyFunction_GetGlobals(e->ts_fn) : NULL;
     PyObject *bases = globals != NULL ? PyDict_GetItemWithError(globals, s_ts_bases) : NULL;
     e->ts_bases = bases != NULL && PyDict_CheckExact(bases) ? Py_NewRef(bases) : NULL;
-    int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && v[3] == Py_None && v[4] == Py_None &&
+    e->block = Py_NewRef(v[3]);
+    int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && v[4] == Py_None &&
              v[5] == Py_None && PyDict_CheckExact(v[14]);
     int none;
     e->has_steps = PyObject_IsTrue(v[0]) == 1;
@@ -1064,13 +1070,32 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
     return 1;
 }
 
+/* StreamParser._block_row of a format's row (pycocotools' `Average Precision ... = 0.334`) in the
+ * block that format opened: _block["metrics"][name] = the value; nothing else changes. */
+static int apply_block_row(Engine *e, const Template *t, const char *s, const Tok *toks)
+{
+    if (!PyDict_CheckExact(e->block) || t->nmetrics != 1)
+        return 0;
+    PyObject *cf = PyDict_GetItemWithError(e->block, s_cf);
+    PyObject *metrics = cf == t->cf ? PyDict_GetItemWithError(e->block, s_metrics) : NULL;
+    if (metrics == NULL || !PyDict_CheckExact(metrics))
+        return 0;
+    PyObject *v = metric_value(&t->metrics[0], s, toks);
+    if (v == NULL)
+        return 0;
+    int r = PyDict_SetItem(metrics, t->metrics[0].name, v) == 0;
+    Py_DECREF(v);
+    return r;
+}
+
 /* 1: the line is done; 0: Python must read it (*h is its key hash when it has one). */
 static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObject *out, uint64_t *h)
 {
     *h = 0;
     if (!e->guard_ok || n > MAX_FAST_LINE)
         return 0;
-    if (is_blank(s, n))
+    int block_open = e->block != Py_None;
+    if (!block_open && is_blank(s, n))
         return 1;  /* a blank line keeps every context (no block is open) */
     char key[MAX_FAST_LINE];
     Tok toks[MAX_TOKENS];
@@ -1080,25 +1105,33 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
         return 0;
     *h = hash_bytes(key, keylen);
     for (Template *t = lookup(e, key, keylen, *h); t != NULL; t = t->next) {
-        if (t->nslots != nt || !slots_admit(t, s, toks))
+        /* with a block open only its rows are read here: any other line closes it in Python */
+        if (t->nslots != nt || (t->kind == K_BLOCKROW) != block_open || !slots_admit(t, s, toks))
             continue;
         int done;
         switch (t->kind) {
         case K_NOOP:
+            t->hits++;
             return 1;
         case K_DETACH:
             set_attach(e, Py_NewRef(Py_None));
             e->dirty = 1;
+            t->hits++;
             return 1;
         case K_RECORD:
             done = apply_record(e, t, s, n, toks, lineno, out);
+            break;
+        case K_BLOCKROW:
+            done = apply_block_row(e, t, s, toks);
             break;
         default:
             done = apply_bar(e, t, s, n, toks, lineno, out);
         }
         PyErr_Clear();
-        if (done)
+        if (done) {
+            t->hits++;
             return 1;
+        }
     }
     return 0;
 }
@@ -1258,7 +1291,9 @@ static PyObject *Engine_run(Engine *e, PyObject *args)
         uint64_t h;
         if (!fast_line(e, s + i, end - i, lineno, out, &h)) {
             PyObject *key = Py_None;
-            if (h != 0 && wants_learning(count_miss(e, h)))
+            /* misses in an open block are counted apart (Python's Learner keeps them apart too) */
+            uint64_t mh = e->block != NULL && e->block != Py_None ? (h ^ 0x5bd1e9955bd1e995ULL) | 1 : h;
+            if (h != 0 && wants_learning(count_miss(e, mh)))
                 key = line_key(s + i, end - i);
             else
                 Py_INCREF(key);
@@ -1447,7 +1482,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     memcpy(t->key, PyBytes_AS_STRING(key), (size_t)t->keylen + 1);
     t->hash = hash_bytes(t->key, t->keylen);
     int kk = 0;
-    int bad = as_int(kind, K_NOOP, K_BAR, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
+    int bad = as_int(kind, K_NOOP, K_BLOCKROW, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
               parse_step(t, step) < 0 || parse_metrics(t, metrics) < 0 || parse_ts(t, ts) < 0 ||
               as_int(kk_base, -1000, 1000, &kk) < 0;
     t->kk_base = kk;
@@ -1462,6 +1497,14 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "a bar's step: () or (ST_EPT, epoch, its position, its total, base)");
             bad = 1;
         }
+    }
+    if (!bad && t->kind == K_BLOCKROW) {
+        /* extra: the format (compared by identity with _block["cf"]); one metric, no step */
+        if (extra == Py_None || t->nmetrics != 1 || t->step_kind != ST_NONE) {
+            PyErr_SetString(PyExc_ValueError, "a block row: one metric, no step, its format");
+            bad = 1;
+        } else
+            t->cf = Py_NewRef(extra);
     }
     if (!bad && t->kind == K_RECORD && extra != Py_None) {
         /* (rank_slot or -1, attach_emit, attach_none) */
@@ -1490,6 +1533,26 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
 }
 
 static Py_ssize_t Engine_len(Engine *e) { return (Py_ssize_t)e->ntemplates; }
+
+PyDoc_STRVAR(usage_doc, "usage(key: bytes) -> (templates, lines)\n\n"
+             "How many templates a key has and how many lines they read so far.");
+
+static PyObject *Engine_usage(Engine *e, PyObject *key)
+{
+    if (!PyBytes_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "usage: bytes");
+        return NULL;
+    }
+    const char *k = PyBytes_AS_STRING(key);
+    Py_ssize_t n = PyBytes_GET_SIZE(key);
+    long long templates = 0;
+    unsigned long long hits = 0;
+    for (Template *t = lookup(e, k, n, hash_bytes(k, n)); t != NULL; t = t->next) {
+        templates++;
+        hits += t->hits;
+    }
+    return Py_BuildValue("(LK)", templates, hits);
+}
 
 PyDoc_STRVAR(line_key_doc, "line_key(line: bytes) -> (key: bytes, tokens: int) | None\n\n"
              "The key C looks a line up by and its number of tokens; None for a line C never reads.");
@@ -1560,6 +1623,7 @@ static PyMethodDef Engine_methods[] = {
     {"run", (PyCFunction)Engine_run, METH_VARARGS, run_doc},
     {"try_line", (PyCFunction)Engine_try_line, METH_VARARGS, try_line_doc},
     {"add", (PyCFunction)Engine_add, METH_VARARGS, add_doc},
+    {"usage", (PyCFunction)Engine_usage, METH_O, usage_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1590,7 +1654,7 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_bar_total, "_bar_total"}, {&s_bar_n, "_bar_n"}, {&s_bar_done, "_bar_done"},
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
         {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_primary, "_primary"},
-        {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"},
+        {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"}, {&s_cf, "cf"}, {&s_metrics, "metrics"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)

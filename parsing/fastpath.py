@@ -6,7 +6,8 @@ When a key misses the C table a few times, the line that missed is studied on co
 as it was before the line:
 
 1. what the full parser did: nothing; only forget the bar context (`_attach = None`); one record
-   with a step of its own (a format or generic line); or a progress-bar move. Anything else (a
+   with a step of its own (a format or generic line); a progress-bar move; or a metric added to
+   the open block of the line's format (pycocotools' rows). Anything else (a
    rank prefix, an evaluation value that may be a reprint, a failure, any other context touched)
    is not learned: such lines stay with Python.
 2. which token feeds what: each token is changed alone and the full parser run again; the step,
@@ -45,13 +46,17 @@ except ImportError:  # no compiler at install time: the pure-Python parser does 
 log = logging.getLogger(__name__)
 
 FORM, SHAPE, EXACT = range(3)  # which tokens a slot admits (the C enum): see _fastcore.c
-NOOP, DETACH, RECORD, BAR = range(4)  # what a template does (the C enum)
+NOOP, DETACH, RECORD, BAR, BLOCKROW = range(5)  # what a template does (the C enum)
 ST_SLOT, ST_EPT, ST_CTX, ST_NULL = 1, 2, 3, 4
 
 TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _RUN = re.compile(rb"[0-9]+")
 FORM_MAX_TRIED = 9  # the longest digit run variants() tries in a slot of the FORM level
 _JOINT_VARIANTS = 8
+# a key whose templates keep missing (a token that must be exact keeps changing: pycocotools'
+# `IoU=0.50:0.95` where a log redraws it) is learned again only once its templates read this many
+# lines each: learning one costs about what Python spends on a few hundred lines
+_PAYBACK_LINES = 100
 _SENTINEL_ATTACH = 987_654_321
 _FORMATS = FMTS + (GENERIC,)
 _BAR_STATE = ("_bar_total", "_bar_n", "_bar_done", "_bar_epoch", "_expect_train_bar", "_header_epoch")
@@ -88,7 +93,9 @@ def clone(p):
     c._prefixes = dict(zip(p._prefixes, map(list, p._prefixes.values())))
     c._fast = dict(zip(p._fast, map(list, p._fast.values())))
     c._fast_known = dict(p._fast_known)
-    c._block = None if p._block is None else copy.deepcopy(p._block)
+    # a block's rows only add to its metrics; its format (`cf`) stays the same object, which C
+    # compares by identity
+    c._block = None if p._block is None else {**p._block, "metrics": dict(p._block["metrics"])}
     c._table = None if p._table is None else copy.deepcopy(p._table)
     c._copy_names = list(p._copy_names) if p._copy_names is not None else None
     return c
@@ -134,9 +141,17 @@ def snapshot(p) -> dict:
         # as lists of keys and counts: a dict comparison hashes its tuple keys again one by one;
         # both paths add a new shape at the end, so equal tables give equal lists
         "shapes": (list(p._shapes), list(p._shapes.values())),
-        "block": repr(p._block), "table": repr(p._table), "table_title": p._table_title,
+        "block": _block_state(p._block), "table": repr(p._table), "table_title": p._table_title,
         "copy": (p._copy_task, p._copy_names), "stats": (s.records, s.failures, s.truncated_lines, dict(s.metric_counts)),
     }
+
+
+def _block_state(block: dict | None) -> tuple | None:
+    """An open block as a comparable value: its format and row regex by identity (their reprs are
+    long, and clones share them), its metrics NaN- and sign-aware."""
+    if block is None:
+        return None
+    return tuple((k, id(v) if k in ("cf", "row") else _Floats(v) if k == "metrics" else v) for k, v in block.items())
 
 
 def record_key(r: Record) -> tuple:
@@ -151,6 +166,7 @@ class Outcome:
     unmodelled: bool  # a failure counted, or more than one record asked for: not for a template
     ranks: tuple = ()  # the ranks _emit filtered by (`[rank1]:`)
     emits: tuple = ()  # the reprint flag of each _emit call (a record may be asked for and not made)
+    block: tuple | None = None  # (format, metrics) of the open block afterwards
 
     def same(self, other: Outcome) -> bool:
         return [record_key(r) for r in self.records] == [record_key(r) for r in other.records] \
@@ -213,7 +229,8 @@ def run_python(iso: _Isolated, state, data: bytes, lineno: int) -> Outcome | Non
     except Exception:
         return None
     del p._primary_rank, p._failed, p._emit
-    return Outcome(out, snapshot(p), iso.texts, bool(flags) or len(emits) > 1, tuple(ranks), tuple(emits))
+    block = None if p._block is None else (p._block["cf"], p._block["metrics"])
+    return Outcome(out, snapshot(p), iso.texts, bool(flags) or len(emits) > 1, tuple(ranks), tuple(emits), block)
 
 
 def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple, engine=None) -> Outcome | None:
@@ -268,17 +285,30 @@ def with_runs(tok: bytes, length: int, rng: random.Random) -> bytes:
     return _RUN.sub(lambda m: random_digits(rng, length), tok)
 
 
+_RUN_LENGTHS = (1, 2, 4, FORM_MAX_TRIED)
+
+
+def variant_count(level: int) -> int:
+    return 0 if level == EXACT else 3 if level == SHAPE else 4 + len(_RUN_LENGTHS)
+
+
+def variant(tok: bytes, level: int, k: int, rng: random.Random) -> bytes:
+    """The k-th of variants(tok, level)."""
+    if k == 0:
+        return successor(tok)
+    if k == 1:
+        return _digits(tok, lambda c: 48)
+    if k == 2:
+        return _redrawn(tok, rng)
+    if k < 3 + len(_RUN_LENGTHS):
+        return with_runs(tok, _RUN_LENGTHS[k - 3], rng)
+    return _RUN.sub(b"7", tok)
+
+
 def variants(tok: bytes, level: int, rng: random.Random) -> list[bytes]:
-    """Tokens a slot of this level admits, to try: zeros, every digit changed, random digits; for
+    """Tokens a slot of this level admits, to try: every digit changed, zeros, random digits; for
     a form, also other lengths (a value, a count of digits a regex may care about)."""
-    if level == EXACT:
-        return []
-    out = [successor(tok), _digits(tok, lambda c: 48), _redrawn(tok, rng)]
-    if level == FORM:
-        for length in (1, 2, 4, FORM_MAX_TRIED):
-            out.append(with_runs(tok, length, rng))
-        out.append(_RUN.sub(b"7", tok))
-    return out
+    return [variant(tok, level, k, rng) for k in range(variant_count(level))]
 
 
 def with_tokens(data: bytes, spans: list, new: dict[int, bytes], key: bytes | None = None) -> bytes | None:
@@ -306,11 +336,20 @@ class Learner:
     def __init__(self, engine) -> None:
         self.engine = engine
         self.rng = random.Random(0)  # the same log learns the same templates
-        self.failed: dict[bytes, int] = {}  # keys tried in vain, and how often
+        # keys tried in vain and how often, apart in an open block and out of one (a line that
+        # closes a block is not learned there; the same line elsewhere may well be)
+        self.failed: dict[tuple[bytes, bool], int] = {}
 
-    def wants(self, key: bytes) -> bool:
-        """A key tried twice in vain is not tried again (C asks again on ever rarer misses)."""
-        return self.failed.get(key, 0) < 2
+    def wants(self, key: bytes, block: dict | None = None) -> bool:
+        """A key tried twice in vain is not tried again (C asks again on ever rarer misses), nor one
+        whose templates did not pay yet. In an open block only a format's rows are learned: none in
+        a block without a format."""
+        if block is not None and block["cf"] is None:
+            return False
+        templates, lines = self.engine.usage(key)
+        if templates >= 2 and lines < _PAYBACK_LINES * templates:
+            return False
+        return self.failed.get((key, block is not None), 0) < 2
 
     def learn(self, pre, line: str, key: bytes, lineno: int) -> bool:
         """Study `line` as read by the parser `pre` (a copy of the parser before it); add its
@@ -329,7 +368,8 @@ class Learner:
             return True
         if len(self.failed) > 100_000:
             self.failed.clear()
-        self.failed[key] = self.failed.get(key, 0) + 1
+        where = (key, pre._block is not None)
+        self.failed[where] = self.failed.get(where, 0) + 1
         return False
 
 
@@ -355,6 +395,8 @@ class _Study:
             return None
         if kind in (NOOP, DETACH):
             spec = self._noop(kind)
+        elif kind == BLOCKROW:
+            spec = self._block_row()
         elif kind == RECORD:
             spec = self._record(base)
         else:
@@ -365,6 +407,10 @@ class _Study:
     def _kind(self, base: Outcome) -> int | None:
         before, after = snapshot(self.pre), base.state
         changed = {k for k in before if before[k] != after[k]}
+        block = self.pre._block
+        if block is not None:  # in an open block C reads a format's rows and nothing else
+            return BLOCKROW if changed == {"block"} and not base.records and not base.emits and not base.ranks \
+                and block["cf"] is not None else None
         if not base.records and changed <= {"attach"} and not base.ranks and all(base.emits):
             # a bar redrawn at the same position changes nothing: try it where no bar was seen
             # (other context set to values no line sets, so that a line that only set it again shows)
@@ -588,6 +634,27 @@ class _Study:
         self.extra_states = [done]
         return (self.key, BAR, self._slots(levels), step, metrics, ts, self.pre._kk_base, (n_slot, t_slot, eval_noop), None)
 
+    def _block_row(self) -> tuple | None:
+        """The metric a row adds to the open block of its format: studied in that block emptied
+        (so that the row's name and value show), its name fixed by the tokens that make it."""
+        cf = self.pre._block["cf"]
+        study = clone(self.pre)
+        study._block["metrics"] = {}
+        row = _row(self._python(study, self.data), cf)
+        if row is None:
+            return None
+        rows = [_row(v, cf) for v in self._single_variants(study)]
+        structural = {i for i, r in enumerate(rows) if r is None or r[0] != row[0]}
+        levels = [EXACT if i in structural else FORM for i in range(len(self.toks))]
+        as_records = [None if r is None else Outcome([Record(None, dict([r]), None, 0)], {}, [], False) for r in rows]
+        metrics = self._metrics(Record(None, dict([row]), None, 0), as_records, levels, structural)
+        if not metrics:
+            return None
+        again = clone(self.pre)  # the name already in the block, with another value
+        again._block["metrics"] = {row[0]: -1.5}
+        self.extra_states = [study, again]
+        return (self.key, BLOCKROW, self._slots(levels), (), metrics, None, self.pre._kk_base, None, cf)
+
     def _bar_epoch(self, variants: list, structural: set, n_slot: int, t_slot: int, step: int) -> tuple | None:
         """() when the bar's epoch is the context's; (ST_EPT, e, n, t, base) when a token of its
         description is the epoch (`Epoch 3:  25%|...| 250/1000`: step (3 - base) * 1000 + 250);
@@ -666,12 +733,12 @@ class _Study:
                 if levels[i] == EXACT and (i in roles or kind in (NOOP, DETACH)):
                     return None  # a value that matters only as this token: not a template
         spec = self._with_levels(spec, levels)
-        joint = [self.data] + [self._with({
-            i: self.rng.choice(variants(tok, levels[i], self.rng)) for i, tok in enumerate(self.toks)
-            if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
+        joint = [self.data] + [self._with({  # one variant drawn per slot (built alone: this runs often)
+            i: variant(tok, levels[i], self.rng.randrange(variant_count(levels[i])), self.rng)
+            for i, tok in enumerate(self.toks) if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
         # every FORM slot at one run length at once: slots interact (`Epoch 99999999999/3` is no
         # header while either number is too long for its regex, `Epoch 6/3` is one)
-        for length in (1, 2, 4, FORM_MAX_TRIED):
+        for length in _RUN_LENGTHS:
             joint.append(self._with({
                 i: with_runs(tok, length, self.rng)
                 for i, tok in enumerate(self.toks) if levels[i] == FORM}))
@@ -684,9 +751,18 @@ class _Study:
         return spec[:2] + (self._slots(levels),) + spec[3:]
 
 
+def _row(got: Outcome | None, cf) -> tuple | None:
+    """(name, value) of the one metric a line added to an emptied block of format cf, else None."""
+    if got is None or got.unmodelled or got.records or got.emits or got.ranks or got.block is None \
+            or got.block[0] is not cf or len(got.block[1]) != 1:
+        return None
+    return next(iter(got.block[1].items()))
+
+
 def _role_slots(spec: tuple) -> set[int]:
     """The slots a template reads a value from."""
-    _, _, _, step, metrics, ts, _, bar, extra = spec
+    _, kind, _, step, metrics, ts, _, bar, extra = spec
+    extra = extra if kind == RECORD else None
     roles = set(step[1:4] if step and step[0] == ST_EPT else step[1:2] if step and step[0] == ST_SLOT else ())
     for _, const, first, last, _ in metrics:
         if const is None:

@@ -219,7 +219,7 @@ class StreamParser:
     def _slow_line(self, line: str, lineno: int, out: list[Record], learn_key: bytes | None) -> None:
         """A line the fast path did not take; with `learn_key` (only for lines short enough for
         the fast path), it asks for the line's template to be learned."""
-        before = fastpath_clone(self) if learn_key is not None and self._learner.wants(learn_key) else None
+        before = fastpath_clone(self) if learn_key is not None and self._learner.wants(learn_key, self._block) else None
         if self._read_line(line, lineno, out) and before is not None:
             self._learner.learn(before, line, learn_key, lineno)
 

@@ -357,3 +357,47 @@ def test_evaluation_bars_after_training_are_read_in_c():
     text = "".join(redrawn(text, k) for k in range(12))
     slow, lines = slow_lines(text)
     assert slow < lines * 0.25
+
+
+_COCO_ROWS = [f" Average {kind:<9} ({k}) @[ IoU={iou:<9} | area={area:>6} | maxDets={dets:>4} ] = {{}}\n"
+              for kind, k in (("Precision", "AP"), ("Recall", "AR")) for iou in ("0.50:0.95", "0.50", "0.75")
+              for area in ("all", "small") for dets in (100, 1000)]
+
+
+def _coco_blocks(rng: random.Random, blocks: int) -> str:
+    parts = []
+    for _ in range(blocks):
+        parts.append("".join(row.format(rng.choice(["0.334", "0.000", "-1.000", "0.5", "1.000", "0.0123"]))
+                             for row in rng.sample(_COCO_ROWS, rng.randint(1, len(_COCO_ROWS)))))
+        parts.append(rng.choice(["\n", "Evaluation done.\n", "***** eval metrics *****\n  eval_loss = 0.25\n\n",
+                                 "iter 10: loss 2.5, time 1.0ms\n", " Average Precision  (AP) @[ IoU=0.50 ] = 0.1\n"]))
+    return "".join(parts)
+
+
+@needs_fastcore
+def test_rows_of_an_open_block_are_read_in_c():
+    """pycocotools' rows after the first of a block: added to the block's metrics in C."""
+    text = _coco_blocks(random.Random(3), 60)
+    slow, lines = slow_lines(text)
+    assert slow < lines * 0.35
+
+
+@needs_fastcore
+@DIFF
+@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=1, max_value=12))
+def test_rows_of_an_open_block_read_the_same(seed, blocks):
+    """Rows in any order and subset, names repeated, -1.000 values, blocks closed by other lines,
+    other blocks (a Trainer metrics block, whose rows Python reads) between them."""
+    text = _coco_blocks(random.Random(seed), blocks)
+    assert_same(text * 3)
+
+
+@needs_fastcore
+def test_engine_usage_counts_the_lines_templates_read():
+    """What the learner asks before learning a key again (its templates must have paid)."""
+    parser = StreamParser()
+    lines = [f"iter {i}: loss {i % 7}.25, time 12.{i % 10}ms\n" for i in range(1, 21)]
+    parser.feed("".join(lines))
+    templates, read = parser._engine.usage(fastpath.line_key(lines[0].rstrip("\n").encode())[0])
+    assert templates == 1 and read >= 15
+    assert parser._engine.usage(b"no such key") == (0, 0)
