@@ -276,7 +276,8 @@ class Batcher:
     def _close_chunk(self) -> None:
         if self._open:
             text = "".join(self._open)
-            self._chunks.append((self._seq, text) if self._open_packed is None else (self._seq, text, self._open_packed))
+            packed = () if self._open_packed is None else (self._open_packed,)
+            self._chunks.append((self._seq, text, *packed))
             self._seq += 1
             self._open, self._open_chars, self._open_packed = [], 0, None
 

@@ -61,7 +61,9 @@ _PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _PG_COPY_TRAILER = struct.pack(">h", -1)
 
 _APPEND_CHUNK = {
-    "sqlite": "INSERT OR IGNORE INTO log_chunks (run_id, seq, text, packed, chars, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    "sqlite": (
+        "INSERT OR IGNORE INTO log_chunks (run_id, seq, text, packed, chars, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+    ),
     "postgresql": (
         "INSERT INTO log_chunks (run_id, seq, text, packed, chars, created_at) VALUES (%s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (run_id, seq) DO NOTHING"
@@ -313,7 +315,8 @@ def write_batch(
 
     `points` are (name, step, value, timestamp) tuples or a `PointColumns`. `chunks` are (seq,
     text) log chunks, or (seq, text, logtext.pack(text)) when compressed already, appended
-    idempotently (a chunk already stored under its seq is kept). A point whose (run, name, step) exists replaces the old value.
+    idempotently (a chunk already stored under its seq is kept). A point whose (run, name, step)
+    exists replaces the old value.
     Raises ValueError for malformed points (nothing written) and NoResultFound for a run
     that does not exist.
     """
