@@ -26,7 +26,6 @@ cache is overlaid. See parsing/README.md (Fast path).
 from __future__ import annotations
 
 import copy
-from array import array
 import itertools
 import logging
 import operator
@@ -105,44 +104,73 @@ def _same_float(a, b) -> bool:
     return a is b or repr(a) == repr(b)  # repr tells NaN from NaN-free, -0.0 from 0.0
 
 
-def _bits(d: dict) -> bytes | None:
-    """The values' IEEE bits, when all are floats (one bit pattern has one repr; the converse
-    fails only for NaN payloads, which then take the slow comparison)."""
-    values = list(d.values())
-    if not set(map(type, values)) <= {float}:
-        return None
-    return array("d", values).tobytes()
+class _Floats:
+    """A parser copy's dict of floats, compared NaN-aware and by sign of zero. Not copied: a
+    snapshot is taken of a copy no line runs on any more (run_python / run_c made it for one line,
+    the study's contexts are only cloned), and copying the dict of every last value (hundreds of
+    names in a mixed log) for each of the study's runs cost more than the runs' lines."""
 
+    __slots__ = ("d",)
 
-class _Floats(dict):
-    """A copy of a dict of floats that compares NaN-aware and by sign of zero."""
+    def __init__(self, d: dict) -> None:
+        self.d = d
 
     def __eq__(self, other) -> bool:
-        if len(self) != len(other):
+        a, b = self.d, other.d
+        if _fastcore is not None:  # in step, at C speed: the common case
+            same = _fastcore.same_items(a, b, True)
+            if same is not None:
+                return same
+        if a is b:
+            return True
+        if len(a) != len(b):
             return False
-        if all(map(operator.is_, self.values(), other.values())):
-            return list(self) == list(other)  # copies of one dict, the same objects: the common case
-        if list(self) == list(other) and _bits(self) == _bits(other) is not None:
-            return True  # the same floats bit for bit (C and Python computed them apart): equal
-        return self.keys() == other.keys() and all(_same_float(v, other[k]) for k, v in self.items())
+        if list(a) != list(b):  # the same names in another order (never seen; kept exact)
+            return a.keys() == b.keys() and all(_same_float(v, b[k]) for k, v in a.items())
+        # the values that are not the same objects (what the line set, in C and in Python apart):
+        # found at C speed, then compared by repr
+        moved = list(map(operator.is_not, a.values(), b.values()))
+        return all(map(_same_float, itertools.compress(a.values(), moved), itertools.compress(b.values(), moved)))
 
     def __ne__(self, other) -> bool:
         return not self == other
 
+    __hash__ = None
+
+
+class _Ordered:
+    """A parser copy's dict (not copied, as _Floats) compared as its lists of keys and values: a
+    dict comparison hashes its tuple keys again one by one; both paths add a new key at the end,
+    so equal tables give equal lists."""
+
+    __slots__ = ("d",)
+
+    def __init__(self, d: dict) -> None:
+        self.d = d
+
+    def __eq__(self, other) -> bool:
+        a, b = self.d, other.d
+        if _fastcore is not None:
+            return _fastcore.same_items(a, b, False)
+        return a is b or (len(a) == len(b) and list(a.values()) == list(b.values()) and list(a) == list(b))
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    __hash__ = None
+
 
 def snapshot(p) -> dict:
-    """Everything a line may change, as comparable values (floats by repr: NaN, -0.0)."""
+    """Everything a line may change, as comparable values (floats by repr: NaN, -0.0). The
+    parser's dicts are referenced, not copied: `p` is not run on afterwards (see _Floats)."""
     s = p._stats
     return {
         "has_steps": p._has_steps, "counter": p._counter, "attach": p._attach, "kk_base": p._kk_base,
         "header_epoch": p._header_epoch, "expect_train_bar": p._expect_train_bar, "bar_total": p._bar_total,
         "bar_n": p._bar_n, "bar_done": p._bar_done, "bar_epoch": p._bar_epoch, "last": _Floats(p._last),
-        "primary": dict(p._primary), "labels": dict(p._labels),
-        # as lists of keys and counts: a dict comparison hashes its tuple keys again one by one;
-        # both paths add a new shape at the end, so equal tables give equal lists
-        "shapes": (list(p._shapes), list(p._shapes.values())),
+        "primary": p._primary, "labels": p._labels, "shapes": _Ordered(p._shapes),
         "block": _block_state(p._block), "table": repr(p._table), "table_title": p._table_title,
-        "copy": (p._copy_task, p._copy_names), "stats": (s.records, s.failures, s.truncated_lines, dict(s.metric_counts)),
+        "copy": (p._copy_task, p._copy_names), "stats": (s.records, s.failures, s.truncated_lines, s.metric_counts),
     }
 
 
