@@ -82,16 +82,23 @@ def line_key(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
 
 
 # ---- running the full parser on a copy ------------------------------------------------------------
-def clone(p):
-    """A parser to try a line on: the original's context, nothing shared that a line mutates."""
+def clone(p, caches: bool = True):
+    """A parser to try a line on: the original's context, nothing shared that a line mutates.
+    `caches=False` (a run of the study on one of its contexts): the learned prefixes and whole
+    lines (`_prefixes`, `_fast`, `_fast_known`: caches that read a line as the full parser does,
+    which order and content the fast path already leaves different from a pure parser's; the
+    formats' body shapes they are built from are shared by a study's runs as well, _Isolated)
+    are shared with the context, itself a copy: copying them for each run cost about as much as
+    the dict of last values."""
     c = object.__new__(type(p))  # copy.copy's result, without its __reduce_ex__ round trip
     c.__dict__.update(p.__dict__)
     c._last, c._primary, c._labels, c._shapes = dict(p._last), dict(p._primary), dict(p._labels), dict(p._shapes)
     s = p._stats
     c._stats = ParseStats(s.lines, s.records, s.failures, s.truncated_lines, dict(s.metric_counts))
-    c._prefixes = dict(zip(p._prefixes, map(list, p._prefixes.values())))
-    c._fast = dict(zip(p._fast, map(list, p._fast.values())))
-    c._fast_known = dict(p._fast_known)
+    if caches:
+        c._prefixes = dict(zip(p._prefixes, map(list, p._prefixes.values())))
+        c._fast = dict(zip(p._fast, map(list, p._fast.values())))
+        c._fast_known = dict(p._fast_known)
     # a block's rows only add to its metrics; its format (`cf`) stays the same object, which C
     # compares by identity
     c._block = None if p._block is None else {**p._block, "metrics": dict(p._block["metrics"])}
@@ -244,7 +251,7 @@ class _Isolated:
 
 
 def run_python(iso: _Isolated, state, data: bytes, lineno: int) -> Outcome | None:
-    p = clone(state)
+    p = clone(state, caches=False)
     flags, ranks, emits = [], [], []
     rank_filter, failed, emit = p._primary_rank, p._failed, p._emit
     p._primary_rank = lambda m, r: (ranks.append(r), rank_filter(m, r))[1]
@@ -264,7 +271,7 @@ def run_python(iso: _Isolated, state, data: bytes, lineno: int) -> Outcome | Non
 def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple, engine=None) -> Outcome | None:
     """The template alone applied by C; None when C declines the line (Python would read it).
     `engine`: one that holds this template only (it keeps no parser context between lines)."""
-    p = clone(state)
+    p = clone(state, caches=False)
     if engine is None:
         engine = new_engine()
         engine.add(*spec)
