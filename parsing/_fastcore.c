@@ -1612,7 +1612,58 @@ static PyObject *module_to_float(PyObject *mod, PyObject *data)
     return v;
 }
 
+PyDoc_STRVAR(same_items_doc, "same_items(a: dict, b: dict, floats: bool) -> bool | None\n\n"
+             "Whether two dicts hold the same keys in the same order with the same values: the same\n"
+             "object, or (floats) two floats of one repr (the same bits, or both NaN), or (not floats)\n"
+             "equal values. None when it cannot tell (floats: keys in another order, or a pair of\n"
+             "values that are not both floats): the caller compares them itself. The learner compares\n"
+             "the parser's copies after C and after Python with it (hundreds of names in a mixed log).");
+
+static PyObject *module_same_items(PyObject *mod, PyObject *args)
+{
+    PyObject *a, *b, *ka, *va, *kb, *vb;
+    int floats;
+    if (!PyArg_ParseTuple(args, "O!O!p", &PyDict_Type, &a, &PyDict_Type, &b, &floats))
+        return NULL;
+    if (a == b)
+        Py_RETURN_TRUE;
+    if (PyDict_GET_SIZE(a) != PyDict_GET_SIZE(b))
+        Py_RETURN_FALSE;
+    Py_ssize_t i = 0, j = 0;
+    while (PyDict_Next(a, &i, &ka, &va)) {
+        if (!PyDict_Next(b, &j, &kb, &vb))
+            Py_RETURN_NONE;
+        if (ka != kb) {  /* keys are str or tuples of str: comparing them runs no Python code */
+            int eq = PyObject_RichCompareBool(ka, kb, Py_EQ);
+            if (eq < 0)
+                return NULL;
+            if (!eq) {
+                if (floats)
+                    Py_RETURN_NONE;
+                Py_RETURN_FALSE;
+            }
+        }
+        if (va == vb)
+            continue;
+        if (floats) {
+            if (!PyFloat_CheckExact(va) || !PyFloat_CheckExact(vb))
+                Py_RETURN_NONE;
+            double x = PyFloat_AS_DOUBLE(va), y = PyFloat_AS_DOUBLE(vb);
+            if (memcmp(&x, &y, sizeof x) != 0 && !(isnan(x) && isnan(y)))
+                Py_RETURN_FALSE;
+            continue;
+        }
+        int eq = PyObject_RichCompareBool(va, vb, Py_EQ);
+        if (eq < 0)
+            return NULL;
+        if (!eq)
+            Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"same_items", (PyCFunction)module_same_items, METH_VARARGS, same_items_doc},
     {"to_float", (PyCFunction)module_to_float, METH_O, to_float_doc},
     {"clean", (PyCFunction)module_clean, METH_O, clean_doc},
     {"line_key", (PyCFunction)module_line_key, METH_O, line_key_doc},

@@ -26,7 +26,6 @@ cache is overlaid. See parsing/README.md (Fast path).
 from __future__ import annotations
 
 import copy
-from array import array
 import itertools
 import logging
 import operator
@@ -83,16 +82,23 @@ def line_key(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
 
 
 # ---- running the full parser on a copy ------------------------------------------------------------
-def clone(p):
-    """A parser to try a line on: the original's context, nothing shared that a line mutates."""
+def clone(p, caches: bool = True):
+    """A parser to try a line on: the original's context, nothing shared that a line mutates.
+    `caches=False` (a run of the study on one of its contexts): the learned prefixes and whole
+    lines (`_prefixes`, `_fast`, `_fast_known`: caches that read a line as the full parser does,
+    which order and content the fast path already leaves different from a pure parser's; the
+    formats' body shapes they are built from are shared by a study's runs as well, _Isolated)
+    are shared with the context, itself a copy: copying them for each run cost about as much as
+    the dict of last values."""
     c = object.__new__(type(p))  # copy.copy's result, without its __reduce_ex__ round trip
     c.__dict__.update(p.__dict__)
     c._last, c._primary, c._labels, c._shapes = dict(p._last), dict(p._primary), dict(p._labels), dict(p._shapes)
     s = p._stats
     c._stats = ParseStats(s.lines, s.records, s.failures, s.truncated_lines, dict(s.metric_counts))
-    c._prefixes = dict(zip(p._prefixes, map(list, p._prefixes.values())))
-    c._fast = dict(zip(p._fast, map(list, p._fast.values())))
-    c._fast_known = dict(p._fast_known)
+    if caches:
+        c._prefixes = dict(zip(p._prefixes, map(list, p._prefixes.values())))
+        c._fast = dict(zip(p._fast, map(list, p._fast.values())))
+        c._fast_known = dict(p._fast_known)
     # a block's rows only add to its metrics; its format (`cf`) stays the same object, which C
     # compares by identity
     c._block = None if p._block is None else {**p._block, "metrics": dict(p._block["metrics"])}
@@ -105,44 +111,73 @@ def _same_float(a, b) -> bool:
     return a is b or repr(a) == repr(b)  # repr tells NaN from NaN-free, -0.0 from 0.0
 
 
-def _bits(d: dict) -> bytes | None:
-    """The values' IEEE bits, when all are floats (one bit pattern has one repr; the converse
-    fails only for NaN payloads, which then take the slow comparison)."""
-    values = list(d.values())
-    if not set(map(type, values)) <= {float}:
-        return None
-    return array("d", values).tobytes()
+class _Floats:
+    """A parser copy's dict of floats, compared NaN-aware and by sign of zero. Not copied: a
+    snapshot is taken of a copy no line runs on any more (run_python / run_c made it for one line,
+    the study's contexts are only cloned), and copying the dict of every last value (hundreds of
+    names in a mixed log) for each of the study's runs cost more than the runs' lines."""
 
+    __slots__ = ("d",)
 
-class _Floats(dict):
-    """A copy of a dict of floats that compares NaN-aware and by sign of zero."""
+    def __init__(self, d: dict) -> None:
+        self.d = d
 
     def __eq__(self, other) -> bool:
-        if len(self) != len(other):
+        a, b = self.d, other.d
+        if _fastcore is not None:  # in step, at C speed: the common case
+            same = _fastcore.same_items(a, b, True)
+            if same is not None:
+                return same
+        if a is b:
+            return True
+        if len(a) != len(b):
             return False
-        if all(map(operator.is_, self.values(), other.values())):
-            return list(self) == list(other)  # copies of one dict, the same objects: the common case
-        if list(self) == list(other) and _bits(self) == _bits(other) is not None:
-            return True  # the same floats bit for bit (C and Python computed them apart): equal
-        return self.keys() == other.keys() and all(_same_float(v, other[k]) for k, v in self.items())
+        if list(a) != list(b):  # the same names in another order (never seen; kept exact)
+            return a.keys() == b.keys() and all(_same_float(v, b[k]) for k, v in a.items())
+        # the values that are not the same objects (what the line set, in C and in Python apart):
+        # found at C speed, then compared by repr
+        moved = list(map(operator.is_not, a.values(), b.values()))
+        return all(map(_same_float, itertools.compress(a.values(), moved), itertools.compress(b.values(), moved)))
 
     def __ne__(self, other) -> bool:
         return not self == other
 
+    __hash__ = None
+
+
+class _Ordered:
+    """A parser copy's dict (not copied, as _Floats) compared as its lists of keys and values: a
+    dict comparison hashes its tuple keys again one by one; both paths add a new key at the end,
+    so equal tables give equal lists."""
+
+    __slots__ = ("d",)
+
+    def __init__(self, d: dict) -> None:
+        self.d = d
+
+    def __eq__(self, other) -> bool:
+        a, b = self.d, other.d
+        if _fastcore is not None:
+            return _fastcore.same_items(a, b, False)
+        return a is b or (len(a) == len(b) and list(a.values()) == list(b.values()) and list(a) == list(b))
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    __hash__ = None
+
 
 def snapshot(p) -> dict:
-    """Everything a line may change, as comparable values (floats by repr: NaN, -0.0)."""
+    """Everything a line may change, as comparable values (floats by repr: NaN, -0.0). The
+    parser's dicts are referenced, not copied: `p` is not run on afterwards (see _Floats)."""
     s = p._stats
     return {
         "has_steps": p._has_steps, "counter": p._counter, "attach": p._attach, "kk_base": p._kk_base,
         "header_epoch": p._header_epoch, "expect_train_bar": p._expect_train_bar, "bar_total": p._bar_total,
         "bar_n": p._bar_n, "bar_done": p._bar_done, "bar_epoch": p._bar_epoch, "last": _Floats(p._last),
-        "primary": dict(p._primary), "labels": dict(p._labels),
-        # as lists of keys and counts: a dict comparison hashes its tuple keys again one by one;
-        # both paths add a new shape at the end, so equal tables give equal lists
-        "shapes": (list(p._shapes), list(p._shapes.values())),
+        "primary": p._primary, "labels": p._labels, "shapes": _Ordered(p._shapes),
         "block": _block_state(p._block), "table": repr(p._table), "table_title": p._table_title,
-        "copy": (p._copy_task, p._copy_names), "stats": (s.records, s.failures, s.truncated_lines, dict(s.metric_counts)),
+        "copy": (p._copy_task, p._copy_names), "stats": (s.records, s.failures, s.truncated_lines, s.metric_counts),
     }
 
 
@@ -216,7 +251,7 @@ class _Isolated:
 
 
 def run_python(iso: _Isolated, state, data: bytes, lineno: int) -> Outcome | None:
-    p = clone(state)
+    p = clone(state, caches=False)
     flags, ranks, emits = [], [], []
     rank_filter, failed, emit = p._primary_rank, p._failed, p._emit
     p._primary_rank = lambda m, r: (ranks.append(r), rank_filter(m, r))[1]
@@ -236,7 +271,7 @@ def run_python(iso: _Isolated, state, data: bytes, lineno: int) -> Outcome | Non
 def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple, engine=None) -> Outcome | None:
     """The template alone applied by C; None when C declines the line (Python would read it).
     `engine`: one that holds this template only (it keeps no parser context between lines)."""
-    p = clone(state)
+    p = clone(state, caches=False)
     if engine is None:
         engine = new_engine()
         engine.add(*spec)
@@ -385,6 +420,9 @@ class _Study:
         self.sbase: Outcome | None = None
         self.extra_states: list = []  # contexts the verification adds for this kind of line
         self.engines: dict[tuple, object] = {}  # an engine holding each template tried
+        self.checked: dict[tuple, tuple] = {}  # (template, context, line) C was checked on
+        # the line between its tokens (the text before the first, ..., after the last)
+        self.gaps = [data[b:a] for (_, b), (a, _) in zip([(0, 0)] + spans, spans + [(len(data), 0)])]
 
     def template(self) -> tuple | None:
         base = run_python(self.iso, self.pre, self.data, self.lineno)
@@ -695,14 +733,21 @@ class _Study:
         itself and a few variants in the other contexts."""
         for n, state in enumerate(states):
             for k, line in enumerate(lines if n == 0 else lines[:1] + lines[-3:]):
-                got = run_c(self.iso, state, line, self.lineno, spec, self._engine(spec))
-                if got is None:
-                    if must_apply and k == 0 and n == 0:
-                        return False  # it does not even take the line it was learned from
-                    continue
-                want = self._python(state, line)
-                if want is None or not got.same(want):
-                    return False
+                # a line this template was already checked on in this context (variants repeat:
+                # the line itself, short tokens redrawn alike): it agreed, or C declined it
+                done = self.checked.get((spec, id(state), line))
+                if done is not None and done[0] is state:
+                    declined = done[1]
+                else:
+                    got = run_c(self.iso, state, line, self.lineno, spec, self._engine(spec))
+                    declined = got is None
+                    if not declined:
+                        want = self._python(state, line)
+                        if want is None or not got.same(want):
+                            return False
+                    self.checked[spec, id(state), line] = (state, declined)  # the state kept alive
+                if declined and must_apply and k == 0 and n == 0:
+                    return False  # it does not even take the line it was learned from
         return True
 
     def _engine(self, spec: tuple):
@@ -745,7 +790,15 @@ class _Study:
         return spec if self._agrees(spec, self._states(), [x for x in joint if x], must_apply=True) else None
 
     def _with(self, new: dict[int, bytes]) -> bytes | None:
-        return with_tokens(self.data, self.spans, new, self.key)
+        if _fastcore is None:
+            return with_tokens(self.data, self.spans, new, self.key)
+        toks = list(self.toks)  # with_tokens, with the line's cuts made once (this runs often)
+        for i, tok in new.items():
+            toks[i] = tok
+        parts = self.gaps + toks
+        parts[::2], parts[1::2] = self.gaps, toks
+        line = b"".join(parts)
+        return line if _fastcore.line_key(line) == (self.key, len(toks)) else None
 
     def _with_levels(self, spec: tuple, levels: list[int]) -> tuple:
         return spec[:2] + (self._slots(levels),) + spec[3:]

@@ -401,3 +401,23 @@ def test_engine_usage_counts_the_lines_templates_read():
     templates, read = parser._engine.usage(fastpath.line_key(lines[0].rstrip("\n").encode())[0])
     assert templates == 1 and read >= 15
     assert parser._engine.usage(b"no such key") == (0, 0)
+
+
+_STATE_VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 1.0, 1, True]),
+                          st.integers(-3, 3))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(st.sampled_from("abcdef"), _STATE_VALUES, max_size=6), st.data())
+def test_state_comparisons_are_by_repr_and_order(a, data):
+    """The learner's comparison of the parser's dicts after C and after Python (in C when built)
+    is the exact one: the same names, each value of the same repr (NaN, -0.0, 1 vs 1.0); the
+    record shapes' table also in the same order."""
+    b = dict(a)
+    for k in data.draw(st.lists(st.sampled_from(sorted(a)), max_size=3)) if a else []:
+        b[k] = data.draw(_STATE_VALUES)
+    if data.draw(st.booleans()):
+        b = dict(reversed(list(b.items())))
+    same_reprs = a.keys() == b.keys() and all(repr(v) == repr(b[k]) for k, v in a.items())
+    assert (fastpath._Floats(a) == fastpath._Floats(b)) == same_reprs
+    assert (fastpath._Ordered(a) == fastpath._Ordered(b)) == (list(a.items()) == list(b.items()))
