@@ -4,10 +4,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from dashboard.config import resolve_db_url
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def warn(message: str) -> None:
@@ -35,6 +37,8 @@ def make_parser(patterns: Sequence[str] = (), patterns_file: str | None = None):
 @contextmanager
 def open_engine(db: str | Engine | None):
     """An Engine as given, or a migrated one for a URL / path (default: the configured DB)."""
+    from sqlalchemy import Engine  # here: a parser process imports this module, not SQLAlchemy
+
     if isinstance(db, Engine):
         yield db
         return

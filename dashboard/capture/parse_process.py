@@ -32,14 +32,13 @@ def _serve(requests: Connection, replies: Connection) -> None:
     """The child: (patterns, patterns file) first, then (text, ts) in, (columns, records, parse
     seconds, error, final) out; `_FINISH` flushes the parser's last line and open block (their
     time: the last text's), answers, and ends."""
-    from parsing import StreamParser, load_patterns
+    from dashboard.capture.common import make_parser
 
     # Ctrl-C reaches the whole process group: the importer decides when to stop, and this child
     # parses everything it was sent first, ending when told or when its pipe closes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     patterns, patterns_file = requests.recv()
-    user = load_patterns(list(patterns), patterns_file) if (patterns or patterns_file) else None
-    parser, maker, numbered, last_ts = StreamParser(patterns=user), PointMaker(), 0, time.time()
+    parser, maker, numbered, last_ts = make_parser(patterns, patterns_file), PointMaker(), 0, time.time()
     while True:
         try:
             message = requests.recv()

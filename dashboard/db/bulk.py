@@ -2,7 +2,7 @@
 parameters in one go, so a few big statements beat a row at a time (executemany)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 # Rows per multi-row VALUES statement on SQLite: measured fastest among 100…5,000 (bigger
 # statements cost more to bind than they save in statement steps). The rest goes in statements
@@ -11,13 +11,12 @@ SQLITE_ROWS_PER_STATEMENT = 250
 STATEMENT_SIZES = (SQLITE_ROWS_PER_STATEMENT, 50, 10, 1)
 
 
-def execute_rows(cursor, statement: Callable[[int], str], lead: list, flat: list, width: int,
-                 sizes: Sequence[int] = STATEMENT_SIZES) -> None:
+def execute_rows(cursor, statement: Callable[[int], str], lead: list, flat: list, width: int) -> None:
     """Rows given as one flat parameter list (`width` per row) run through multi-row statements:
     `statement(n)` takes the `lead` parameters, then n rows; as many rows per statement as
-    `sizes` allows, largest first (SQLite's driver binds a statement's parameters in one go)."""
+    STATEMENT_SIZES allows, largest first (SQLite's driver binds a statement's parameters in one go)."""
     at, total = 0, len(flat) // width
-    for size in sizes:
+    for size in STATEMENT_SIZES:
         per = size * width
         sql = statement(size)
         while total - at // width >= size:

@@ -60,13 +60,7 @@ class PointColumns:
 
     def extend(self, later: PointColumns) -> None:
         """Add columns whose records come after these (numbered from `self.records` on)."""
-        self.frozen += later.frozen
-        for shape, cols in later.shapes.items():
-            mine = self.shapes.get(shape)
-            if mine is None:
-                mine = self.shapes[shape] = ([], [], [], [])
-            for have, more in zip(mine, cols):
-                have.extend(more)
+        self.frozen += later.freeze().frozen
         self.count += later.count
         self.records = max(self.records, later.records)
 

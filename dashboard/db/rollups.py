@@ -32,6 +32,10 @@ _COLUMNS = (
 )
 
 
+# An upsert's SET that replaces a stored rollup row with the new one.
+_REPLACE = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS)
+
+
 def _point(cond: str) -> str:
     return f"(SELECT {cond} FROM metric_points q WHERE q.run_id = g.run_id AND q.name = g.name AND "
 
@@ -58,7 +62,7 @@ FROM (
 ) g
 WHERE true
 ON CONFLICT (run_id, name, bucket) DO UPDATE SET
-    {", ".join(f"{c} = excluded.{c}" for c in _COLUMNS)}
+    {_REPLACE}
 """
 
 
@@ -98,7 +102,7 @@ FROM (
 ) g
 WHERE true
 ON CONFLICT (run_id, name, bucket) DO UPDATE SET
-    {", ".join(f"{c} = excluded.{c}" for c in _COLUMNS)}
+    {_REPLACE}
 """
 
 
@@ -125,7 +129,7 @@ def bucket_ranges(steps: np.ndarray | Iterable[int], width: int = WIDTH) -> list
 _COUNT = text("SELECT count(*) FROM metric_points WHERE run_id = :run_id AND name = :name AND step BETWEEN :lo AND :hi")
 _UPSERT = (
     f"INSERT INTO {{table}} (run_id, name, bucket, {', '.join(_COLUMNS)}) VALUES {{values}} "
-    f"ON CONFLICT (run_id, name, bucket) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS)}"
+    f"ON CONFLICT (run_id, name, bucket) DO UPDATE SET {_REPLACE}"
 )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, select, update
 
-from dashboard.db.bulk import SQLITE_ROWS_PER_STATEMENT, execute_rows
+from dashboard.db.bulk import execute_rows
 from dashboard.db.engine import writer
 from dashboard.db.logtext import pack
 from dashboard.db.models import ExperimentRun, utcnow

@@ -12,7 +12,8 @@ from sqlalchemy.exc import NoResultFound
 
 from dashboard.db import queries, runs
 from dashboard.db.engine import init_db
-from dashboard.db.writer import SQLITE_ROWS_PER_STATEMENT, PointColumns, group_points, write_batch
+from dashboard.db.bulk import SQLITE_ROWS_PER_STATEMENT
+from dashboard.db.writer import PointColumns, group_points, write_batch
 
 
 def _values(engine, run_id, name):
