@@ -15,7 +15,6 @@ filling; a long outage is reported once on stderr. A write (even an empty one) a
 """
 from __future__ import annotations
 
-import codecs
 import queue
 import tempfile
 import threading
@@ -27,20 +26,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import NoResultFound
 
 from dashboard.capture.common import warn
+from dashboard.capture.decoding import CHUNK_BYTES, StreamDecoder, clean_text  # noqa: F401 - re-exported
 from dashboard.db import runs as runs_db
 from dashboard.db.logtext import pack
 from dashboard.db.points import PointColumns, PointMaker
 from dashboard.db.writer import write_batch
 
-# A stored chunk holds at most this much output (one pipe read is at most this much anyway).
-CHUNK_BYTES = 64 * 1024
 CHUNK_S = 0.1
 _STOP = object()
-
-
-def clean_text(text: str) -> str:
-    """PostgreSQL text cannot hold NUL; both databases store the replacement character instead."""
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 @dataclass
@@ -101,7 +94,7 @@ class Batcher:
         # Unbounded for a live job (its reader must never wait); bounded for a file, which can.
         self._queue: queue.Queue = queue.Queue(maxsize=max_queued)
         self._thread = threading.Thread(target=self._loop, name=f"trainboard-writer-{run_id}", daemon=True)
-        self._decoders: dict[int, codecs.IncrementalDecoder] = {}
+        self._decoder = StreamDecoder()
         self._seq = start_seq
         # Text already stored for this run (a resumed ingest): parsed again, not stored again.
         self._skip_chars = skip_chars
@@ -140,11 +133,14 @@ class Batcher:
             self._queue.put((data, stream, ts))
             return
         self._last_ts = ts
-        for text in self._decode(data, stream):
+        if self._process is not None:
+            # The bytes as read: the process decodes them into the same text as below, so the
+            # reader holds the GIL for no pickling of text.
+            self._process.send(data, stream, ts)
+        for text in self._decoder.decode(data, stream):
             # The piece is compressed here, on the reader's thread (zstd lets go of the GIL), so
             # that a file's chunks cost the writer no compression.
             if self._process is not None:
-                self._process.send(text, ts)
                 self._queue.put((text, None, ts, pack(text)))
             else:
                 self._queue.put((text, self._parse(text), ts, pack(text)))
@@ -154,8 +150,7 @@ class Batcher:
         With `parse_in_reader`, to be called by the reader, after its last `put`."""
         self._final = (status, exit_code)
         if self._process is not None:
-            for tail in self._decoder_tails():
-                self._process.send(tail, self._last_ts)
+            self._decoder_tails()  # the process's own decoder ends with the same text
             self._process.finish()  # its last points are on the queue now
         elif self.parse_in_reader:
             self._queue.put(("", self._end_of_input(), self._last_ts))
@@ -195,15 +190,6 @@ class Batcher:
                 time.sleep(self.gather_s)
 
     # -- decoding and parsing: on the writer thread, or the reader's with `parse_in_reader` -------
-    def _decode(self, data: bytes, stream: int) -> list[str]:
-        """The text of a read, in pieces of at most CHUNK_BYTES; a read that ends inside a UTF-8
-        sequence leaves the rest of it to the next read."""
-        decoder = self._decoders.get(stream)
-        if decoder is None:
-            decoder = self._decoders[stream] = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pieces = (decoder.decode(data[start:start + CHUNK_BYTES]) for start in range(0, len(data), CHUNK_BYTES))
-        return [clean_text(text) for text in pieces if text]
-
     def _parse(self, text: str) -> list:
         if self.parser is None:
             return []
@@ -235,9 +221,9 @@ class Batcher:
 
     def _decoder_tails(self) -> list[str]:
         """What the decoders still held at the end; it waits in `_tail` for the final flush."""
-        tails = [clean_text(decoder.decode(b"", final=True)) for decoder in self._decoders.values()]
-        self._tail += [tail for tail in tails if tail]
-        return [tail for tail in tails if tail]
+        tails = self._decoder.tails()
+        self._tail += tails
+        return tails
 
     def _parsed(self, columns: PointColumns | None, records: int, parse_s: float, error: str | None) -> None:
         """An answer of the parser process (on its receiver thread)."""
@@ -250,7 +236,7 @@ class Batcher:
 
     def _absorb(self, data: bytes, stream: int, ts: float) -> None:
         self._last_ts = ts
-        for text in self._decode(data, stream):
+        for text in self._decoder.decode(data, stream):
             self._steps.add(self._parse(text), ts, self._points)
             self._store(text, ts)
 

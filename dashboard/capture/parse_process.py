@@ -2,8 +2,9 @@
 threads share one GIL, so with the parser in a child process, parsing and the database writes use
 two cores instead of taking turns on one.
 
-The child is `python -m dashboard.capture.parse_process` on two pipes. The reader sends each piece
-of decoded text (with its time) down one and goes on reading; the child parses it and sends back
+The child is `python -m dashboard.capture.parse_process` on two pipes. The reader sends each read
+(its bytes as read, its stream and time) down one and goes on reading: the child decodes it into
+the text the importer stores (`decoding.StreamDecoder`, the same code), parses it and sends back
 the points as `PointColumns`, numbered in record order, on the other, where a receiver thread
 hands them to the writer. The child holds the parser and the `PointMaker`, so steps and times are
 exactly what parsing in the reader would give. A child that fails (a parser bug, or the process
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -22,50 +24,63 @@ import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 
+from dashboard.capture.decoding import StreamDecoder
 from dashboard.db.points import PointColumns, PointMaker
 
-_FINISH = None
-MAX_AHEAD = 256  # pieces of text (64 KiB each) queued for the child: 16 MiB
+# A read goes down as raw bytes, never pickled: this header (its time, its stream), then the bytes.
+# An empty message is the end.
+_HEADER = struct.Struct("<dI")
+_FINISH = b""
+MAX_AHEAD = 256  # reads (64 KiB each) queued for the child: 16 MiB
 
 
 def _serve(requests: Connection, replies: Connection) -> None:
-    """The child: (patterns, patterns file) first, then (text, ts) in, (columns, records, parse
-    seconds, error, final) out; `_FINISH` flushes the parser's last line and open block (their
-    time: the last text's), answers, and ends."""
+    """The child: (patterns, patterns file) first, then reads in, (columns, records, parse
+    seconds, error, final) out; `_FINISH` flushes the decoders' and the parser's last text and
+    open block (their time: the last read's), answers, and ends."""
     from dashboard.capture.common import make_parser
 
     # Ctrl-C reaches the whole process group: the importer decides when to stop, and this child
     # parses everything it was sent first, ending when told or when its pipe closes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     patterns, patterns_file = requests.recv()
-    parser, maker, numbered, last_ts = make_parser(patterns, patterns_file), PointMaker(), 0, time.time()
+    parser, maker, numbered, ts = make_parser(patterns, patterns_file), PointMaker(), 0, time.time()
+    decoder = StreamDecoder()
     while True:
         try:
-            message = requests.recv()
+            message = requests.recv_bytes()
         except EOFError:  # the importer is gone
             return
+        final = message == _FINISH
+        if final:
+            texts = decoder.tails()
+        else:
+            ts, stream = _HEADER.unpack_from(message)
+            texts = decoder.decode(memoryview(message)[_HEADER.size:], stream)
         columns, error, t = PointColumns(numbered), None, time.perf_counter()
         records = []
         if parser is not None:
             try:
-                records = parser.finish() if message is _FINISH else parser.feed(message[0])
+                for text in texts:
+                    records += parser.feed(text)
+                if final:
+                    records += parser.finish()
             except Exception as exc:  # noqa: BLE001 - a parser bug costs the metrics, not the log
                 parser, error = None, f"{type(exc).__name__}: {exc}"
                 traceback.print_exc()
-        maker.add(records, message[1] if message is not _FINISH else last_ts, columns)
+        maker.add(records, ts, columns)
         numbered = columns.records
         try:
             columns.freeze()  # arrays: cheap to send, and the writer only concatenates them
         except ValueError as exc:  # not from a parser that works: treated as the parser failing
             parser, columns, error = None, PointColumns(numbered), f"ValueError: {exc}"
-        replies.send((columns, len(records), time.perf_counter() - t, error, message is _FINISH))
-        if message is _FINISH:
+        replies.send((columns, len(records), time.perf_counter() - t, error, final))
+        if final:
             return
-        last_ts = message[1]
 
 
 class ParseProcess:
-    """A parser in a child process. `send(text, ts)` from one thread (the reader); every answer
+    """A parser in a child process. `send(data, stream, ts)` from one thread (the reader); every answer
     goes to `deliver(columns, records, parse_s, error)` on a receiver thread of its own;
     `finish()` returns once the parser's last answer was delivered."""
 
@@ -89,15 +104,15 @@ class ParseProcess:
         # The reader hands text to a sender thread, so that the child starting up (about 0.2 s)
         # or busy parsing never holds up the reader, and so the writer, by up to MAX_AHEAD pieces.
         self._outbox: queue.Queue = queue.Queue(maxsize=MAX_AHEAD)
-        self._outbox.put((tuple(patterns), patterns_file))  # the child's first message: its formats
+        self._outbox.put((tuple(patterns), patterns_file))  # the child's first message (pickled): its formats
         self._sender = threading.Thread(target=self._send_all, name="trainboard-parser-sender", daemon=True)
         self._receiver = threading.Thread(target=self._receive, name="trainboard-parser-replies", daemon=True)
         self._sender.start()
         self._receiver.start()
 
-    def send(self, text: str, ts: float) -> None:
-        """Text to parse and its time (the reader's thread only)."""
-        self._outbox.put((text, ts))
+    def send(self, data: bytes, stream: int, ts: float) -> None:
+        """A read to decode and parse, its stream and its time (the reader's thread only)."""
+        self._outbox.put(_HEADER.pack(ts, stream) + data)
 
     def finish(self, timeout: float | None = None) -> None:
         self._outbox.put(_FINISH)
@@ -116,10 +131,11 @@ class ParseProcess:
                 message = self._outbox.get()
                 if not self._broken:
                     try:
-                        self._requests_out.send(message)
+                        send = self._requests_out.send_bytes if isinstance(message, bytes) else self._requests_out.send
+                        send(message)
                     except OSError:  # the child died: the receiver reports it
                         self._broken = True
-                if message is _FINISH:
+                if message == _FINISH:
                     return
         finally:
             self._requests_out.close()

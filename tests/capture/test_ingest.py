@@ -70,10 +70,10 @@ def test_ingest_with_the_parser_in_a_process_stores_the_same_rows(sqlite_url, to
     from dashboard.capture.parse_process import ParseProcess
 
     sent, send = [], ParseProcess.send
-    monkeypatch.setattr(ParseProcess, "send", lambda self, text, ts: sent.append(text) or send(self, text, ts))
+    monkeypatch.setattr(ParseProcess, "send", lambda self, data, *args: sent.append(data) or send(self, data, *args))
     monkeypatch.setattr(files, "PARSE_PROCESS_MIN_BYTES", toy_log.stat().st_size)
     by_process = ingest(toy_log, experiment="p", db=sqlite_url)
-    assert "".join(sent) == toy_log.read_bytes().decode()
+    assert b"".join(sent) == toy_log.read_bytes()  # the reads as they were
     monkeypatch.setattr(files, "PARSE_PROCESS_MIN_BYTES", toy_log.stat().st_size + 1)
     in_reader = ingest(toy_log, experiment="r", db=sqlite_url)
     engine = init_db(sqlite_url)
