@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import NoResultFound
 
 from dashboard.capture.common import warn
-from dashboard.capture.decoding import CHUNK_BYTES, StreamDecoder, clean_text  # noqa: F401 - re-exported
+from dashboard.capture.decoding import CHUNK_BYTES, StreamDecoder
 from dashboard.db import runs as runs_db
 from dashboard.db.logtext import pack
 from dashboard.db.points import PointColumns, PointMaker

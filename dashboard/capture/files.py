@@ -18,7 +18,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from dashboard.capture.batcher import CHUNK_BYTES, Batcher, BatcherStats, clean_text
+from dashboard.capture.batcher import Batcher, BatcherStats
+from dashboard.capture.decoding import CHUNK_BYTES, clean_text
 from dashboard.capture.common import CaptureError, make_parser, open_engine, warn
 from dashboard.db import runs as runs_db
 from dashboard.db.points import PointColumns, PointMaker

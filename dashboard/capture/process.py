@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from dashboard.capture.batcher import CHUNK_BYTES
+from dashboard.capture.decoding import CHUNK_BYTES
 
 # After the child exits, output from grandchildren that still hold its pipes is read until
 # the pipes stay quiet this long (a daemon holding them open must not keep us forever).
