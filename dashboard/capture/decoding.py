@@ -25,8 +25,9 @@ class StreamDecoder:
         decoder = self._decoders.get(stream)
         if decoder is None:
             decoder = self._decoders[stream] = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pieces = (decoder.decode(data[start:start + CHUNK_BYTES]) for start in range(0, len(data), CHUNK_BYTES))
-        return [clean_text(text) for text in pieces if text]
+        pieces = [decoder.decode(data[start:start + CHUNK_BYTES]) for start in range(0, len(data), CHUNK_BYTES)]
+        # Only a NUL byte decodes to NUL: bytes without one skip the (slower) scan of their text.
+        return [clean_text(text) for text in pieces if text] if b"\x00" in data else [text for text in pieces if text]
 
     def tails(self) -> list[str]:
         tails = (clean_text(decoder.decode(b"", final=True)) for decoder in self._decoders.values())

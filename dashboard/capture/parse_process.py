@@ -56,7 +56,7 @@ def _serve(requests: Connection, replies: Connection) -> None:
             texts = decoder.tails()
         else:
             ts, stream = _HEADER.unpack_from(message)
-            texts = decoder.decode(memoryview(message)[_HEADER.size:], stream)
+            texts = decoder.decode(message[_HEADER.size:], stream)
         columns, error, t = PointColumns(numbered), None, time.perf_counter()
         records = []
         if parser is not None:

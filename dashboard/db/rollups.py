@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Iterable, Mapping
+from itertools import repeat
 
 import numpy as np
 from sqlalchemy import Connection, text
@@ -155,9 +156,10 @@ def _at(items: np.ndarray, idx: np.ndarray) -> list:
     return out.tolist()
 
 
-def summarise(steps: np.ndarray, values: np.ndarray, width: int = WIDTH) -> list[tuple]:
-    """Rollup rows (bucket, *_COLUMNS) of points given in full: sorted unique steps, values with
-    NaN; what `_RECOMPUTE` computes in SQL (with `width=COARSE`, what `_COARSE_RECOMPUTE` does).
+def summarise(steps: np.ndarray, values: np.ndarray, width: int = WIDTH, key: tuple = ()) -> list[tuple]:
+    """Rollup rows (*key, bucket, *_COLUMNS) of points given in full: sorted unique steps, values
+    with NaN; what `_RECOMPUTE` computes in SQL (with `width=COARSE`, what `_COARSE_RECOMPUTE` does).
+    `key` (run id, name) leads every row, built in the one zip.
 
     Steps ascend, so the first point of a kind in a bucket is the first by step: each extreme is
     found with one reduceat per bucket and the first point equal to it (the first on ties)."""
@@ -179,7 +181,7 @@ def summarise(steps: np.ndarray, values: np.ndarray, width: int = WIDTH) -> list
         nan, posinf, neginf = (_at(steps, _firsts_in(owner, kind, n))
                                for kind in (np.isnan(values), values == np.inf, values == -np.inf))
     return list(zip(
-        buckets[starts].tolist(), (lasts - starts + 1).tolist(), nonfinite,
+        *(repeat(part, n) for part in key), buckets[starts].tolist(), (lasts - starts + 1).tolist(), nonfinite,
         steps[starts].tolist(), _at(values, starts), steps[lasts].tolist(), _at(values, lasts),
         _at(steps, mins), _at(values, mins), _at(steps, maxs), _at(values, maxs), nan, posinf, neginf,
     ))
@@ -239,8 +241,8 @@ def update_rollups(conn: Connection, run_id: int,
         order = np.argsort(steps)
         steps, values = steps[order], values[order]
         if name in appended:
-            fine_appends += [(run_id, name, *row) for row in summarise(steps, values)]
-            coarse_appends += [(run_id, name, *row) for row in summarise(steps, values, COARSE)]
+            fine_appends += summarise(steps, values, key=(run_id, name))
+            coarse_appends += summarise(steps, values, COARSE, key=(run_id, name))
             continue
         coarse += [{"run_id": run_id, "name": name, "b0": lo // WIDTH, "b1": hi // WIDTH}
                    for lo, hi in bucket_ranges(steps, COARSE)]
@@ -254,7 +256,7 @@ def update_rollups(conn: Connection, run_id: int,
                 continue
             a, b = np.searchsorted(steps, inner["lo"]), np.searchsorted(steps, inner["hi"], side="right")
             if conn.execute(_COUNT, inner).scalar_one() == b - a:
-                rows += [(run_id, name, *row) for row in summarise(steps[a:b], values[a:b])]
+                rows += summarise(steps[a:b], values[a:b], key=(run_id, name))
             else:
                 recompute.append(inner)
     if recompute:
