@@ -137,13 +137,11 @@ class Batcher:
             # The bytes as read: the process decodes them into the same text as below, so the
             # reader holds the GIL for no pickling of text.
             self._process.send(data, stream, ts)
-        for text in self._decoder.decode(data, stream):
+        for text, utf8 in self._decoder.decode_exact(data, stream):
             # The piece is compressed here, on the reader's thread (zstd lets go of the GIL), so
-            # that a file's chunks cost the writer no compression.
-            if self._process is not None:
-                self._queue.put((text, None, ts, pack(text)))
-            else:
-                self._queue.put((text, self._parse(text), ts, pack(text)))
+            # that a file's chunks cost the writer no compression; from the bytes read when they
+            # are the text's UTF-8, so the reader holds the GIL for no encoding.
+            self._queue.put((text, None if self._process is not None else self._parse(text), ts, pack(text, utf8)))
 
     def close(self, status: str | None = None, exit_code: int | None = None, timeout: float | None = None) -> BatcherStats:
         """Final flush, then the run's status (with exit code and finish time) when given.

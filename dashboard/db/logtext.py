@@ -24,11 +24,11 @@ def _codec() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
     return codec
 
 
-def pack(text: str) -> tuple[str, bytes | None, int | None]:
-    """(text, packed, chars) columns of a chunk."""
+def pack(text: str, utf8: bytes | None = None) -> tuple[str, bytes | None, int | None]:
+    """(text, packed, chars) columns of a chunk; `utf8`: the text's UTF-8 when the caller has it."""
     if len(text) < PACK_MIN:
         return text, None, None
-    return "", _codec()[0].compress(text.encode("utf-8", "surrogatepass")), len(text)
+    return "", _codec()[0].compress(text.encode("utf-8", "surrogatepass") if utf8 is None else utf8), len(text)
 
 
 def unpack(text: str, packed: bytes | None) -> str:
