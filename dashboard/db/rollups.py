@@ -210,11 +210,40 @@ def _upsert_sql(table: str, p: str, append: bool) -> str:
             f"ON CONFLICT (run_id, name, bucket) DO UPDATE SET {', '.join(sets)}")
 
 
+_ALL_COLUMNS = ("run_id", "name", "bucket", *_COLUMNS)
+_PG_STAGE = "trainboard_rollups_stage"
+
+
+@functools.lru_cache(maxsize=None)
+def _pg_from_stage_sql(table: str, append: bool) -> str:
+    """The upsert of `_upsert_sql`, from the staging table: one statement for all the rows."""
+    columns = ", ".join(_ALL_COLUMNS)
+    single = _upsert_sql(table, "%s", append)
+    return single.replace(single[single.index(" VALUES "):single.index(" ON CONFLICT ")], f" SELECT {columns} FROM {_PG_STAGE}")
+
+
+def _store_pg(conn: Connection, table: str, rows: list[tuple], append: bool) -> None:
+    """PostgreSQL: the rows COPYed into a temporary table, then upserted in one INSERT … SELECT
+    (a statement per row costs the server ~70 µs each: 100 s for the rollups of a 1 GB log)."""
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGE} "
+                         f"(LIKE metric_rollups INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    with conn.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f"COPY {_PG_STAGE} ({', '.join(_ALL_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(_pg_from_stage_sql(table, append))
+        cursor.execute(f"TRUNCATE {_PG_STAGE}")
+
+
 def _store(conn: Connection, table: str, rows: list[tuple], append: bool = False) -> None:
-    """Upsert rollup rows with the driver's executemany: SQLAlchemy's parameter handling would cost
-    more than the insert (and multi-row statements measured no faster for rows this wide)."""
-    if rows:
-        conn.exec_driver_sql(_upsert_sql(table, "%s" if conn.dialect.name == "postgresql" else "?", append), rows)
+    """Upsert rollup rows; on SQLite with the driver's executemany: SQLAlchemy's parameter handling
+    would cost more than the insert (and multi-row statements measured no faster for rows this wide)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        _store_pg(conn, table, rows, append)
+    else:
+        conn.exec_driver_sql(_upsert_sql(table, "?", append), rows)
 
 
 def update_rollups(conn: Connection, run_id: int,
