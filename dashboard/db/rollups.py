@@ -212,6 +212,9 @@ def _upsert_sql(table: str, p: str, append: bool) -> str:
 
 _ALL_COLUMNS = ("run_id", "name", "bucket", *_COLUMNS)
 _PG_STAGE = "trainboard_rollups_stage"
+# From this many rows, staging pays for its four statements (a live flush's few rows go one by
+# one): per batch, 5 rows 1.8 ms staged vs 0.8 one by one; 200 rows 3.9 vs 4.2; 2,000 rows 20 vs 32.
+PG_STAGE_MIN_ROWS = 128
 
 
 @functools.lru_cache(maxsize=None)
@@ -240,10 +243,10 @@ def _store(conn: Connection, table: str, rows: list[tuple], append: bool = False
     would cost more than the insert (and multi-row statements measured no faster for rows this wide)."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and len(rows) >= PG_STAGE_MIN_ROWS:
         _store_pg(conn, table, rows, append)
     else:
-        conn.exec_driver_sql(_upsert_sql(table, "?", append), rows)
+        conn.exec_driver_sql(_upsert_sql(table, "%s" if conn.dialect.name == "postgresql" else "?", append), rows)
 
 
 def update_rollups(conn: Connection, run_id: int,

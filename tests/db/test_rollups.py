@@ -3,6 +3,7 @@ overwrites, cleared with a run's metrics, and backfilled by migrations 0003 and 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sqlalchemy import select, text
 
 from dashboard.db import rollups, runs
@@ -45,7 +46,13 @@ def stored_rollups(engine, run_id, r=MetricRollup) -> dict[int, tuple]:
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
-def test_rollups_follow_out_of_order_writes_and_overwrites(engine, run_id):
+# PostgreSQL upserts a few rollup rows one by one and many through a staging table: both ways.
+ONE_BY_ONE_OR_STAGED = pytest.mark.parametrize("stage_min_rows", [10**9, 1], ids=["one-by-one", "staged"])
+
+
+@ONE_BY_ONE_OR_STAGED
+def test_rollups_follow_out_of_order_writes_and_overwrites(engine, run_id, monkeypatch, stage_min_rows):
+    monkeypatch.setattr(rollups, "PG_STAGE_MIN_ROWS", stage_min_rows)
     rng = np.random.default_rng(7)
     points: dict[int, float] = {}
     for _ in range(4):
@@ -87,10 +94,12 @@ def test_rollups_of_appended_batches_summarised_in_numpy_match_sql(engine, run_i
         assert stored_rollups(engine, run_id) == expected_rollups(points)
 
 
-def test_appends_merge_into_the_stored_bucket_they_continue(engine, run_id, monkeypatch):
+@ONE_BY_ONE_OR_STAGED
+def test_appends_merge_into_the_stored_bucket_they_continue(engine, run_id, monkeypatch, stage_min_rows):
     # Batches that only add later steps are summarised from the batch alone, fine and coarse; the
     # bucket a batch continues merges with its stored row: ties keep the earlier step, the first
     # non-finite steps stay the old ones, first and last values span both.
+    monkeypatch.setattr(rollups, "PG_STAGE_MIN_ROWS", stage_min_rows)
     rng = np.random.default_rng(23)
     taken = []
     real = rollups.update_rollups
