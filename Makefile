@@ -15,6 +15,17 @@ $(STAMP): pyproject.toml setup.py parsing/_fastcore.c
 
 venv: $(STAMP)
 
+# The end-to-end test against a real framework (tests/capture/test_hf_tiny.py: a tiny GPT-2 trained
+# by the Hugging Face Trainer, captured) needs torch, transformers and accelerate, which trainboard
+# itself does not. Installed once, when a CPU build of torch is at hand (a local wheel: a `+cpu`
+# version is never a multi-GB CUDA download from PyPI); else that one test is skipped.
+TORCH_SPEC ?= torch==2.13.0+cpu
+E2E_STAMP  := $(VENV)/.e2e-stamp
+$(E2E_STAMP): $(STAMP)
+	@$(PY) -m pip install -q '$(TORCH_SPEC)' 'transformers>=5' 'accelerate>=1.1' >/dev/null 2>&1 \
+	  || echo "make: no CPU build of torch at hand ($(TORCH_SPEC)); the real-framework test will be skipped" >&2
+	@touch $(E2E_STAMP)
+
 run: $(STAMP)
 	$(VENV)/bin/trainboard demo --serve
 
@@ -27,7 +38,7 @@ browser:
 	  else echo "make: chromium-driver missing and not root; browser tests will be skipped" >&2; fi; }
 
 # pytest's exit code 5 (no tests collected) is a failure, not a pass.
-test: $(STAMP) browser
+test: $(STAMP) $(E2E_STAMP) browser
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

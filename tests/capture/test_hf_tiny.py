@@ -1,6 +1,7 @@
 """End-to-end against a real framework: a tiny GPT-2 trained by the Hugging Face Trainer, captured.
 
-Skipped where torch or transformers is not installed (they are not trainboard dependencies)."""
+Skipped where torch, transformers or accelerate is not installed (they are not trainboard dependencies;
+`make test` installs them when a CPU build of torch is at hand)."""
 from __future__ import annotations
 
 import io
@@ -16,6 +17,7 @@ from tests.capture.conftest import PY, REPO
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
+pytest.importorskip("accelerate")  # the Trainer needs it on PyTorch (transformers 5)
 
 
 def test_real_trainer_run_is_captured(sqlite_url):
