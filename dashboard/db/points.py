@@ -67,19 +67,25 @@ class PointColumns:
     def series(self) -> list[Series]:
         """Per metric, in first-seen order: (record number, step, value, timestamp) arrays
         concatenated over the shapes that hold it, put back in record order; checked."""
-        parts: dict[str, list[tuple]] = {}
-        firsts: dict[str, int] = {}
+        parts: dict[str, list] = {}  # name -> [its first record number, its pieces]
         for shape, numbers, steps, stamps, matrix in self.freeze().frozen:
             if not numbers.size:
                 continue
+            first = int(numbers[0])
             for j, name in enumerate(shape):
-                parts.setdefault(name, []).append((numbers, steps, matrix[:, j], stamps))
-                firsts[name] = min(firsts.get(name, int(numbers[0])), int(numbers[0]))
+                part = parts.get(name)
+                if part is None:
+                    part = parts[name] = [first, []]
+                elif first < part[0]:
+                    part[0] = first
+                part[1].append((numbers, steps, matrix[:, j], stamps))
         out = []
-        for name in sorted(parts, key=firsts.__getitem__):
-            pieces = parts[name]
-            check_series(name, [p[3] for p in pieces])
-            numbers, steps, values, stamps = (np.concatenate([p[i] for p in pieces]) for i in range(4))
+        for name, (_, pieces) in sorted(parts.items(), key=lambda item: item[1][0]):
+            if len(pieces) == 1:
+                numbers, steps, values, stamps = pieces[0]
+            else:  # a log of many record shapes gives many pieces: each column concatenated once
+                numbers, steps, values, stamps = (np.concatenate(column) for column in zip(*pieces))
+            check_series(name, [stamps])
             if len(pieces) > 1 and not (np.diff(numbers) > 0).all():
                 order = np.argsort(numbers, kind="stable")  # record order: the later point wins a step
                 steps, values, stamps = steps[order], values[order], stamps[order]

@@ -122,16 +122,33 @@ def bucket_ranges(steps: np.ndarray | Iterable[int], width: int = WIDTH) -> list
     if buckets.size == 0:
         return []
     breaks = np.flatnonzero(np.diff(buckets) != 1)
-    firsts = np.r_[buckets[0], buckets[breaks + 1]]
-    lasts = np.r_[buckets[breaks], buckets[-1]]
+    firsts = np.concatenate((buckets[:1], buckets[breaks + 1]))
+    lasts = np.concatenate((buckets[breaks], buckets[-1:]))
     return [(int(a) * width, int(b) * width + width - 1) for a, b in zip(firsts.tolist(), lasts.tolist())]
 
 
-_COUNT = text("SELECT count(*) FROM metric_points WHERE run_id = :run_id AND name = :name AND step BETWEEN :lo AND :hi")
+_COUNT = "SELECT count(*) FROM metric_points WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ?"
+
+
+def _count(conn: Connection, run_id: int, name: str, lo: int, hi: int) -> int:
+    """Stored points of a series in a step range, through the driver's cursor: asked per run of
+    touched buckets, where SQLAlchemy's result handling would cost more than the index scan."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(_COUNT.replace("?", "%s") if conn.dialect.name == "postgresql" else _COUNT, (run_id, name, lo, hi))
+        return cursor.fetchone()[0]
+    finally:
+        cursor.close()
 _UPSERT = (
     f"INSERT INTO {{table}} (run_id, name, bucket, {', '.join(_COLUMNS)}) VALUES {{values}} "
     f"ON CONFLICT (run_id, name, bucket) DO UPDATE SET {_REPLACE}"
 )
+
+
+def _run_starts(items: np.ndarray) -> np.ndarray:
+    """True where a run of equal items begins (np.r_ costs more than the comparison here: the
+    writer calls this per series per batch)."""
+    return np.concatenate(([True], items[1:] != items[:-1]))
 
 
 def _firsts_in(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
@@ -141,7 +158,7 @@ def _firsts_in(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     idx = np.flatnonzero(mask)
     if idx.size:
         rows = owner[idx]
-        first = np.r_[True, rows[1:] != rows[:-1]]
+        first = _run_starts(rows)
         out[rows[first]] = idx[first]
     return out
 
@@ -164,8 +181,8 @@ def summarise(steps: np.ndarray, values: np.ndarray, width: int = WIDTH, key: tu
     Steps ascend, so the first point of a kind in a bucket is the first by step: each extreme is
     found with one reduceat per bucket and the first point equal to it (the first on ties)."""
     buckets = bucket_of(steps, width)
-    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
-    lasts = np.r_[starts[1:], steps.size] - 1
+    starts = np.flatnonzero(_run_starts(buckets))
+    lasts = np.append(starts[1:], steps.size) - 1
     n = starts.size
     owner = np.repeat(np.arange(n), lasts - starts + 1)
     finite = np.isfinite(values)
@@ -288,7 +305,7 @@ def update_rollups(conn: Connection, run_id: int,
             if inner["lo"] > inner["hi"]:
                 continue
             a, b = np.searchsorted(steps, inner["lo"]), np.searchsorted(steps, inner["hi"], side="right")
-            if conn.execute(_COUNT, inner).scalar_one() == b - a:
+            if _count(conn, run_id, name, inner["lo"], inner["hi"]) == b - a:
                 rows += summarise(steps[a:b], values[a:b], key=(run_id, name))
             else:
                 recompute.append(inner)

@@ -186,9 +186,16 @@ def _recount(conn: Connection, run_id: int, name: str) -> dict[str, Any]:
 
 
 def _range_stats(conn: Connection, run_id: int, series: Series) -> tuple:
-    """(count, min, max) of the stored points in the series' step range: an index range scan."""
+    """(count, min, max) of the stored points in the series' step range: an index range scan,
+    asked twice per metric per batch, so straight through the driver's cursor (SQLAlchemy's
+    result handling cost more than the scan: ~0.6 s per 100 MB of a log of ~250 metrics a batch)."""
     lo, hi = int(series.steps[0]), int(series.steps[-1])
-    count, _, _, vmin, vmax = conn.exec_driver_sql(_sql(_RANGE_STATS, conn), (run_id, series.name, lo, hi)).one()
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(_sql(_RANGE_STATS, conn), (run_id, series.name, lo, hi))
+        count, _, _, vmin, vmax = cursor.fetchone()
+    finally:
+        cursor.close()
     return count, vmin, vmax
 
 
