@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 
 MAX_LINE = 1 << 20  # a line beyond this is cut; the rest is dropped and counted
 MAX_PARSE = 1 << 16  # how much of a (capped) line is read for metrics
-READ_BLOCK = 1 << 20
+# parse_file's read size, as capture's (CHUNK_BYTES): each block is copied a few times (bytes, str,
+# pending + text, its UTF-8); at 1 MiB those copies were fresh pages from malloc each time (200k
+# page faults, 7% of the CPU on bench/parse_bench.py), under the mmap threshold they are reused
+READ_BLOCK = 1 << 16
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _NESTED = "\ue000"  # stands in for tqdm's cursor-up (`\x1b[A`) that ends a bar drawn at position >= 1
