@@ -64,6 +64,10 @@ typedef struct Template {
     int ts_first, ts_last, ts_extra;  /* the timestamp text: tokens first..last and extra bytes */
     int bar_n, bar_total;   /* K_BAR: the tokens of the position and the total */
     int eval_noop;          /* K_BAR: as an evaluation bar after training (another total) it does nothing */
+    /* K_BAR: text glued after the bar (Lightning's checkpoint message after its last redraw) that
+     * _bar reads as a line of its own: it starts rest_off bytes after the end of token rest_tok
+     * (in the literal text, which the key fixes); rest_tok -1: nothing glued */
+    int rest_tok, rest_off;
     int rank_slot;          /* K_RECORD: the token of the rank (`[rank1]:`), else -1 */
     PyObject *cf;           /* K_BLOCKROW: the format whose open block (_block["cf"]) takes the row */
     uint64_t hits;          /* lines it read (Python asks whether a key's templates pay: Engine.usage) */
@@ -95,7 +99,7 @@ typedef struct {
 /* attribute names of StreamParser */
 static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy_names, *s_last,
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
-    *s_slow_line, *s_primary, *s_epoch, *s_ts_bases, *s_cf, *s_metrics;
+    *s_slow_line, *s_read_line, *s_primary, *s_epoch, *s_ts_bases, *s_cf, *s_metrics;
 static PyObject *one;  /* the int 1 */
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -1088,10 +1092,13 @@ static int apply_block_row(Engine *e, const Template *t, const char *s, const To
     return r;
 }
 
-/* 1: the line is done; 0: Python must read it (*h is its key hash when it has one). */
-static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObject *out, uint64_t *h)
+/* 1: the line is done, but for the text from *rest on (when *rest >= 0), a line of its own that
+ * the caller reads next; 0: Python must read it (*h is its key hash when it has one). */
+static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObject *out, uint64_t *h,
+                     Py_ssize_t *rest)
 {
     *h = 0;
+    *rest = -1;
     if (!e->guard_ok || n > MAX_FAST_LINE)
         return 0;
     int block_open = e->block != Py_None;
@@ -1130,6 +1137,8 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
         PyErr_Clear();
         if (done) {
             t->hits++;
+            if (t->kind == K_BAR && t->rest_tok >= 0 && toks[t->rest_tok].end + t->rest_off < n)
+                *rest = toks[t->rest_tok].end + t->rest_off;  /* within the literal gap: Engine_add */
             return 1;
         }
     }
@@ -1215,7 +1224,7 @@ static int Engine_init(Engine *e, PyObject *args, PyObject *kw)
 }
 
 /* Calls parser._slow_line(line, lineno, out, key_or_None) with the context written back first
- * and read again after. */
+ * and read again after; with learn_key NULL, `slow` is parser._read_line(line, lineno, out). */
 static int slow_line(Engine *e, PyObject *parser, PyObject *slow, const char *s, Py_ssize_t n, long lineno,
                      PyObject *out, PyObject *learn_key)
 {
@@ -1230,7 +1239,7 @@ static int slow_line(Engine *e, PyObject *parser, PyObject *slow, const char *s,
         return -1;
     }
     PyObject *args[4] = {line, num, out, learn_key};
-    PyObject *r = PyObject_Vectorcall(slow, args, 4, NULL);
+    PyObject *r = PyObject_Vectorcall(slow, args, learn_key != NULL ? 4 : 3, NULL);
     Py_DECREF(line);
     Py_DECREF(num);
     if (r == NULL)
@@ -1248,6 +1257,34 @@ static PyObject *line_key(const char *s, Py_ssize_t n)
     if (n > MAX_FAST_LINE || tokenize(s, n, key, &keylen, toks) < 0)
         return Py_NewRef(Py_None);
     return PyBytes_FromStringAndSize(key, keylen);
+}
+
+/* One line: by a template, else by Python (asking it to learn the line's key on some misses);
+ * text glued after a bar that a template read is then read the same way, as _bar reads it with
+ * _line. -1 with an exception when Python raised. */
+static int read_line(Engine *e, PyObject *parser, PyObject *slow, const char *s, Py_ssize_t n, long lineno,
+                     PyObject *out)
+{
+    for (;;) {
+        uint64_t h;
+        Py_ssize_t rest;
+        if (!fast_line(e, s, n, lineno, out, &h, &rest)) {
+            PyObject *key = Py_None;
+            /* misses in an open block are counted apart (Python's Learner keeps them apart too) */
+            uint64_t mh = e->block != NULL && e->block != Py_None ? (h ^ 0x5bd1e9955bd1e995ULL) | 1 : h;
+            if (h != 0 && wants_learning(count_miss(e, mh)))
+                key = line_key(s, n);
+            else
+                Py_INCREF(key);
+            int err = key == NULL || slow_line(e, parser, slow, s, n, lineno, out, key) < 0;
+            Py_XDECREF(key);
+            return err ? -1 : 0;
+        }
+        if (rest < 0)
+            return 0;
+        s += rest;
+        n -= rest;
+    }
 }
 
 PyDoc_STRVAR(run_doc, "run(parser, block: str, lineno: int, out: list) -> int | None\n\n"
@@ -1288,19 +1325,9 @@ static PyObject *Engine_run(Engine *e, PyObject *args)
             break;  /* text after the last line end is not a line (the caller keeps it) */
         Py_ssize_t end = nl - s;
         lineno++;
-        uint64_t h;
-        if (!fast_line(e, s + i, end - i, lineno, out, &h)) {
-            PyObject *key = Py_None;
-            /* misses in an open block are counted apart (Python's Learner keeps them apart too) */
-            uint64_t mh = e->block != NULL && e->block != Py_None ? (h ^ 0x5bd1e9955bd1e995ULL) | 1 : h;
-            if (h != 0 && wants_learning(count_miss(e, mh)))
-                key = line_key(s + i, end - i);
-            else
-                Py_INCREF(key);
-            err = key == NULL || slow_line(e, parser, slow, s + i, end - i, lineno, out, key) < 0;
-            Py_XDECREF(key);
-            if (err)
-                break;
+        if (read_line(e, parser, slow, s + i, end - i, lineno, out) < 0) {
+            err = 1;
+            break;
         }
         i = end + 1;
     }
@@ -1315,7 +1342,8 @@ static PyObject *Engine_run(Engine *e, PyObject *args)
 }
 
 PyDoc_STRVAR(try_line_doc, "try_line(parser, line: str, lineno: int, out: list) -> bool\n\n"
-             "Apply the templates to one line against the parser's context; False if none applies.");
+             "Apply the templates to one line against the parser's context; False if none applies.\n"
+             "Text glued after a bar a template read goes to parser._read_line (nothing learned).");
 
 static PyObject *Engine_try_line(Engine *e, PyObject *args)
 {
@@ -1328,8 +1356,14 @@ static PyObject *Engine_try_line(Engine *e, PyObject *args)
     if (s == NULL || pull(e, parser) < 0)
         return NULL;
     uint64_t h;
-    int done = fast_line(e, s, size, lineno, out, &h);
-    int err = push(e, parser) < 0;
+    Py_ssize_t rest;
+    int done = fast_line(e, s, size, lineno, out, &h, &rest), err = 0;
+    if (done && rest >= 0) {
+        PyObject *read = PyObject_GetAttr(parser, s_read_line);
+        err = read == NULL || slow_line(e, parser, read, s + rest, size - rest, lineno, out, NULL) < 0;
+        Py_XDECREF(read);
+    }
+    err = err || push(e, parser) < 0;
     release_context(e);
     if (err)
         return NULL;
@@ -1489,9 +1523,26 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     t->rank_slot = -1;
     t->attach_emit = 1;
     if (!bad && t->kind == K_BAR) {
-        PyObject *bn, *bt, *ev = NULL;
-        bad = !PyArg_ParseTuple(bar, "OO|O", &bn, &bt, &ev) || slot_index(bn, t, &t->bar_n) < 0 ||
-              slot_index(bt, t, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 1, &t->eval_noop) < 0);
+        /* (position token, total token[, eval_noop[, rest_tok, rest_off]]) */
+        PyObject *bn, *bt, *ev = NULL, *rt = NULL, *ro = NULL;
+        t->rest_tok = -1;
+        bad = !PyArg_ParseTuple(bar, "OO|OOO", &bn, &bt, &ev, &rt, &ro) || slot_index(bn, t, &t->bar_n) < 0 ||
+              slot_index(bt, t, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 1, &t->eval_noop) < 0) ||
+              (rt != NULL && (ro == NULL || as_int(rt, -1, t->nslots - 1, &t->rest_tok) < 0 ||
+                              as_int(ro, 0, MAX_FAST_LINE, &t->rest_off) < 0));
+        if (!bad && t->rest_tok >= 0) {
+            /* the rest starts in the literal gap after its token: the key fixes that gap's length */
+            Py_ssize_t at = 0, gap = 0;
+            for (int k = -1; at < t->keylen; at++)
+                if (t->key[at] == '\0' && ++k == t->rest_tok)
+                    break;  /* at: the NUL of the token */
+            while (at + 1 + gap < t->keylen && t->key[at + 1 + gap] != '\0')
+                gap++;
+            if (t->rest_off > gap) {
+                PyErr_SetString(PyExc_ValueError, "a bar's rest starts beyond the gap after its token");
+                bad = 1;
+            }
+        }
         if (!bad && !(t->step_kind == ST_NONE || (t->step_kind == ST_EPT && t->p_slot == t->bar_n &&
                                                   t->t_slot == t->bar_total))) {
             PyErr_SetString(PyExc_ValueError, "a bar's step: () or (ST_EPT, epoch, its position, its total, base)");
@@ -1704,7 +1755,7 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_table, "_table"}, {&s_copy_names, "_copy_names"}, {&s_last, "_last"}, {&s_shapes, "_shapes"},
         {&s_bar_total, "_bar_total"}, {&s_bar_n, "_bar_n"}, {&s_bar_done, "_bar_done"},
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
-        {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_primary, "_primary"},
+        {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_read_line, "_read_line"}, {&s_primary, "_primary"},
         {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"}, {&s_cf, "cf"}, {&s_metrics, "metrics"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

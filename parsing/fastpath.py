@@ -202,6 +202,7 @@ class Outcome:
     ranks: tuple = ()  # the ranks _emit filtered by (`[rank1]:`)
     emits: tuple = ()  # the reprint flag of each _emit call (a record may be asked for and not made)
     block: tuple | None = None  # (format, metrics) of the open block afterwards
+    rests: tuple = ()  # texts glued after a bar that _bar read as lines of their own
 
     def same(self, other: Outcome) -> bool:
         return [record_key(r) for r in self.records] == [record_key(r) for r in other.records] \
@@ -250,22 +251,32 @@ class _Isolated:
             cf.shapes = shapes
 
 
-def run_python(iso: _Isolated, state, data: bytes, lineno: int) -> Outcome | None:
+def run_python(iso: _Isolated, state, data: bytes, lineno: int, glued: bool = False) -> Outcome | None:
+    """The full parser on the line; `glued`: without reading the text glued after a bar (what a
+    bar template does itself: C reads that text as a line of its own, as _bar does)."""
     p = clone(state, caches=False)
-    flags, ranks, emits = [], [], []
-    rank_filter, failed, emit = p._primary_rank, p._failed, p._emit
+    flags, ranks, emits, rests = [], [], [], []
+    rank_filter, failed, emit, read = p._primary_rank, p._failed, p._emit, p._line
     p._primary_rank = lambda m, r: (ranks.append(r), rank_filter(m, r))[1]
     p._failed = lambda *a: (flags.append("failed"), failed(*a))[1]
     p._emit = lambda *a, **k: (emits.append(k.get("reprint", len(a) > 6 and a[6])), emit(*a, **k))[1]
+
+    def nested(text, n, out):  # _bar's call of _line on the text after the bar
+        rests.append(text)
+        if not glued:
+            read(text, n, out)
+
     iso.fresh()
     out: list[Record] = []
     try:
-        p._line(data.decode("utf-8"), lineno, out)
+        p._line = nested
+        read(data.decode("utf-8"), lineno, out)
     except Exception:
         return None
-    del p._primary_rank, p._failed, p._emit
+    del p._primary_rank, p._failed, p._emit, p._line
     block = None if p._block is None else (p._block["cf"], p._block["metrics"])
-    return Outcome(out, snapshot(p), iso.texts, bool(flags) or len(emits) > 1, tuple(ranks), tuple(emits), block)
+    return Outcome(out, snapshot(p), iso.texts, bool(flags) or len(emits) > 1, tuple(ranks), tuple(emits), block,
+                   tuple(rests))
 
 
 def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple, engine=None) -> Outcome | None:
@@ -421,15 +432,21 @@ class _Study:
         self.extra_states: list = []  # contexts the verification adds for this kind of line
         self.engines: dict[tuple, object] = {}  # an engine holding each template tried
         self.checked: dict[tuple, tuple] = {}  # (template, context, line) C was checked on
+        # a bar with text glued after it (which _bar reads as a line): where that text starts, as
+        # (token, bytes after its end); the study runs the full parser without reading it (_run)
+        self.rest: tuple[int, int] | None = None
         # the line between its tokens (the text before the first, ..., after the last)
         self.gaps = [data[b:a] for (_, b), (a, _) in zip([(0, 0)] + spans, spans + [(len(data), 0)])]
 
     def template(self) -> tuple | None:
-        base = run_python(self.iso, self.pre, self.data, self.lineno)
+        base = self._run(self.pre, self.data)
+        if base is not None and base.rests:
+            self.rest = self._rest_start(base.rests)
+            base = self.rest and self._run(self.pre, self.data)
         if base is None or base.unmodelled:
             return None
         kind = self._kind(base)
-        if kind is None:
+        if kind is None or (self.rest is not None and kind != BAR):
             return None
         if kind in (NOOP, DETACH):
             spec = self._noop(kind)
@@ -441,6 +458,30 @@ class _Study:
             spec = self._bar(base)
         return spec and self._verified(spec)
 
+    def _run(self, state, line: bytes) -> Outcome | None:
+        """The full parser on a line of the study (a glued bar's rest not read: see _rest_start)."""
+        return run_python(self.iso, state, line, self.lineno, glued=self.rest is not None)
+
+    def _rest_start(self, rests: tuple) -> tuple[int, int] | None:
+        """(token, offset after its end) where the text glued after a bar starts: the line's end,
+        after a token, not blank (_bar reads no blank rest), in the literal text after that token."""
+        if len(rests) != 1 or not rests[0] or rests[0].isspace():
+            return None
+        rest = rests[0].encode("utf-8")
+        cut = len(self.data) - len(rest)
+        if not self.data.endswith(rest):
+            return None
+        before = [i for i, (a, b) in enumerate(self.spans) if b <= cut]
+        if not before or (before[-1] + 1 < len(self.spans) and self.spans[before[-1] + 1][0] < cut):
+            return None
+        return before[-1], cut - self.spans[before[-1]][1]
+
+    def _rest_of(self, line: bytes) -> str | None:
+        """The text a glued bar template hands on as a line, for a variant of the line."""
+        tok, off = self.rest
+        cut = [m.end() for m in TOKEN.finditer(line)][tok] + off
+        return line[cut:].decode("utf-8") if cut < len(line) else None
+
     # -- what the line did
     def _kind(self, base: Outcome) -> int | None:
         before, after = snapshot(self.pre), base.state
@@ -449,13 +490,14 @@ class _Study:
         if block is not None:  # in an open block C reads a format's rows and nothing else
             return BLOCKROW if changed == {"block"} and not base.records and not base.emits and not base.ranks \
                 and block["cf"] is not None else None
-        if not base.records and changed <= {"attach"} and not base.ranks and all(base.emits):
-            # a bar redrawn at the same position changes nothing: try it where no bar was seen
-            # (other context set to values no line sets, so that a line that only set it again shows)
+        if changed <= {"attach", "last", "shapes"} and len(base.records) <= 1 and not base.ranks and all(base.emits):
+            # a bar redrawn at the same position changes nothing but its postfix values (Lightning's
+            # last redraw, a checkpoint message glued on): try it where no bar was seen (other
+            # context set to values no line sets, so that a line that only set it again shows)
             probe = clone(self.pre)
             probe._attach, probe._bar_total, probe._bar_n, probe._bar_done = _SENTINEL_ATTACH, None, -1, False
             probe._table_title, probe._copy_task, probe._kk_base = "\0probe", "\0probe", 7
-            got = run_python(self.iso, probe, self.data, self.lineno)
+            got = self._run(probe, self.data)
             if got is None or got.unmodelled or got.ranks:
                 return None
             if got.state["bar_n"] != -1:
@@ -475,7 +517,7 @@ class _Study:
             # studied where no rank copy is filtered and no value is stale: then it makes its record
             study = clone(self.pre)
             study._primary, study._last = {}, {}
-            got = run_python(self.iso, study, self.data, self.lineno)
+            got = self._run(study, self.data)
             if got is None or got.unmodelled or got.emits != (False,) or len(got.records) != 1:
                 return None
             if {k for k in got.state if snapshot(study)[k] != got.state[k]} <= record_ok:
@@ -582,7 +624,7 @@ class _Study:
                 if c in deps or c in structural or not tok.isdigit() or line is None:
                     continue
                 both = self._with({**moved, c: successor(tok)})
-                got = both and run_python(self.iso, self.study, both, self.lineno)
+                got = both and self._run(self.study, both)
                 if got and len(got.records) == 1 and got.records[0].step != there.records[0].step:
                     return [c]
         return []
@@ -638,7 +680,7 @@ class _Study:
         # where no bar was seen (the parser's own context may take the line for an evaluation bar)
         fresh = clone(self.pre)
         fresh._last, fresh._bar_total, fresh._bar_n, fresh._bar_done = {}, None, -1, False
-        first = run_python(self.iso, fresh, self.data, self.lineno)
+        first = self._run(fresh, self.data)
         if first is None or first.unmodelled or first.ranks or len(first.records) > 1 or first.state["bar_n"] == -1:
             return None
         variants = self._single_variants(fresh)
@@ -670,7 +712,8 @@ class _Study:
         got = self._python(done, self.data)
         eval_noop = int(got is not None and not got.records and not got.emits and got.state == snapshot(done))
         self.extra_states = [done]
-        return (self.key, BAR, self._slots(levels), step, metrics, ts, self.pre._kk_base, (n_slot, t_slot, eval_noop), None)
+        bar = (n_slot, t_slot, eval_noop) + (self.rest or ())
+        return (self.key, BAR, self._slots(levels), step, metrics, ts, self.pre._kk_base, bar, None)
 
     def _block_row(self) -> tuple | None:
         """The metric a row adds to the open block of its format: studied in that block emptied
@@ -742,9 +785,11 @@ class _Study:
                     got = run_c(self.iso, state, line, self.lineno, spec, self._engine(spec))
                     declined = got is None
                     if not declined:
-                        want = self._python(state, line)
+                        want = self._python(state, line, full=True)
                         if want is None or not got.same(want):
                             return False
+                        if self.rest is not None and want.rests != (self._rest_of(line),):
+                            return False  # C would hand on other text than _bar does
                     self.checked[spec, id(state), line] = (state, declined)  # the state kept alive
                 if declined and must_apply and k == 0 and n == 0:
                     return False  # it does not even take the line it was learned from
@@ -757,11 +802,13 @@ class _Study:
             engine.add(*spec)
         return engine
 
-    def _python(self, state, line: bytes) -> Outcome | None:
-        key = (id(state), line)
+    def _python(self, state, line: bytes, full: bool = False) -> Outcome | None:
+        """_run, or with `full` the whole line read (what C and Python are compared on), cached."""
+        glued = self.rest is not None and not full
+        key = (id(state), line, glued)
         if key not in self.seen:
             self.alive.append(state)  # so that no other state gets its id while the study runs
-            self.seen[key] = run_python(self.iso, state, line, self.lineno)
+            self.seen[key] = run_python(self.iso, state, line, self.lineno, glued)
         return self.seen[key]
 
     def _verified(self, spec: tuple) -> tuple | None:

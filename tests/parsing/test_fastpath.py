@@ -421,3 +421,48 @@ def test_state_comparisons_are_by_repr_and_order(a, data):
     same_reprs = a.keys() == b.keys() and all(repr(v) == repr(b[k]) for k, v in a.items())
     assert (fastpath._Floats(a) == fastpath._Floats(b)) == same_reprs
     assert (fastpath._Ordered(a) == fastpath._Ordered(b)) == (list(a.items()) == list(b.items()))
+
+
+_GLUED_BAR = "Epoch {e}: {pct:3d}%|#####     | {n}/{total} [00:21<00:00, 46.25it/s, v_num=3, loss={v}{post}]{rest}\n"
+_GLUED_RESTS = ["Epoch {e}, global step {s}: 'val_loss' reached {v} (best 0.5), saving model to '/ckpt/epoch={e}-step={s}.ckpt'",
+                "`Trainer.fit` stopped: `max_epochs={e}` reached.", "iter {s}: loss {v}, time 12.5ms", "   ",
+                "{s} steps done", "Epoch {e}: 100%|##########| {s}/{s} [00:01<00:00, 1.00it/s, acc={v}]Epoch {e} done",
+                " | val_loss {v}", "Validation: 100%|##########| 5/5 [00:01<00:00]"]
+
+
+def _glued_bars(rng: random.Random, lines: int) -> str:
+    out = []
+    for _ in range(lines):
+        e, total = rng.randint(0, 3), rng.choice([10, 12])
+        n = rng.randint(0, total)
+        fields = {"e": e, "s": e * total + n, "v": rng.choice(["0.5", "0.25", "nan", "1.5", "0.125"])}
+        rest = rng.choice(_GLUED_RESTS + [""]).format(**fields)
+        out.append(_GLUED_BAR.format(e=e, pct=100 * n // total, n=n, total=total, v=fields["v"],
+                                     post=rng.choice(["", ", val_loss=0.75"]), rest=rest))
+    return "".join(out)
+
+
+@needs_fastcore
+def test_bars_with_text_glued_after_them_are_read_in_c():
+    """Lightning's last redraw of an epoch's bar with its checkpoint message glued on: the bar by
+    its template, the message as a line of its own (by its template too, once learned)."""
+    seen = []
+    parser = StreamParser()
+    slow = parser._slow_line
+    parser._slow_line = lambda *a: (seen.append(a[0]), slow(*a))[1]
+    lines = [_GLUED_BAR.format(e=e, pct=100, n=1000, total=1000, v=f"0.{e % 7}5", post="", rest=_GLUED_RESTS[0].format(
+        e=e, s=1000 * (e + 1), v=f"0.{e % 9}25")) for e in range(60)]
+    got = [fastpath.record_key(r) for r in parser.feed("".join(lines)) + parser.finish()]
+    want, want_stats, _ = parse(["".join(lines)], pure=True)
+    assert got == want and parser.stats == want_stats
+    assert sum("it/s" in line for line in seen) <= 3  # before the bar's template was learned
+    assert len(seen) <= 10
+
+
+@needs_fastcore
+@DIFF
+@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=1, max_value=60), st.integers(1, 3))
+def test_bars_with_text_glued_after_them_read_the_same(seed, lines, repeat):
+    """Glued text of any kind (a format line, a generic metric line, blanks, another bar with its
+    own glued text, an evaluation bar), bars moving, restarting and redrawn, epochs changing."""
+    assert_same(_glued_bars(random.Random(seed), lines) * repeat)
