@@ -36,6 +36,10 @@ enum { K_NOOP, K_DETACH, K_RECORD, K_BAR, K_BLOCKROW };  /* what a template does
  * (StreamParser._step(None): the bar position it follows, else None; the running count declines),
  * or None (an evaluation batch counter) */
 enum { ST_NONE, ST_SLOT, ST_EPT, ST_CTX, ST_NULL };
+/* parser state that no template models, in which a template applies only when its line was
+ * verified not to care (Python's _line reads a format's line before it looks at an open table;
+ * only copypaste lines read their names): an open table (_table), copypaste names (_copy_names) */
+enum { ASIDE_TABLE = 1, ASIDE_COPY = 2 };
 
 typedef struct { Py_ssize_t start, end; int plain; } Tok;   /* plain: digits only */
 
@@ -72,6 +76,7 @@ typedef struct Template {
     PyObject *cf;           /* K_BLOCKROW: the format whose open block (_block["cf"]) takes the row */
     uint64_t hits;          /* lines it read (Python asks whether a key's templates pay: Engine.usage) */
     int attach_emit, attach_none;  /* K_RECORD: _attach = None after a record / after none */
+    int aside_ok;           /* the ASIDE_* states it applies in */
 } Template;
 
 typedef struct {
@@ -91,6 +96,7 @@ typedef struct {
     PyObject *attach;
     PyObject *block;        /* _block: None, or the open block (a dict) only K_BLOCKROW reads */
     int guard_ok, has_steps, dirty;
+    int aside;              /* the ASIDE_* states the parser is in */
     long long kk_base;
     int bar_total_none, bar_done, header_epoch_none, expect_train_bar;
     long long bar_total, bar_n, bar_epoch, header_epoch;
@@ -517,8 +523,8 @@ static int pull(Engine *e, PyObject *p)
     PyObject *bases = globals != NULL ? PyDict_GetItemWithError(globals, s_ts_bases) : NULL;
     e->ts_bases = bases != NULL && PyDict_CheckExact(bases) ? Py_NewRef(bases) : NULL;
     e->block = Py_NewRef(v[3]);
-    int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && v[4] == Py_None &&
-             v[5] == Py_None && PyDict_CheckExact(v[14]);
+    int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && PyDict_CheckExact(v[14]);
+    e->aside = (v[4] != Py_None ? ASIDE_TABLE : 0) | (v[5] != Py_None ? ASIDE_COPY : 0);
     int none;
     e->has_steps = PyObject_IsTrue(v[0]) == 1;
     e->attach = Py_NewRef(v[1]);
@@ -1113,7 +1119,8 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
     *h = hash_bytes(key, keylen);
     for (Template *t = lookup(e, key, keylen, *h); t != NULL; t = t->next) {
         /* with a block open only its rows are read here: any other line closes it in Python */
-        if (t->nslots != nt || (t->kind == K_BLOCKROW) != block_open || !slots_admit(t, s, toks))
+        if (t->nslots != nt || (t->kind == K_BLOCKROW) != block_open || (e->aside & ~t->aside_ok) ||
+            !slots_admit(t, s, toks))
             continue;
         int done;
         switch (t->kind) {
@@ -1496,13 +1503,14 @@ static int parse_ts(Template *t, PyObject *ts)
     return 0;
 }
 
-PyDoc_STRVAR(add_doc, "add(key: bytes, kind, slots, step, metrics, ts, kk_base, bar, extra=None) -> bool\n\n"
+PyDoc_STRVAR(add_doc, "add(key: bytes, kind, slots, step, metrics, ts, kk_base, bar, extra=None, aside=0) -> bool\n\n"
              "Add a learned template (see parsing/fastpath.py for the fields); False when full.");
 
 static PyObject *Engine_add(Engine *e, PyObject *args)
 {
-    PyObject *key, *kind, *slots, *step, *metrics, *ts, *kk_base, *bar, *extra = Py_None;
-    if (!PyArg_ParseTuple(args, "SOOOOOOO|O", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar, &extra))
+    PyObject *key, *kind, *slots, *step, *metrics, *ts, *kk_base, *bar, *extra = Py_None, *aside = NULL;
+    if (!PyArg_ParseTuple(args, "SOOOOOOO|OO", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar, &extra,
+                          &aside))
         return NULL;
     Template *t = PyMem_Calloc(1, sizeof(Template));
     if (t == NULL)
@@ -1518,7 +1526,8 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     int kk = 0;
     int bad = as_int(kind, K_NOOP, K_BLOCKROW, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
               parse_step(t, step) < 0 || parse_metrics(t, metrics) < 0 || parse_ts(t, ts) < 0 ||
-              as_int(kk_base, -1000, 1000, &kk) < 0;
+              as_int(kk_base, -1000, 1000, &kk) < 0 ||
+              (aside != NULL && as_int(aside, 0, ASIDE_TABLE | ASIDE_COPY, &t->aside_ok) < 0);
     t->kk_base = kk;
     t->rank_slot = -1;
     t->attach_emit = 1;

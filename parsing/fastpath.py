@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass
 
 from parsing import parser as _parser
+from parsing import tables as _tables
 from parsing.formats import EVALISH, FMTS, GENERIC
 from parsing.records import ParseStats, Record
 
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 FORM, SHAPE, EXACT = range(3)  # which tokens a slot admits (the C enum): see _fastcore.c
 NOOP, DETACH, RECORD, BAR, BLOCKROW = range(5)  # what a template does (the C enum)
 ST_SLOT, ST_EPT, ST_CTX, ST_NULL = 1, 2, 3, 4
+# parser state no template models (the C enum): an open table, copypaste names; a template applies
+# in it only when verified there (a format's line: _line reads formats before an open table)
+ASIDE_TABLE, ASIDE_COPY = 1, 2
 
 TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _RUN = re.compile(rb"[0-9]+")
@@ -59,6 +63,20 @@ _PAYBACK_LINES = 100
 _SENTINEL_ATTACH = 987_654_321
 _FORMATS = FMTS + (GENERIC,)
 _BAR_STATE = ("_bar_total", "_bar_n", "_bar_done", "_bar_epoch", "_expect_train_bar", "_header_epoch")
+
+
+# tables of each kind, open (what _table holds), for the verification of ASIDE_TABLE
+_OPEN_TABLES = (
+    {"kind": "markdown", "names": ["AP", "AP50"], "stage": "rows", "title": None},
+    {"kind": "markdown", "names": ["AP", "AP50"], "stage": "header", "title": "bbox"},
+    {"kind": "box", "rows": [(None, "loss", "0.5")], "section": None, "ts": None, "line": 1},
+    {"kind": "columns", "names": _tables.column_header("Epoch  train_loss  valid_loss  accuracy")},
+)
+
+
+def aside(p) -> int:
+    """The ASIDE_* states the parser is in."""
+    return (ASIDE_TABLE if p._table is not None else 0) | (ASIDE_COPY if p._copy_names is not None else 0)
 
 
 def available() -> bool:
@@ -813,7 +831,10 @@ class _Study:
 
     def _verified(self, spec: tuple) -> tuple | None:
         """The template with each slot as wide as its variants allow, if all variants together,
-        in several contexts, then agree; else None."""
+        in several contexts, then agree; else None. It applies in the ASIDE_* states the line was
+        read in, and in the others where the full parser agrees there."""
+        mask = aside(self.pre)
+        spec = spec + (mask,)
         kind, levels = spec[1], [lv for lv, _ in spec[2]]
         roles = _role_slots(spec)
         for i, tok in enumerate(self.toks):
@@ -834,7 +855,33 @@ class _Study:
             joint.append(self._with({
                 i: with_runs(tok, length, self.rng)
                 for i, tok in enumerate(self.toks) if levels[i] == FORM}))
-        return spec if self._agrees(spec, self._states(), [x for x in joint if x], must_apply=True) else None
+        joint = [x for x in joint if x]
+        if not self._agrees(spec, self._states(), joint, must_apply=True):
+            return None
+        # each state no template models, of every kind (the line's own state is one example of
+        # its kind: a table's separator row does nothing in the rows of a table, not in its header)
+        for bit, states in ((ASIDE_COPY, self._copy_states), (ASIDE_TABLE, self._table_states)):
+            wider = spec[:-1] + (spec[-1] | bit,)
+            if self._agrees(wider, states(), joint[:1] + joint[-1:], must_apply=False):
+                spec = wider
+            elif mask & bit:
+                return None  # it would apply in some such states where Python reads otherwise
+        return spec
+
+    def _copy_states(self) -> list:
+        """The parser before the line with copypaste names and a task."""
+        s = clone(self.pre)
+        s._copy_task, s._copy_names = "bbox", ["AP", "AP50"]
+        return [s]
+
+    def _table_states(self) -> list:
+        """The parser before the line with a table of each kind open."""
+        states = []
+        for table in _OPEN_TABLES:
+            s = clone(self.pre)
+            s._table = copy.deepcopy(table)
+            states.append(s)
+        return states
 
     def _with(self, new: dict[int, bytes]) -> bytes | None:
         if _fastcore is None:
@@ -861,7 +908,7 @@ def _row(got: Outcome | None, cf) -> tuple | None:
 
 def _role_slots(spec: tuple) -> set[int]:
     """The slots a template reads a value from."""
-    _, kind, _, step, metrics, ts, _, bar, extra = spec
+    _, kind, _, step, metrics, ts, _, bar, extra, *_ = spec
     extra = extra if kind == RECORD else None
     roles = set(step[1:4] if step and step[0] == ST_EPT else step[1:2] if step and step[0] == ST_SLOT else ())
     for _, const, first, last, _ in metrics:

@@ -466,3 +466,45 @@ def test_bars_with_text_glued_after_them_read_the_same(seed, lines, repeat):
     """Glued text of any kind (a format line, a generic metric line, blanks, another bar with its
     own glued text, an evaluation bar), bars moving, restarting and redrawn, epochs changing."""
     assert_same(_glued_bars(random.Random(seed), lines) * repeat)
+
+
+# lines that leave state no template models: an open table (markdown, column, key/value box) and
+# copypaste names; and lines that read it
+_ASIDE_OPENERS = ["|   AP   |  AP50  |  AP75  |\n", "|:------:|:------:|:------:|\n", "| 38.344 | 59.688 | 41.263 |\n",
+                  "-------------------------------------\n", "| loss      | 0.25  |\n", "Epoch  train_loss  valid_loss  accuracy\n",
+                  "1  0.5  0.25  0.75\n", "[05/08 23:58:03 d2.evaluation.testing]: copypaste: Task: bbox\n",
+                  "[05/08 23:58:03 d2.evaluation.testing]: copypaste: AP,AP50,AP75\n",
+                  "[05/08 23:58:03 d2.evaluation.testing]: copypaste: 38.4461,59.7992,41.4053\n",
+                  "03/25 10:13:48 - mmengine - INFO - bbox_mAP_copypaste: 0.538 0.550 0.351 0.821 0.056 0.551\n"]
+_ASIDE_READERS = ["iter {i}: loss {v}, time 38.5ms, mfu 12.1%\n", "step {i}: train loss {v}, val loss {v}\n",
+                  "2021-05-04 09:59:00 | INFO | train_inner | epoch 001:    {i} / 1124 loss={v}, nll_loss=12.798, ppl=6.41\n",
+                  "loss: {v}\n", "Epoch 1: 100%|##########| {i}/{i} [00:01<00:00, 1.00it/s, loss={v}]\n",
+                  "| {v} | 2.5 | 3.5 |\n", "{i}  {v}  0.25  0.75\n", "| lr        | {v}  |\n"]
+
+
+def _aside_log(rng: random.Random, lines: int) -> str:
+    out = []
+    for i in range(1, lines + 1):
+        if rng.random() < 0.2:
+            out.append(rng.choice(_ASIDE_OPENERS))
+        else:
+            out.append(rng.choice(_ASIDE_READERS).format(i=i, v=rng.choice(["0.5", "0.25", "nan", "1.5", "0.125"])))
+    return "".join(out)
+
+
+@needs_fastcore
+def test_format_lines_beside_an_open_table_are_read_in_c():
+    """A format's line does not look at an open table or copypaste names (Python's _line reads
+    the formats first): with such state left open by other lines, C still reads it."""
+    text = "".join(opener + "".join(f"iter {10 * k + i}: loss {i}.{k}5, time 38.5ms, mfu 12.1%\n" for i in range(10))
+                   for k, opener in enumerate(_ASIDE_OPENERS * 3))
+    slow, lines = slow_lines(text)
+    assert slow < lines * 0.35
+
+
+@needs_fastcore
+@DIFF
+@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=1, max_value=80), st.integers(1, 3))
+def test_lines_beside_an_open_table_read_the_same(seed, lines, repeat):
+    """Format, generic, bar and table lines after tables of each kind and copypaste lines."""
+    assert_same(_aside_log(random.Random(seed), lines) * repeat)
