@@ -207,6 +207,54 @@ static int is_blank(const char *s, Py_ssize_t n)
     return 1;
 }
 
+/* Whether s[0:n] is UTF-8 as Python's strict decoder takes it (no overlong forms, no surrogates,
+ * nothing above U+10FFFF, no cut sequence): then it is the UTF-8 of the str feed_bytes would
+ * have decoded, bad bytes replaced. */
+static int utf8_valid(const unsigned char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {  /* ASCII eight bytes at a time: most of a log */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ULL) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int len;
+        unsigned char lo = 0x80, hi = 0xBF;  /* the range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0)
+                lo = 0xA0;  /* no overlong form */
+            else if (c == 0xED)
+                hi = 0x9F;  /* no surrogate */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F;  /* nothing above U+10FFFF */
+        } else
+            return 0;
+        if (i + len > n || s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (int k = 2; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+        i += len;
+    }
+    return 1;
+}
+
 /* ---- cleaning a block ------------------------------------------------------------------------- */
 
 /* What StreamParser._block_text (parser._clean) does to a block before its lines are read, done
@@ -1294,21 +1342,33 @@ static int read_line(Engine *e, PyObject *parser, PyObject *slow, const char *s,
     }
 }
 
-PyDoc_STRVAR(run_doc, "run(parser, block: str, lineno: int, out: list) -> int | None\n\n"
+PyDoc_STRVAR(run_doc, "run(parser, block: str | bytes, lineno: int, out: list) -> int | None\n\n"
              "Clean a block as parser._clean does and read its `\\n`-terminated lines; return the last\n"
-             "line number, or None (nothing read) for a str with lone surrogates.");
+             "line number, or None (nothing read) for a str with lone surrogates or bytes that are not\n"
+             "UTF-8.");
 
 static PyObject *Engine_run(Engine *e, PyObject *args)
 {
     PyObject *parser, *text, *out;
     long lineno;
-    if (!PyArg_ParseTuple(args, "OUlO!", &parser, &text, &lineno, &PyList_Type, &out))
+    if (!PyArg_ParseTuple(args, "OOlO!", &parser, &text, &lineno, &PyList_Type, &out))
         return NULL;
     Py_ssize_t size;
-    const char *s = PyUnicode_AsUTF8AndSize(text, &size);
-    if (s == NULL) {  /* lone surrogates (feed() of such a str): the caller reads it in Python */
-        PyErr_Clear();
-        Py_RETURN_NONE;
+    const char *s;
+    if (PyBytes_Check(text)) {  /* feed_bytes: no str made of the block (nor its UTF-8 again) */
+        s = PyBytes_AS_STRING(text);
+        size = PyBytes_GET_SIZE(text);
+        if (!utf8_valid((const unsigned char *)s, size))
+            Py_RETURN_NONE;  /* the caller decodes it, bad bytes replaced */
+    } else if (PyUnicode_Check(text)) {
+        s = PyUnicode_AsUTF8AndSize(text, &size);
+        if (s == NULL) {  /* lone surrogates (feed() of such a str): the caller reads it in Python */
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    } else {
+        PyErr_SetString(PyExc_TypeError, "run() takes a str or bytes block");
+        return NULL;
     }
     char *cleaned = NULL;
     if (needs_cleaning(s, size)) {

@@ -508,3 +508,40 @@ def test_format_lines_beside_an_open_table_are_read_in_c():
 def test_lines_beside_an_open_table_read_the_same(seed, lines, repeat):
     """Format, generic, bar and table lines after tables of each kind and copypaste lines."""
     assert_same(_aside_log(random.Random(seed), lines) * repeat)
+
+
+_UTF8_PIECES = [b"loss: 0.5\n", b"iter 3: loss 2.5, time 1.0ms\n", b"\xe2\x96\x88", b"\r", b"\n", b"\r\n", b" ",
+                b"\xc3\xa9", b"\xf0\x9f\x98\x80", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
+                b"\xf5", b"\xff", b"\x80", b"\xe2\x96", b"\xf0\x9f", b"\x1b[A", b"Epoch 1:  50%|#    | 5/10 [00:01<00:01]"]
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.sampled_from(_UTF8_PIECES), max_size=80), st.lists(st.integers(min_value=0, max_value=4000), max_size=12),
+       st.integers(1, 3))
+def test_bytes_fed_in_any_chunks_read_the_same(pieces, cuts, repeat):
+    """feed_bytes hands the lines a chunk completes to C as bytes when they are UTF-8: the same
+    as decoding them (bad bytes replaced), whatever the chunks cut (a character, `\\r\\n`)."""
+    data = b"".join(pieces) * repeat
+    bounds = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    chunks = [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    parser = StreamParser(pure=True)
+    want = [fastpath.record_key(r) for c in [data] for r in parser.feed_bytes(c) + parser.finish()]
+    want_stats = parser.stats
+    got, got_stats, _ = parse(chunks, pure=False, as_bytes=True)
+    assert got == want
+    assert got_stats == want_stats
+
+
+@needs_fastcore
+def test_c_takes_bytes_only_when_they_are_utf8():
+    """Engine.run on bytes: Python's strict decoder decides what is UTF-8."""
+    for piece in _UTF8_PIECES:
+        parser = StreamParser()
+        block = b"x " + piece + b"\n"
+        try:
+            block.decode("utf-8")
+            valid = True
+        except UnicodeDecodeError:
+            valid = False
+        assert (parser._engine.run(parser, block, 0, []) is not None) == valid, piece
