@@ -483,6 +483,7 @@ class _Study:
         # a bar with text glued after it (which _bar reads as a line): where that text starts, as
         # (token, bytes after its end); the study runs the full parser without reading it (_run)
         self.rest: tuple[int, int] | None = None
+        self.disagreed = None  # the context of the last line C and Python read apart (_agrees)
         # the line between its tokens (the text before the first, ..., after the last)
         self.gaps = [data[b:a] for (_, b), (a, _) in zip([(0, 0)] + spans, spans + [(len(data), 0)])]
 
@@ -834,10 +835,11 @@ class _Study:
                     declined = got is None
                     if not declined:
                         want = self._python(state, line, full=True)
-                        if want is None or not got.same(want):
+                        if want is None or not got.same(want) or \
+                                (self.rest is not None and want.rests != (self._rest_of(line),)):
+                            # (a glued bar: C would hand on other text than _bar does)
+                            self.disagreed = state
                             return False
-                        if self.rest is not None and want.rests != (self._rest_of(line),):
-                            return False  # C would hand on other text than _bar does
                     self.checked[spec, id(state), line] = (state, declined)  # the state kept alive
                 if declined and must_apply and k == 0 and n == 0:
                     return False  # it does not even take the line it was learned from
@@ -865,29 +867,30 @@ class _Study:
         read in, and in the others where the full parser agrees there."""
         mask = aside(self.pre)
         spec = spec + (mask,)
-        kind, levels = spec[1], [lv for lv, _ in spec[2]]
-        roles = _role_slots(spec)
-        for i, tok in enumerate(self.toks):
-            while levels[i] != EXACT:
-                lines = [self._with({i: v}) for v in variants(tok, levels[i], self.rng)]
-                if self._agrees(self._with_levels(spec, levels), [self.pre], [x for x in lines if x], False):
-                    break
-                levels[i] += 1
-                if levels[i] == EXACT and (i in roles or kind in (NOOP, DETACH)):
-                    return None  # a value that matters only as this token: not a template
-        spec = self._with_levels(spec, levels)
-        joint = [self.data] + [self._with({  # one variant drawn per slot (built alone: this runs often)
-            i: variant(tok, levels[i], self.rng.randrange(variant_count(levels[i])), self.rng)
-            for i, tok in enumerate(self.toks) if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
-        # every FORM slot at one run length at once: slots interact (`Epoch 99999999999/3` is no
-        # header while either number is too long for its regex, `Epoch 6/3` is one)
-        for length in _RUN_LENGTHS:
-            joint.append(self._with({
-                i: with_runs(tok, length, self.rng)
-                for i, tok in enumerate(self.toks) if levels[i] == FORM}))
-        joint = [x for x in joint if x]
-        if not self._agrees(spec, self._states(), joint, must_apply=True):
-            return None
+        levels = self._narrowed(spec, [lv for lv, _ in spec[2]], self.pre)
+        for retry in (False, True):
+            if levels is None:
+                return None
+            spec = self._with_levels(spec, levels)
+            joint = [self.data] + [self._with({  # one variant drawn per slot (built alone: this runs often)
+                i: variant(tok, levels[i], self.rng.randrange(variant_count(levels[i])), self.rng)
+                for i, tok in enumerate(self.toks) if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
+            # every FORM slot at one run length at once: slots interact (`Epoch 99999999999/3` is no
+            # header while either number is too long for its regex, `Epoch 6/3` is one)
+            for length in _RUN_LENGTHS:
+                joint.append(self._with({
+                    i: with_runs(tok, length, self.rng)
+                    for i, tok in enumerate(self.toks) if levels[i] == FORM}))
+            joint = [x for x in joint if x]
+            self.disagreed = None
+            if self._agrees(spec, self._states(), joint, must_apply=True):
+                break
+            if retry or self.disagreed is None or self.disagreed is self.pre:
+                return None
+            # another context reads some token otherwise (`[Rank 123456789]` is no rank prefix;
+            # where that rank filtered every value anyway, the line's own context could not
+            # tell): each slot narrowed in that context too, then all of it checked again
+            levels = self._narrowed(spec, levels, self.disagreed)
         # each state no template models, of every kind (the line's own state is one example of
         # its kind: a table's separator row does nothing in the rows of a table, not in its header)
         for bit, states in ((ASIDE_COPY, self._copy_states), (ASIDE_TABLE, self._table_states)):
@@ -897,6 +900,20 @@ class _Study:
             elif mask & bit:
                 return None  # it would apply in some such states where Python reads otherwise
         return spec
+
+    def _narrowed(self, spec: tuple, levels: list[int], state) -> list[int] | None:
+        """Each slot's level, from `levels`, as wide as its variants alone allow in `state`; None
+        when a slot the template reads a value from (or any slot of a no-op) must be exact."""
+        kind, roles, levels = spec[1], _role_slots(spec), list(levels)
+        for i, tok in enumerate(self.toks):
+            while levels[i] != EXACT:
+                lines = [self._with({i: v}) for v in variants(tok, levels[i], self.rng)]
+                if self._agrees(self._with_levels(spec, levels), [state], [x for x in lines if x], False):
+                    break
+                levels[i] += 1
+                if levels[i] == EXACT and (i in roles or kind in (NOOP, DETACH)):
+                    return None  # a value that matters only as this token: not a template
+        return levels
 
     def _copy_states(self) -> list:
         """The parser before the line with copypaste names and a task."""
