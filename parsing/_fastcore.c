@@ -38,8 +38,10 @@ enum { K_NOOP, K_DETACH, K_RECORD, K_BAR, K_BLOCKROW };  /* what a template does
 enum { ST_NONE, ST_SLOT, ST_EPT, ST_CTX, ST_NULL };
 /* parser state that no template models, in which a template applies only when its line was
  * verified not to care (Python's _line reads a format's line before it looks at an open table;
- * only copypaste lines read their names): an open table (_table), copypaste names (_copy_names) */
-enum { ASIDE_TABLE = 1, ASIDE_COPY = 2 };
+ * only copypaste lines read their names): an open table (_table), copypaste names (_copy_names).
+ * ASIDE_CLOSE: in an open markdown table, the line closes it (_table = None: it does not start
+ * with `|`) and then does what it does where no table is open. */
+enum { ASIDE_TABLE = 1, ASIDE_COPY = 2, ASIDE_CLOSE = 4 };
 
 typedef struct { Py_ssize_t start, end; int plain; } Tok;   /* plain: digits only */
 
@@ -97,6 +99,8 @@ typedef struct {
     PyObject *block;        /* _block: None, or the open block (a dict) only K_BLOCKROW reads */
     int guard_ok, has_steps, dirty;
     int aside;              /* the ASIDE_* states the parser is in */
+    int table_closable;     /* the open table is a markdown table (ASIDE_CLOSE) */
+    int close_table;        /* a template closed it: push writes _table = None */
     long long kk_base;
     int bar_total_none, bar_done, header_epoch_none, expect_train_bar;
     long long bar_total, bar_n, bar_epoch, header_epoch;
@@ -106,6 +110,7 @@ typedef struct {
 static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy_names, *s_last,
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
     *s_slow_line, *s_read_line, *s_primary, *s_epoch, *s_ts_bases, *s_cf, *s_metrics;
+static PyObject *s_kind, *s_markdown;  /* an open table's "kind", and the kind ASIDE_CLOSE closes */
 static PyObject *one;  /* the int 1 */
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -573,6 +578,12 @@ static int pull(Engine *e, PyObject *p)
     e->block = Py_NewRef(v[3]);
     int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && PyDict_CheckExact(v[14]);
     e->aside = (v[4] != Py_None ? ASIDE_TABLE : 0) | (v[5] != Py_None ? ASIDE_COPY : 0);
+    e->table_closable = 0;
+    e->close_table = 0;
+    if (PyDict_CheckExact(v[4])) {
+        PyObject *kind = PyDict_GetItemWithError(v[4], s_kind);
+        e->table_closable = kind != NULL && PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_markdown) == 0;
+    }
     int none;
     e->has_steps = PyObject_IsTrue(v[0]) == 1;
     e->attach = Py_NewRef(v[1]);
@@ -615,6 +626,11 @@ static int push(Engine *e, PyObject *p)
     if (!e->dirty)
         return 0;
     e->dirty = 0;
+    if (e->close_table) {
+        e->close_table = 0;
+        if (PyObject_SetAttr(p, s_table, Py_None) < 0)
+            return -1;
+    }
     if (PyObject_SetAttr(p, s_has_steps, e->has_steps ? Py_True : Py_False) < 0 ||
         PyObject_SetAttr(p, s_attach, e->attach) < 0 ||
         PyObject_SetAttr(p, s_bar_done, e->bar_done ? Py_True : Py_False) < 0 ||
@@ -1167,19 +1183,24 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
     *h = hash_bytes(key, keylen);
     for (Template *t = lookup(e, key, keylen, *h); t != NULL; t = t->next) {
         /* with a block open only its rows are read here: any other line closes it in Python */
-        if (t->nslots != nt || (t->kind == K_BLOCKROW) != block_open || (e->aside & ~t->aside_ok) ||
-            !slots_admit(t, s, toks))
+        if (t->nslots != nt || (t->kind == K_BLOCKROW) != block_open || !slots_admit(t, s, toks))
+            continue;
+        /* state the template was not verified in; or an open table that the line closes */
+        int unmodelled = e->aside & ~t->aside_ok, closes = 0;
+        if (unmodelled == ASIDE_TABLE && (t->aside_ok & ASIDE_CLOSE) && e->table_closable)
+            unmodelled = 0, closes = 1;
+        if (unmodelled)
             continue;
         int done;
         switch (t->kind) {
         case K_NOOP:
-            t->hits++;
-            return 1;
+            done = 1;
+            break;
         case K_DETACH:
             set_attach(e, Py_NewRef(Py_None));
             e->dirty = 1;
-            t->hits++;
-            return 1;
+            done = 1;
+            break;
         case K_RECORD:
             done = apply_record(e, t, s, n, toks, lineno, out);
             break;
@@ -1192,6 +1213,11 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
         PyErr_Clear();
         if (done) {
             t->hits++;
+            if (closes) {  /* as _table_line does before the line is read on */
+                e->aside &= ~ASIDE_TABLE;
+                e->table_closable = 0;
+                e->close_table = e->dirty = 1;
+            }
             if (t->kind == K_BAR && t->rest_tok >= 0 && toks[t->rest_tok].end + t->rest_off < n)
                 *rest = toks[t->rest_tok].end + t->rest_off;  /* within the literal gap: Engine_add */
             return 1;
@@ -1587,7 +1613,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     int bad = as_int(kind, K_NOOP, K_BLOCKROW, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
               parse_step(t, step) < 0 || parse_metrics(t, metrics) < 0 || parse_ts(t, ts) < 0 ||
               as_int(kk_base, -1000, 1000, &kk) < 0 ||
-              (aside != NULL && as_int(aside, 0, ASIDE_TABLE | ASIDE_COPY, &t->aside_ok) < 0);
+              (aside != NULL && as_int(aside, 0, ASIDE_TABLE | ASIDE_COPY | ASIDE_CLOSE, &t->aside_ok) < 0);
     t->kk_base = kk;
     t->rank_slot = -1;
     t->attach_emit = 1;
@@ -1826,6 +1852,7 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
         {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_read_line, "_read_line"}, {&s_primary, "_primary"},
         {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"}, {&s_cf, "cf"}, {&s_metrics, "metrics"},
+        {&s_kind, "kind"}, {&s_markdown, "markdown"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)

@@ -26,6 +26,7 @@ cache is overlaid. See parsing/README.md (Fast path).
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import logging
 import operator
@@ -49,8 +50,9 @@ FORM, SHAPE, EXACT = range(3)  # which tokens a slot admits (the C enum): see _f
 NOOP, DETACH, RECORD, BAR, BLOCKROW = range(5)  # what a template does (the C enum)
 ST_SLOT, ST_EPT, ST_CTX, ST_NULL = 1, 2, 3, 4
 # parser state no template models (the C enum): an open table, copypaste names; a template applies
-# in it only when verified there (a format's line: _line reads formats before an open table)
-ASIDE_TABLE, ASIDE_COPY = 1, 2
+# in it only when verified there (a format's line: _line reads formats before an open table);
+# ASIDE_CLOSE: in an open markdown table the line closes it, then reads as without one
+ASIDE_TABLE, ASIDE_COPY, ASIDE_CLOSE = 1, 2, 4
 
 TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _RUN = re.compile(rb"[0-9]+")
@@ -251,6 +253,7 @@ class Outcome:
     emits: tuple = ()  # the reprint flag of each _emit call (a record may be asked for and not made)
     block: tuple | None = None  # (format, metrics) of the open block afterwards
     rests: tuple = ()  # texts glued after a bar that _bar read as lines of their own
+    tables: tuple = ()  # (reader, message) of each open-table reader called (only where a table was open)
 
     def same(self, other: Outcome) -> bool:
         return len(self.records) == len(other.records) and all(map(same_record, self.records, other.records)) \
@@ -314,6 +317,10 @@ def run_python(iso: _Isolated, state, data: bytes, lineno: int, glued: bool = Fa
         if not glued:
             read(text, n, out)
 
+    tables = []
+    if p._table is not None:  # which readers of the open table see the line, and its message
+        for name in _TABLE_READERS:
+            setattr(p, name, functools.partial(_watched, getattr(p, name), name, tables))
     iso.fresh()
     out: list[Record] = []
     try:
@@ -324,7 +331,15 @@ def run_python(iso: _Isolated, state, data: bytes, lineno: int, glued: bool = Fa
     del p._primary_rank, p._failed, p._emit, p._line
     block = None if p._block is None else (p._block["cf"], p._block["metrics"])
     return Outcome(out, snapshot(p), iso.texts, bool(flags) or len(emits) > 1, tuple(ranks), tuple(emits), block,
-                   tuple(rests))
+                   tuple(rests), tuple(tables))
+
+
+_TABLE_READERS = ("_table_line", "_column_row", "_box_line")
+
+
+def _watched(reader, name: str, calls: list, msg: str, *args):
+    calls.append((name, msg))
+    return reader(msg, *args)
 
 
 def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple, engine=None) -> Outcome | None:
@@ -484,11 +499,21 @@ class _Study:
         # (token, bytes after its end); the study runs the full parser without reading it (_run)
         self.rest: tuple[int, int] | None = None
         self.disagreed = None  # the context of the last line C and Python read apart (_agrees)
+        self.closed = None  # the parser before the line, when the line closed its open table
         # the line between its tokens (the text before the first, ..., after the last)
         self.gaps = [data[b:a] for (_, b), (a, _) in zip([(0, 0)] + spans, spans + [(len(data), 0)])]
 
     def template(self) -> tuple | None:
         base = self._run(self.pre, self.data)
+        table = self.pre._table
+        if base is not None and table is not None and table.get("kind") == "markdown" \
+                and base.state["table"] == "None" and _ends_markdown(base.tables):
+            # it ends the open table (it is no row of it): studied where no table is open, then
+            # verified as closing one (ASIDE_CLOSE), this one among others
+            self.closed, self.pre = self.pre, clone(self.pre)
+            self.pre._table = None
+            self.study = self.pre
+            base = self._run(self.pre, self.data)
         if base is not None and base.rests:
             self.rest = self._rest_start(base.rests)
             base = self.rest and self._run(self.pre, self.data)
@@ -820,9 +845,10 @@ class _Study:
             states.append(s)
         return states
 
-    def _agrees(self, spec: tuple, states: list, lines: list[bytes], must_apply: bool) -> bool:
+    def _agrees(self, spec: tuple, states: list, lines: list[bytes], must_apply: bool, tables=None) -> bool:
         """C and the full parser agree on every line in the parser's own context, and on the line
-        itself and a few variants in the other contexts."""
+        itself and a few variants in the other contexts; `tables`: what the open table's readers
+        may have seen of the line where C applied (Outcome.tables), checked too."""
         for n, state in enumerate(states):
             for k, line in enumerate(lines if n == 0 else lines[:1] + lines[-3:]):
                 # a line this template was already checked on in this context (variants repeat:
@@ -839,6 +865,8 @@ class _Study:
                                 (self.rest is not None and want.rests != (self._rest_of(line),)):
                             # (a glued bar: C would hand on other text than _bar does)
                             self.disagreed = state
+                            return False
+                        if tables is not None and not tables(want.tables):
                             return False
                     self.checked[spec, id(state), line] = (state, declined)  # the state kept alive
                 if declined and must_apply and k == 0 and n == 0:
@@ -893,12 +921,20 @@ class _Study:
             levels = self._narrowed(spec, levels, self.disagreed)
         # each state no template models, of every kind (the line's own state is one example of
         # its kind: a table's separator row does nothing in the rows of a table, not in its header)
-        for bit, states in ((ASIDE_COPY, self._copy_states), (ASIDE_TABLE, self._table_states)):
+        # (what an open table's readers make of a line depends on the table: its columns; a line
+        # may pass where they read it only as markdown's `_table_line` ends a table on a line that
+        # does not start with `|`)
+        lines = joint[:1] + joint[-1:]
+        for bit, states, tables in ((ASIDE_COPY, self._copy_states, None), (ASIDE_TABLE, self._table_states, _unread)):
             wider = spec[:-1] + (spec[-1] | bit,)
-            if self._agrees(wider, states(), joint[:1] + joint[-1:], must_apply=False):
+            if self._agrees(wider, states(), lines, must_apply=False, tables=tables):
                 spec = wider
             elif mask & bit:
                 return None  # it would apply in some such states where Python reads otherwise
+            elif bit == ASIDE_TABLE:  # a line that is no row of a markdown table ends it
+                closing = spec[:-1] + (spec[-1] | ASIDE_CLOSE,)
+                if self._agrees(closing, self._table_states(closable=True), lines, must_apply=False, tables=_ends_markdown):
+                    spec = closing
         return spec
 
     def _narrowed(self, spec: tuple, levels: list[int], state) -> list[int] | None:
@@ -921,13 +957,18 @@ class _Study:
         s._copy_task, s._copy_names = "bbox", ["AP", "AP50"]
         return [s]
 
-    def _table_states(self) -> list:
-        """The parser before the line with a table of each kind open."""
+    def _table_states(self, closable: bool = False) -> list:
+        """The parser before the line with a table of each kind open (`closable`: a markdown
+        table, what ASIDE_CLOSE applies in)."""
         states = []
         for table in _OPEN_TABLES:
+            if closable and table["kind"] != "markdown":
+                continue
             s = clone(self.pre)
             s._table = copy_table(table)
             states.append(s)
+        if closable and self.closed is not None:
+            states.append(self.closed)
         return states
 
     def _with(self, new: dict[int, bytes]) -> bytes | None:
@@ -951,6 +992,18 @@ def _row(got: Outcome | None, cf) -> tuple | None:
             or got.block[0] is not cf or len(got.block[1]) != 1:
         return None
     return next(iter(got.block[1].items()))
+
+
+def _unread(tables: tuple) -> bool:
+    """No reader of the open table saw the line (a format's line, one that ends in a format's
+    reader): its content cannot matter."""
+    return not tables
+
+
+def _ends_markdown(tables: tuple) -> bool:
+    """Only markdown's reader saw the line, and it does not start with `|`: it ends any markdown
+    table, whatever its columns."""
+    return all(name == "_table_line" and msg[:1] != "|" for name, msg in tables)
 
 
 def _role_slots(spec: tuple) -> set[int]:

@@ -479,7 +479,9 @@ _ASIDE_OPENERS = ["|   AP   |  AP50  |  AP75  |\n", "|:------:|:------:|:------:
 _ASIDE_READERS = ["iter {i}: loss {v}, time 38.5ms, mfu 12.1%\n", "step {i}: train loss {v}, val loss {v}\n",
                   "2021-05-04 09:59:00 | INFO | train_inner | epoch 001:    {i} / 1124 loss={v}, nll_loss=12.798, ppl=6.41\n",
                   "loss: {v}\n", "Epoch 1: 100%|##########| {i}/{i} [00:01<00:00, 1.00it/s, loss={v}]\n",
-                  "| {v} | 2.5 | 3.5 |\n", "{i}  {v}  0.25  0.75\n", "| lr        | {v}  |\n"]
+                  "| {v} | 2.5 | 3.5 |\n", "{i}  {v}  0.25  0.75\n", "| lr        | {v}  |\n",
+                  "[05/08 23:58:03 d2.engine.defaults]: Evaluation results for coco_{i}_val in csv format:\n",
+                  "-------------------------------------\n", "Saving checkpoint {i}\n"]
 
 
 def _aside_log(rng: random.Random, lines: int) -> str:
@@ -567,3 +569,30 @@ def test_a_token_another_context_reads_otherwise_is_narrowed_there():
        st.integers(1, 3))
 def test_rank_prefixed_memory_lines_read_the_same(rows, repeat):
     assert_same("".join(_MEMORY.format(r=r, i=i, v=v) for r, i, v in rows) * repeat)
+
+
+@needs_fastcore
+def test_a_line_that_ends_an_open_table_is_read_in_c():
+    """detectron2's `Evaluation results for coco_2017_val in csv format:` after its AP table: no
+    row of it, so it ends the table (as _table_line does) and is then read as without one."""
+    table = "|   AP   |  AP50  |  AP75  |\n|:------:|:------:|:------:|\n| 38.344 | 59.688 | 41.263 |\n"
+    closer = "[05/08 23:58:{s:02d} d2.engine.defaults]: Evaluation results for coco_2017_val in csv format:\n"
+    text = "".join(table + closer.format(s=k) for k in range(40))
+    seen = []
+    parser = StreamParser()
+    slow = parser._slow_line
+    parser._slow_line = lambda *a: (seen.append(a[0]), slow(*a))[1]
+    got = [fastpath.record_key(r) for r in parser.feed(text) + parser.finish()]
+    want, want_stats, _ = parse([text], pure=True)
+    assert got == want and parser.stats == want_stats
+    assert sum("csv format" in line for line in seen) <= 3
+
+
+@needs_fastcore
+def test_a_row_seen_without_its_table_is_a_row_of_it():
+    """A `| 13.747 | 49.271 |` line where no table is open does nothing; under a header of as many
+    columns it is a row: what a table's reader makes of a line depends on the table, so a
+    template learned without a table never ends (nor ignores) a table on a line such a reader saw."""
+    rows = "".join(f"| {k}.747 | 49.{k}71 | 23.560 |\n" for k in range(1, 6))
+    table = "|   AP   |  AP50  |  AP75  |\n|:------:|:------:|:------:|\n"
+    assert_same((rows + table + rows + "iter 1: loss 2.5, time 1.0ms\n") * 4)
