@@ -79,6 +79,8 @@ typedef struct Template {
     uint64_t hits;          /* lines it read (Python asks whether a key's templates pay: Engine.usage) */
     int attach_emit, attach_none;  /* K_RECORD: _attach = None after a record / after none */
     int aside_ok;           /* the ASIDE_* states it applies in */
+    PyObject *table;        /* a line read by the open markdown table (a row): applies only while
+                             * _table equals this one (a copy), else NULL */
 } Template;
 
 typedef struct {
@@ -97,6 +99,7 @@ typedef struct {
     PyObject *last, *shapes, *primary;
     PyObject *attach;
     PyObject *block;        /* _block: None, or the open block (a dict) only K_BLOCKROW reads */
+    PyObject *table;        /* _table: None, or the open table (a dict) a row template compares */
     int guard_ok, has_steps, dirty;
     int aside;              /* the ASIDE_* states the parser is in */
     int table_closable;     /* the open table is a markdown table (ASIDE_CLOSE) */
@@ -402,6 +405,7 @@ static void template_free(Template *t)
     PyMem_Free(t->key);
     Py_XDECREF(t->shape);
     Py_XDECREF(t->cf);
+    Py_XDECREF(t->table);
     PyMem_Free(t);
 }
 
@@ -546,6 +550,7 @@ static void release_context(Engine *e)
     Py_CLEAR(e->primary);
     Py_CLEAR(e->attach);
     Py_CLEAR(e->block);
+    Py_CLEAR(e->table);
 }
 
 /* Reads the parser's context into e. -1 with an exception only when an attribute is missing.
@@ -576,6 +581,7 @@ static int pull(Engine *e, PyObject *p)
     PyObject *bases = globals != NULL ? PyDict_GetItemWithError(globals, s_ts_bases) : NULL;
     e->ts_bases = bases != NULL && PyDict_CheckExact(bases) ? Py_NewRef(bases) : NULL;
     e->block = Py_NewRef(v[3]);
+    e->table = Py_NewRef(v[4]);
     int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && PyDict_CheckExact(v[14]);
     e->aside = (v[4] != Py_None ? ASIDE_TABLE : 0) | (v[5] != Py_None ? ASIDE_COPY : 0);
     e->table_closable = 0;
@@ -1185,9 +1191,16 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
         /* with a block open only its rows are read here: any other line closes it in Python */
         if (t->nslots != nt || (t->kind == K_BLOCKROW) != block_open || !slots_admit(t, s, toks))
             continue;
-        /* state the template was not verified in; or an open table that the line closes */
+        /* state the template was not verified in; or an open table that the line closes; or the
+         * table whose row it is (compared by value: str, lists of str, None; no Python code runs) */
         int unmodelled = e->aside & ~t->aside_ok, closes = 0;
-        if (unmodelled == ASIDE_TABLE && (t->aside_ok & ASIDE_CLOSE) && e->table_closable)
+        if (t->table != NULL) {
+            if (!(e->aside & ASIDE_TABLE) || PyObject_RichCompareBool(e->table, t->table, Py_EQ) != 1) {
+                PyErr_Clear();
+                continue;
+            }
+            unmodelled &= ~ASIDE_TABLE;
+        } else if (unmodelled == ASIDE_TABLE && (t->aside_ok & ASIDE_CLOSE) && e->table_closable)
             unmodelled = 0, closes = 1;
         if (unmodelled)
             continue;
@@ -1589,14 +1602,16 @@ static int parse_ts(Template *t, PyObject *ts)
     return 0;
 }
 
-PyDoc_STRVAR(add_doc, "add(key: bytes, kind, slots, step, metrics, ts, kk_base, bar, extra=None, aside=0) -> bool\n\n"
+PyDoc_STRVAR(add_doc, "add(key: bytes, kind, slots, step, metrics, ts, kk_base, bar, extra=None, aside=0, table=None)"
+             " -> bool\n\n"
              "Add a learned template (see parsing/fastpath.py for the fields); False when full.");
 
 static PyObject *Engine_add(Engine *e, PyObject *args)
 {
     PyObject *key, *kind, *slots, *step, *metrics, *ts, *kk_base, *bar, *extra = Py_None, *aside = NULL;
-    if (!PyArg_ParseTuple(args, "SOOOOOOO|OO", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar, &extra,
-                          &aside))
+    PyObject *table = Py_None;
+    if (!PyArg_ParseTuple(args, "SOOOOOOO|OOO", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar, &extra,
+                          &aside, &table))
         return NULL;
     Template *t = PyMem_Calloc(1, sizeof(Template));
     if (t == NULL)
@@ -1615,6 +1630,13 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
               as_int(kk_base, -1000, 1000, &kk) < 0 ||
               (aside != NULL && as_int(aside, 0, ASIDE_TABLE | ASIDE_COPY | ASIDE_CLOSE, &t->aside_ok) < 0);
     t->kk_base = kk;
+    if (!bad && table != Py_None) {
+        if (!PyDict_CheckExact(table)) {
+            PyErr_SetString(PyExc_ValueError, "table: the open table (a dict) or None");
+            bad = 1;
+        } else
+            t->table = Py_NewRef(table);
+    }
     t->rank_slot = -1;
     t->attach_emit = 1;
     if (!bad && t->kind == K_BAR) {

@@ -90,6 +90,22 @@ def new_engine():
     return _fastcore.Engine(Record, _parser._timestamp, EVALISH)
 
 
+class _Table:
+    """The open table a row template is bound to, in a template's (hashable) spec."""
+
+    __slots__ = ("d",)
+
+    def __init__(self, d: dict) -> None:
+        self.d = d
+
+
+def add(engine, spec: tuple) -> bool:
+    """engine.add of a spec (its table, when it has one, as the dict C compares _table with)."""
+    if len(spec) > 10 and spec[10] is not None:
+        return engine.add(*spec[:10], spec[10].d)
+    return engine.add(*spec[:10])
+
+
 def line_key(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
     spans = [m.span() for m in TOKEN.finditer(data)]
     parts, at = [], 0
@@ -348,7 +364,7 @@ def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple, engine=N
     p = clone(state, caches=False)
     if engine is None:
         engine = new_engine()
-        engine.add(*spec)
+        add(engine, spec)
     iso.fresh()
     out: list[Record] = []
     if not engine.try_line(p, data.decode("utf-8"), lineno, out):
@@ -473,7 +489,7 @@ class Learner:
         except Exception:  # learning is an optimisation: a bug here costs speed, never output
             log.debug("line %d: not learned", lineno, exc_info=True)
             spec = None
-        if spec is not None and self.engine.add(*spec):
+        if spec is not None and add(self.engine, spec):
             return True
         if len(self.failed) > 100_000:
             self.failed.clear()
@@ -500,6 +516,7 @@ class _Study:
         self.rest: tuple[int, int] | None = None
         self.disagreed = None  # the context of the last line C and Python read apart (_agrees)
         self.closed = None  # the parser before the line, when the line closed its open table
+        self.row_of = None  # the open markdown table whose row the line is (_Table), if it is one
         # the line between its tokens (the text before the first, ..., after the last)
         self.gaps = [data[b:a] for (_, b), (a, _) in zip([(0, 0)] + spans, spans + [(len(data), 0)])]
 
@@ -514,6 +531,12 @@ class _Study:
             self.pre._table = None
             self.study = self.pre
             base = self._run(self.pre, self.data)
+        elif base is not None and table is not None and table.get("kind") == "markdown" and base.tables \
+                and all(name == "_table_line" and msg[:1] == "|" for name, msg in base.tables) \
+                and base.state["table"] == repr(table):
+            # a row of the open table (or a line it lets through): read as it is only under a
+            # table equal to this one, and the template applies only there
+            self.row_of = _Table(copy_table(table))
         if base is not None and base.rests:
             self.rest = self._rest_start(base.rests)
             base = self.rest and self._run(self.pre, self.data)
@@ -877,7 +900,7 @@ class _Study:
         engine = self.engines.get(spec)
         if engine is None:
             engine = self.engines[spec] = new_engine()
-            engine.add(*spec)
+            add(engine, spec)
         return engine
 
     def _python(self, state, line: bytes, full: bool = False) -> Outcome | None:
@@ -894,7 +917,7 @@ class _Study:
         in several contexts, then agree; else None. It applies in the ASIDE_* states the line was
         read in, and in the others where the full parser agrees there."""
         mask = aside(self.pre)
-        spec = spec + (mask,)
+        spec = spec + (mask, self.row_of)
         levels = self._narrowed(spec, [lv for lv, _ in spec[2]], self.pre)
         for retry in (False, True):
             if levels is None:
@@ -926,13 +949,15 @@ class _Study:
         # does not start with `|`)
         lines = joint[:1] + joint[-1:]
         for bit, states, tables in ((ASIDE_COPY, self._copy_states, None), (ASIDE_TABLE, self._table_states, _unread)):
-            wider = spec[:-1] + (spec[-1] | bit,)
+            if bit == ASIDE_TABLE and self.row_of is not None:
+                continue  # bound to its table: applied under no other
+            wider = spec[:9] + (spec[9] | bit,) + spec[10:]
             if self._agrees(wider, states(), lines, must_apply=False, tables=tables):
                 spec = wider
             elif mask & bit:
                 return None  # it would apply in some such states where Python reads otherwise
             elif bit == ASIDE_TABLE:  # a line that is no row of a markdown table ends it
-                closing = spec[:-1] + (spec[-1] | ASIDE_CLOSE,)
+                closing = spec[:9] + (spec[9] | ASIDE_CLOSE,) + spec[10:]
                 if self._agrees(closing, self._table_states(closable=True), lines, must_apply=False, tables=_ends_markdown):
                     spec = closing
         return spec

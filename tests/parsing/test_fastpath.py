@@ -596,3 +596,39 @@ def test_a_row_seen_without_its_table_is_a_row_of_it():
     rows = "".join(f"| {k}.747 | 49.{k}71 | 23.560 |\n" for k in range(1, 6))
     table = "|   AP   |  AP50  |  AP75  |\n|:------:|:------:|:------:|\n"
     assert_same((rows + table + rows + "iter 1: loss 2.5, time 1.0ms\n") * 4)
+
+
+_MD_LINES = ["|   AP   |  AP50  |  AP75  |\n", "|   AP   |  AP50  |\n", "|  step  |  loss  |  acc   |\n",
+             "|:------:|:------:|:------:|\n", "|:------:|:------:|\n", "| {v} | {w} | 41.263 |\n", "| {v} | {w} |\n",
+             "| {v} | n/a | 41.263 |\n", "| {i} | {v} | {w} |\n",
+             "[05/08 23:58:03 d2.evaluation.coco_evaluation]: Evaluation results for {task}: \n",
+             "[05/08 23:58:03 d2.engine.defaults]: Evaluation results for coco_2017_val in csv format:\n",
+             "iter {i}: loss {v}, time 1.0ms\n", "\n"]
+
+
+@needs_fastcore
+def test_rows_of_an_open_markdown_table_are_read_in_c():
+    """detectron2's `| 38.344 | 59.688 | ... |` under its `|   AP   |  AP50  | ...` header: a
+    template bound to the table (compared by value) reads the rows of every such table."""
+    head = "[05/08 23:58:03 d2.evaluation.coco_evaluation]: Evaluation results for bbox: \n" \
+           "|   AP   |  AP50  |  AP75  |\n|:------:|:------:|:------:|\n"
+    text = "".join(f"iter {k}: loss {k}.5, time 1.0ms\n" + head + f"| {k}.344 | 59.{k}88 | 41.263 |\n" for k in range(40))
+    seen = []
+    parser = StreamParser()
+    slow = parser._slow_line
+    parser._slow_line = lambda *a: (seen.append(a[0]), slow(*a))[1]
+    got = [fastpath.record_key(r) for r in parser.feed(text) + parser.finish()]
+    want, want_stats, _ = parse([text], pure=True)
+    assert got == want and parser.stats == want_stats
+    assert sum(line.endswith("41.263 |") for line in seen) <= 3
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.tuples(st.sampled_from(_MD_LINES), st.sampled_from(["0.5", "38.344", "nan", "12"]),
+                          st.sampled_from(["bbox", "segm"])), min_size=1, max_size=80), st.integers(1, 3))
+def test_markdown_tables_read_the_same(lines, repeat):
+    """Rows under tables of other names, column counts, titles and stages; rows with no table;
+    headers, separators and other lines in between."""
+    text = "".join(line.format(v=v, w=v[::-1], i=k, task=task) for k, (line, v, task) in enumerate(lines))
+    assert_same(text * repeat)
