@@ -36,6 +36,12 @@ enum { K_NOOP, K_DETACH, K_RECORD, K_BAR, K_BLOCKROW };  /* what a template does
  * (StreamParser._step(None): the bar position it follows, else None; the running count declines),
  * or None (an evaluation batch counter) */
 enum { ST_NONE, ST_SLOT, ST_EPT, ST_CTX, ST_NULL };
+/* parser state that no template models, in which a template applies only when its line was
+ * verified not to care (Python's _line reads a format's line before it looks at an open table;
+ * only copypaste lines read their names): an open table (_table), copypaste names (_copy_names).
+ * ASIDE_CLOSE: in an open markdown table, the line closes it (_table = None: it does not start
+ * with `|`) and then does what it does where no table is open. */
+enum { ASIDE_TABLE = 1, ASIDE_COPY = 2, ASIDE_CLOSE = 4 };
 
 typedef struct { Py_ssize_t start, end; int plain; } Tok;   /* plain: digits only */
 
@@ -64,10 +70,17 @@ typedef struct Template {
     int ts_first, ts_last, ts_extra;  /* the timestamp text: tokens first..last and extra bytes */
     int bar_n, bar_total;   /* K_BAR: the tokens of the position and the total */
     int eval_noop;          /* K_BAR: as an evaluation bar after training (another total) it does nothing */
+    /* K_BAR: text glued after the bar (Lightning's checkpoint message after its last redraw) that
+     * _bar reads as a line of its own: it starts rest_off bytes after the end of token rest_tok
+     * (in the literal text, which the key fixes); rest_tok -1: nothing glued */
+    int rest_tok, rest_off;
     int rank_slot;          /* K_RECORD: the token of the rank (`[rank1]:`), else -1 */
     PyObject *cf;           /* K_BLOCKROW: the format whose open block (_block["cf"]) takes the row */
     uint64_t hits;          /* lines it read (Python asks whether a key's templates pay: Engine.usage) */
     int attach_emit, attach_none;  /* K_RECORD: _attach = None after a record / after none */
+    int aside_ok;           /* the ASIDE_* states it applies in */
+    PyObject *table;        /* a line read by the open markdown table (a row): applies only while
+                             * _table equals this one (a copy), else NULL */
 } Template;
 
 typedef struct {
@@ -86,7 +99,11 @@ typedef struct {
     PyObject *last, *shapes, *primary;
     PyObject *attach;
     PyObject *block;        /* _block: None, or the open block (a dict) only K_BLOCKROW reads */
+    PyObject *table;        /* _table: None, or the open table (a dict) a row template compares */
     int guard_ok, has_steps, dirty;
+    int aside;              /* the ASIDE_* states the parser is in */
+    int table_closable;     /* the open table is a markdown table (ASIDE_CLOSE) */
+    int close_table;        /* a template closed it: push writes _table = None */
     long long kk_base;
     int bar_total_none, bar_done, header_epoch_none, expect_train_bar;
     long long bar_total, bar_n, bar_epoch, header_epoch;
@@ -95,7 +112,8 @@ typedef struct {
 /* attribute names of StreamParser */
 static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy_names, *s_last,
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
-    *s_slow_line, *s_primary, *s_epoch, *s_ts_bases, *s_cf, *s_metrics;
+    *s_slow_line, *s_read_line, *s_primary, *s_epoch, *s_ts_bases, *s_cf, *s_metrics;
+static PyObject *s_kind, *s_markdown;  /* an open table's "kind", and the kind ASIDE_CLOSE closes */
 static PyObject *one;  /* the int 1 */
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -193,6 +211,54 @@ static int is_blank(const char *s, Py_ssize_t n)
         unsigned char c = (unsigned char)s[i];
         if (!(c == ' ' || c == '\t' || c == '\v' || c == '\f' || (c >= 0x1c && c <= 0x1f)))
             return 0;
+    }
+    return 1;
+}
+
+/* Whether s[0:n] is UTF-8 as Python's strict decoder takes it (no overlong forms, no surrogates,
+ * nothing above U+10FFFF, no cut sequence): then it is the UTF-8 of the str feed_bytes would
+ * have decoded, bad bytes replaced. */
+static int utf8_valid(const unsigned char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {  /* ASCII eight bytes at a time: most of a log */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ULL) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int len;
+        unsigned char lo = 0x80, hi = 0xBF;  /* the range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0)
+                lo = 0xA0;  /* no overlong form */
+            else if (c == 0xED)
+                hi = 0x9F;  /* no surrogate */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F;  /* nothing above U+10FFFF */
+        } else
+            return 0;
+        if (i + len > n || s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (int k = 2; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+        i += len;
     }
     return 1;
 }
@@ -339,6 +405,7 @@ static void template_free(Template *t)
     PyMem_Free(t->key);
     Py_XDECREF(t->shape);
     Py_XDECREF(t->cf);
+    Py_XDECREF(t->table);
     PyMem_Free(t);
 }
 
@@ -483,6 +550,7 @@ static void release_context(Engine *e)
     Py_CLEAR(e->primary);
     Py_CLEAR(e->attach);
     Py_CLEAR(e->block);
+    Py_CLEAR(e->table);
 }
 
 /* Reads the parser's context into e. -1 with an exception only when an attribute is missing.
@@ -513,8 +581,15 @@ static int pull(Engine *e, PyObject *p)
     PyObject *bases = globals != NULL ? PyDict_GetItemWithError(globals, s_ts_bases) : NULL;
     e->ts_bases = bases != NULL && PyDict_CheckExact(bases) ? Py_NewRef(bases) : NULL;
     e->block = Py_NewRef(v[3]);
-    int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && v[4] == Py_None &&
-             v[5] == Py_None && PyDict_CheckExact(v[14]);
+    e->table = Py_NewRef(v[4]);
+    int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && PyDict_CheckExact(v[14]);
+    e->aside = (v[4] != Py_None ? ASIDE_TABLE : 0) | (v[5] != Py_None ? ASIDE_COPY : 0);
+    e->table_closable = 0;
+    e->close_table = 0;
+    if (PyDict_CheckExact(v[4])) {
+        PyObject *kind = PyDict_GetItemWithError(v[4], s_kind);
+        e->table_closable = kind != NULL && PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_markdown) == 0;
+    }
     int none;
     e->has_steps = PyObject_IsTrue(v[0]) == 1;
     e->attach = Py_NewRef(v[1]);
@@ -557,6 +632,11 @@ static int push(Engine *e, PyObject *p)
     if (!e->dirty)
         return 0;
     e->dirty = 0;
+    if (e->close_table) {
+        e->close_table = 0;
+        if (PyObject_SetAttr(p, s_table, Py_None) < 0)
+            return -1;
+    }
     if (PyObject_SetAttr(p, s_has_steps, e->has_steps ? Py_True : Py_False) < 0 ||
         PyObject_SetAttr(p, s_attach, e->attach) < 0 ||
         PyObject_SetAttr(p, s_bar_done, e->bar_done ? Py_True : Py_False) < 0 ||
@@ -1088,10 +1168,13 @@ static int apply_block_row(Engine *e, const Template *t, const char *s, const To
     return r;
 }
 
-/* 1: the line is done; 0: Python must read it (*h is its key hash when it has one). */
-static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObject *out, uint64_t *h)
+/* 1: the line is done, but for the text from *rest on (when *rest >= 0), a line of its own that
+ * the caller reads next; 0: Python must read it (*h is its key hash when it has one). */
+static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObject *out, uint64_t *h,
+                     Py_ssize_t *rest)
 {
     *h = 0;
+    *rest = -1;
     if (!e->guard_ok || n > MAX_FAST_LINE)
         return 0;
     int block_open = e->block != Py_None;
@@ -1108,16 +1191,29 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
         /* with a block open only its rows are read here: any other line closes it in Python */
         if (t->nslots != nt || (t->kind == K_BLOCKROW) != block_open || !slots_admit(t, s, toks))
             continue;
+        /* state the template was not verified in; or an open table that the line closes; or the
+         * table whose row it is (compared by value: str, lists of str, None; no Python code runs) */
+        int unmodelled = e->aside & ~t->aside_ok, closes = 0;
+        if (t->table != NULL) {
+            if (!(e->aside & ASIDE_TABLE) || PyObject_RichCompareBool(e->table, t->table, Py_EQ) != 1) {
+                PyErr_Clear();
+                continue;
+            }
+            unmodelled &= ~ASIDE_TABLE;
+        } else if (unmodelled == ASIDE_TABLE && (t->aside_ok & ASIDE_CLOSE) && e->table_closable)
+            unmodelled = 0, closes = 1;
+        if (unmodelled)
+            continue;
         int done;
         switch (t->kind) {
         case K_NOOP:
-            t->hits++;
-            return 1;
+            done = 1;
+            break;
         case K_DETACH:
             set_attach(e, Py_NewRef(Py_None));
             e->dirty = 1;
-            t->hits++;
-            return 1;
+            done = 1;
+            break;
         case K_RECORD:
             done = apply_record(e, t, s, n, toks, lineno, out);
             break;
@@ -1130,6 +1226,13 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
         PyErr_Clear();
         if (done) {
             t->hits++;
+            if (closes) {  /* as _table_line does before the line is read on */
+                e->aside &= ~ASIDE_TABLE;
+                e->table_closable = 0;
+                e->close_table = e->dirty = 1;
+            }
+            if (t->kind == K_BAR && t->rest_tok >= 0 && toks[t->rest_tok].end + t->rest_off < n)
+                *rest = toks[t->rest_tok].end + t->rest_off;  /* within the literal gap: Engine_add */
             return 1;
         }
     }
@@ -1215,7 +1318,7 @@ static int Engine_init(Engine *e, PyObject *args, PyObject *kw)
 }
 
 /* Calls parser._slow_line(line, lineno, out, key_or_None) with the context written back first
- * and read again after. */
+ * and read again after; with learn_key NULL, `slow` is parser._read_line(line, lineno, out). */
 static int slow_line(Engine *e, PyObject *parser, PyObject *slow, const char *s, Py_ssize_t n, long lineno,
                      PyObject *out, PyObject *learn_key)
 {
@@ -1230,7 +1333,7 @@ static int slow_line(Engine *e, PyObject *parser, PyObject *slow, const char *s,
         return -1;
     }
     PyObject *args[4] = {line, num, out, learn_key};
-    PyObject *r = PyObject_Vectorcall(slow, args, 4, NULL);
+    PyObject *r = PyObject_Vectorcall(slow, args, learn_key != NULL ? 4 : 3, NULL);
     Py_DECREF(line);
     Py_DECREF(num);
     if (r == NULL)
@@ -1250,21 +1353,61 @@ static PyObject *line_key(const char *s, Py_ssize_t n)
     return PyBytes_FromStringAndSize(key, keylen);
 }
 
-PyDoc_STRVAR(run_doc, "run(parser, block: str, lineno: int, out: list) -> int | None\n\n"
+/* One line: by a template, else by Python (asking it to learn the line's key on some misses);
+ * text glued after a bar that a template read is then read the same way, as _bar reads it with
+ * _line. -1 with an exception when Python raised. */
+static int read_line(Engine *e, PyObject *parser, PyObject *slow, const char *s, Py_ssize_t n, long lineno,
+                     PyObject *out)
+{
+    for (;;) {
+        uint64_t h;
+        Py_ssize_t rest;
+        if (!fast_line(e, s, n, lineno, out, &h, &rest)) {
+            PyObject *key = Py_None;
+            /* misses in an open block are counted apart (Python's Learner keeps them apart too) */
+            uint64_t mh = e->block != NULL && e->block != Py_None ? (h ^ 0x5bd1e9955bd1e995ULL) | 1 : h;
+            if (h != 0 && wants_learning(count_miss(e, mh)))
+                key = line_key(s, n);
+            else
+                Py_INCREF(key);
+            int err = key == NULL || slow_line(e, parser, slow, s, n, lineno, out, key) < 0;
+            Py_XDECREF(key);
+            return err ? -1 : 0;
+        }
+        if (rest < 0)
+            return 0;
+        s += rest;
+        n -= rest;
+    }
+}
+
+PyDoc_STRVAR(run_doc, "run(parser, block: str | bytes, lineno: int, out: list) -> int | None\n\n"
              "Clean a block as parser._clean does and read its `\\n`-terminated lines; return the last\n"
-             "line number, or None (nothing read) for a str with lone surrogates.");
+             "line number, or None (nothing read) for a str with lone surrogates or bytes that are not\n"
+             "UTF-8.");
 
 static PyObject *Engine_run(Engine *e, PyObject *args)
 {
     PyObject *parser, *text, *out;
     long lineno;
-    if (!PyArg_ParseTuple(args, "OUlO!", &parser, &text, &lineno, &PyList_Type, &out))
+    if (!PyArg_ParseTuple(args, "OOlO!", &parser, &text, &lineno, &PyList_Type, &out))
         return NULL;
     Py_ssize_t size;
-    const char *s = PyUnicode_AsUTF8AndSize(text, &size);
-    if (s == NULL) {  /* lone surrogates (feed() of such a str): the caller reads it in Python */
-        PyErr_Clear();
-        Py_RETURN_NONE;
+    const char *s;
+    if (PyBytes_Check(text)) {  /* feed_bytes: no str made of the block (nor its UTF-8 again) */
+        s = PyBytes_AS_STRING(text);
+        size = PyBytes_GET_SIZE(text);
+        if (!utf8_valid((const unsigned char *)s, size))
+            Py_RETURN_NONE;  /* the caller decodes it, bad bytes replaced */
+    } else if (PyUnicode_Check(text)) {
+        s = PyUnicode_AsUTF8AndSize(text, &size);
+        if (s == NULL) {  /* lone surrogates (feed() of such a str): the caller reads it in Python */
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    } else {
+        PyErr_SetString(PyExc_TypeError, "run() takes a str or bytes block");
+        return NULL;
     }
     char *cleaned = NULL;
     if (needs_cleaning(s, size)) {
@@ -1288,19 +1431,9 @@ static PyObject *Engine_run(Engine *e, PyObject *args)
             break;  /* text after the last line end is not a line (the caller keeps it) */
         Py_ssize_t end = nl - s;
         lineno++;
-        uint64_t h;
-        if (!fast_line(e, s + i, end - i, lineno, out, &h)) {
-            PyObject *key = Py_None;
-            /* misses in an open block are counted apart (Python's Learner keeps them apart too) */
-            uint64_t mh = e->block != NULL && e->block != Py_None ? (h ^ 0x5bd1e9955bd1e995ULL) | 1 : h;
-            if (h != 0 && wants_learning(count_miss(e, mh)))
-                key = line_key(s + i, end - i);
-            else
-                Py_INCREF(key);
-            err = key == NULL || slow_line(e, parser, slow, s + i, end - i, lineno, out, key) < 0;
-            Py_XDECREF(key);
-            if (err)
-                break;
+        if (read_line(e, parser, slow, s + i, end - i, lineno, out) < 0) {
+            err = 1;
+            break;
         }
         i = end + 1;
     }
@@ -1315,7 +1448,8 @@ static PyObject *Engine_run(Engine *e, PyObject *args)
 }
 
 PyDoc_STRVAR(try_line_doc, "try_line(parser, line: str, lineno: int, out: list) -> bool\n\n"
-             "Apply the templates to one line against the parser's context; False if none applies.");
+             "Apply the templates to one line against the parser's context; False if none applies.\n"
+             "Text glued after a bar a template read goes to parser._read_line (nothing learned).");
 
 static PyObject *Engine_try_line(Engine *e, PyObject *args)
 {
@@ -1328,8 +1462,14 @@ static PyObject *Engine_try_line(Engine *e, PyObject *args)
     if (s == NULL || pull(e, parser) < 0)
         return NULL;
     uint64_t h;
-    int done = fast_line(e, s, size, lineno, out, &h);
-    int err = push(e, parser) < 0;
+    Py_ssize_t rest;
+    int done = fast_line(e, s, size, lineno, out, &h, &rest), err = 0;
+    if (done && rest >= 0) {
+        PyObject *read = PyObject_GetAttr(parser, s_read_line);
+        err = read == NULL || slow_line(e, parser, read, s + rest, size - rest, lineno, out, NULL) < 0;
+        Py_XDECREF(read);
+    }
+    err = err || push(e, parser) < 0;
     release_context(e);
     if (err)
         return NULL;
@@ -1462,13 +1602,16 @@ static int parse_ts(Template *t, PyObject *ts)
     return 0;
 }
 
-PyDoc_STRVAR(add_doc, "add(key: bytes, kind, slots, step, metrics, ts, kk_base, bar, extra=None) -> bool\n\n"
+PyDoc_STRVAR(add_doc, "add(key: bytes, kind, slots, step, metrics, ts, kk_base, bar, extra=None, aside=0, table=None)"
+             " -> bool\n\n"
              "Add a learned template (see parsing/fastpath.py for the fields); False when full.");
 
 static PyObject *Engine_add(Engine *e, PyObject *args)
 {
-    PyObject *key, *kind, *slots, *step, *metrics, *ts, *kk_base, *bar, *extra = Py_None;
-    if (!PyArg_ParseTuple(args, "SOOOOOOO|O", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar, &extra))
+    PyObject *key, *kind, *slots, *step, *metrics, *ts, *kk_base, *bar, *extra = Py_None, *aside = NULL;
+    PyObject *table = Py_None;
+    if (!PyArg_ParseTuple(args, "SOOOOOOO|OOO", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar, &extra,
+                          &aside, &table))
         return NULL;
     Template *t = PyMem_Calloc(1, sizeof(Template));
     if (t == NULL)
@@ -1484,14 +1627,39 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     int kk = 0;
     int bad = as_int(kind, K_NOOP, K_BLOCKROW, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
               parse_step(t, step) < 0 || parse_metrics(t, metrics) < 0 || parse_ts(t, ts) < 0 ||
-              as_int(kk_base, -1000, 1000, &kk) < 0;
+              as_int(kk_base, -1000, 1000, &kk) < 0 ||
+              (aside != NULL && as_int(aside, 0, ASIDE_TABLE | ASIDE_COPY | ASIDE_CLOSE, &t->aside_ok) < 0);
     t->kk_base = kk;
+    if (!bad && table != Py_None) {
+        if (!PyDict_CheckExact(table)) {
+            PyErr_SetString(PyExc_ValueError, "table: the open table (a dict) or None");
+            bad = 1;
+        } else
+            t->table = Py_NewRef(table);
+    }
     t->rank_slot = -1;
     t->attach_emit = 1;
     if (!bad && t->kind == K_BAR) {
-        PyObject *bn, *bt, *ev = NULL;
-        bad = !PyArg_ParseTuple(bar, "OO|O", &bn, &bt, &ev) || slot_index(bn, t, &t->bar_n) < 0 ||
-              slot_index(bt, t, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 1, &t->eval_noop) < 0);
+        /* (position token, total token[, eval_noop[, rest_tok, rest_off]]) */
+        PyObject *bn, *bt, *ev = NULL, *rt = NULL, *ro = NULL;
+        t->rest_tok = -1;
+        bad = !PyArg_ParseTuple(bar, "OO|OOO", &bn, &bt, &ev, &rt, &ro) || slot_index(bn, t, &t->bar_n) < 0 ||
+              slot_index(bt, t, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 1, &t->eval_noop) < 0) ||
+              (rt != NULL && (ro == NULL || as_int(rt, -1, t->nslots - 1, &t->rest_tok) < 0 ||
+                              as_int(ro, 0, MAX_FAST_LINE, &t->rest_off) < 0));
+        if (!bad && t->rest_tok >= 0) {
+            /* the rest starts in the literal gap after its token: the key fixes that gap's length */
+            Py_ssize_t at = 0, gap = 0;
+            for (int k = -1; at < t->keylen; at++)
+                if (t->key[at] == '\0' && ++k == t->rest_tok)
+                    break;  /* at: the NUL of the token */
+            while (at + 1 + gap < t->keylen && t->key[at + 1 + gap] != '\0')
+                gap++;
+            if (t->rest_off > gap) {
+                PyErr_SetString(PyExc_ValueError, "a bar's rest starts beyond the gap after its token");
+                bad = 1;
+            }
+        }
         if (!bad && !(t->step_kind == ST_NONE || (t->step_kind == ST_EPT && t->p_slot == t->bar_n &&
                                                   t->t_slot == t->bar_total))) {
             PyErr_SetString(PyExc_ValueError, "a bar's step: () or (ST_EPT, epoch, its position, its total, base)");
@@ -1704,8 +1872,9 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_table, "_table"}, {&s_copy_names, "_copy_names"}, {&s_last, "_last"}, {&s_shapes, "_shapes"},
         {&s_bar_total, "_bar_total"}, {&s_bar_n, "_bar_n"}, {&s_bar_done, "_bar_done"},
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
-        {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_primary, "_primary"},
+        {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_read_line, "_read_line"}, {&s_primary, "_primary"},
         {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"}, {&s_cf, "cf"}, {&s_metrics, "metrics"},
+        {&s_kind, "kind"}, {&s_markdown, "markdown"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)

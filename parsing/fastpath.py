@@ -26,6 +26,7 @@ cache is overlaid. See parsing/README.md (Fast path).
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import logging
 import operator
@@ -34,6 +35,7 @@ import re
 from dataclasses import dataclass
 
 from parsing import parser as _parser
+from parsing import tables as _tables
 from parsing.formats import EVALISH, FMTS, GENERIC
 from parsing.records import ParseStats, Record
 
@@ -47,6 +49,10 @@ log = logging.getLogger(__name__)
 FORM, SHAPE, EXACT = range(3)  # which tokens a slot admits (the C enum): see _fastcore.c
 NOOP, DETACH, RECORD, BAR, BLOCKROW = range(5)  # what a template does (the C enum)
 ST_SLOT, ST_EPT, ST_CTX, ST_NULL = 1, 2, 3, 4
+# parser state no template models (the C enum): an open table, copypaste names; a template applies
+# in it only when verified there (a format's line: _line reads formats before an open table);
+# ASIDE_CLOSE: in an open markdown table the line closes it, then reads as without one
+ASIDE_TABLE, ASIDE_COPY, ASIDE_CLOSE = 1, 2, 4
 
 TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _RUN = re.compile(rb"[0-9]+")
@@ -61,6 +67,20 @@ _FORMATS = FMTS + (GENERIC,)
 _BAR_STATE = ("_bar_total", "_bar_n", "_bar_done", "_bar_epoch", "_expect_train_bar", "_header_epoch")
 
 
+# tables of each kind, open (what _table holds), for the verification of ASIDE_TABLE
+_OPEN_TABLES = (
+    {"kind": "markdown", "names": ["AP", "AP50"], "stage": "rows", "title": None},
+    {"kind": "markdown", "names": ["AP", "AP50"], "stage": "header", "title": "bbox"},
+    {"kind": "box", "rows": [(None, "loss", "0.5")], "section": None, "ts": None, "line": 1},
+    {"kind": "columns", "names": _tables.column_header("Epoch  train_loss  valid_loss  accuracy")},
+)
+
+
+def aside(p) -> int:
+    """The ASIDE_* states the parser is in."""
+    return (ASIDE_TABLE if p._table is not None else 0) | (ASIDE_COPY if p._copy_names is not None else 0)
+
+
 def available() -> bool:
     """Whether the C extension was built (pip builds it wherever a C compiler is found)."""
     return _fastcore is not None
@@ -68,6 +88,22 @@ def available() -> bool:
 
 def new_engine():
     return _fastcore.Engine(Record, _parser._timestamp, EVALISH)
+
+
+class _Table:
+    """The open table a row template is bound to, in a template's (hashable) spec."""
+
+    __slots__ = ("d",)
+
+    def __init__(self, d: dict) -> None:
+        self.d = d
+
+
+def add(engine, spec: tuple) -> bool:
+    """engine.add of a spec (its table, when it has one, as the dict C compares _table with)."""
+    if len(spec) > 10 and spec[10] is not None:
+        return engine.add(*spec[:10], spec[10].d)
+    return engine.add(*spec[:10])
 
 
 def line_key(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
@@ -102,9 +138,26 @@ def clone(p, caches: bool = True):
     # a block's rows only add to its metrics; its format (`cf`) stays the same object, which C
     # compares by identity
     c._block = None if p._block is None else {**p._block, "metrics": dict(p._block["metrics"])}
-    c._table = None if p._table is None else copy.deepcopy(p._table)
+    c._table = None if p._table is None else copy_table(p._table)
     c._copy_names = list(p._copy_names) if p._copy_names is not None else None
     return c
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def copy_table(table: dict) -> dict:
+    """An open table (`_table`) as deepcopy copies it, cheaper: its dict and its lists (of names,
+    of a box's row tuples, whose items are str, None or the STEP marker that the parser only
+    appends to or replaces); deepcopy for anything else."""
+    out = {}
+    for k, v in table.items():
+        if type(v) is list:
+            v = list(v)
+        elif type(v) not in _SCALARS:
+            return copy.deepcopy(table)
+        out[k] = v
+    return out
 
 
 def _same_float(a, b) -> bool:
@@ -193,6 +246,19 @@ def record_key(r: Record) -> tuple:
     return (type(r.step), r.step, tuple((k, repr(v)) for k, v in r.metrics.items()), repr(r.timestamp), r.line)
 
 
+def same_record(a: Record, b: Record) -> bool:
+    """record_key(a) == record_key(b), the metrics compared in C when it can tell (in step, floats
+    by bits, NaN as NaN)."""
+    if type(a.step) is not type(b.step) or a.step != b.step or a.line != b.line \
+            or not _same_float(a.timestamp, b.timestamp):
+        return False
+    if _fastcore is not None and type(a.metrics) is dict and type(b.metrics) is dict:
+        same = _fastcore.same_items(a.metrics, b.metrics, True)
+        if same is not None:
+            return same
+    return record_key(a) == record_key(b)
+
+
 @dataclass
 class Outcome:
     records: list
@@ -202,9 +268,11 @@ class Outcome:
     ranks: tuple = ()  # the ranks _emit filtered by (`[rank1]:`)
     emits: tuple = ()  # the reprint flag of each _emit call (a record may be asked for and not made)
     block: tuple | None = None  # (format, metrics) of the open block afterwards
+    rests: tuple = ()  # texts glued after a bar that _bar read as lines of their own
+    tables: tuple = ()  # (reader, message) of each open-table reader called (only where a table was open)
 
     def same(self, other: Outcome) -> bool:
-        return [record_key(r) for r in self.records] == [record_key(r) for r in other.records] \
+        return len(self.records) == len(other.records) and all(map(same_record, self.records, other.records)) \
             and self.state == other.state
 
 
@@ -250,22 +318,44 @@ class _Isolated:
             cf.shapes = shapes
 
 
-def run_python(iso: _Isolated, state, data: bytes, lineno: int) -> Outcome | None:
+def run_python(iso: _Isolated, state, data: bytes, lineno: int, glued: bool = False) -> Outcome | None:
+    """The full parser on the line; `glued`: without reading the text glued after a bar (what a
+    bar template does itself: C reads that text as a line of its own, as _bar does)."""
     p = clone(state, caches=False)
-    flags, ranks, emits = [], [], []
-    rank_filter, failed, emit = p._primary_rank, p._failed, p._emit
+    flags, ranks, emits, rests = [], [], [], []
+    rank_filter, failed, emit, read = p._primary_rank, p._failed, p._emit, p._line
     p._primary_rank = lambda m, r: (ranks.append(r), rank_filter(m, r))[1]
     p._failed = lambda *a: (flags.append("failed"), failed(*a))[1]
     p._emit = lambda *a, **k: (emits.append(k.get("reprint", len(a) > 6 and a[6])), emit(*a, **k))[1]
+
+    def nested(text, n, out):  # _bar's call of _line on the text after the bar
+        rests.append(text)
+        if not glued:
+            read(text, n, out)
+
+    tables = []
+    if p._table is not None:  # which readers of the open table see the line, and its message
+        for name in _TABLE_READERS:
+            setattr(p, name, functools.partial(_watched, getattr(p, name), name, tables))
     iso.fresh()
     out: list[Record] = []
     try:
-        p._line(data.decode("utf-8"), lineno, out)
+        p._line = nested
+        read(data.decode("utf-8"), lineno, out)
     except Exception:
         return None
-    del p._primary_rank, p._failed, p._emit
+    del p._primary_rank, p._failed, p._emit, p._line
     block = None if p._block is None else (p._block["cf"], p._block["metrics"])
-    return Outcome(out, snapshot(p), iso.texts, bool(flags) or len(emits) > 1, tuple(ranks), tuple(emits), block)
+    return Outcome(out, snapshot(p), iso.texts, bool(flags) or len(emits) > 1, tuple(ranks), tuple(emits), block,
+                   tuple(rests), tuple(tables))
+
+
+_TABLE_READERS = ("_table_line", "_column_row", "_box_line")
+
+
+def _watched(reader, name: str, calls: list, msg: str, *args):
+    calls.append((name, msg))
+    return reader(msg, *args)
 
 
 def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple, engine=None) -> Outcome | None:
@@ -274,7 +364,7 @@ def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple, engine=N
     p = clone(state, caches=False)
     if engine is None:
         engine = new_engine()
-        engine.add(*spec)
+        add(engine, spec)
     iso.fresh()
     out: list[Record] = []
     if not engine.try_line(p, data.decode("utf-8"), lineno, out):
@@ -399,7 +489,7 @@ class Learner:
         except Exception:  # learning is an optimisation: a bug here costs speed, never output
             log.debug("line %d: not learned", lineno, exc_info=True)
             spec = None
-        if spec is not None and self.engine.add(*spec):
+        if spec is not None and add(self.engine, spec):
             return True
         if len(self.failed) > 100_000:
             self.failed.clear()
@@ -421,15 +511,39 @@ class _Study:
         self.extra_states: list = []  # contexts the verification adds for this kind of line
         self.engines: dict[tuple, object] = {}  # an engine holding each template tried
         self.checked: dict[tuple, tuple] = {}  # (template, context, line) C was checked on
+        # a bar with text glued after it (which _bar reads as a line): where that text starts, as
+        # (token, bytes after its end); the study runs the full parser without reading it (_run)
+        self.rest: tuple[int, int] | None = None
+        self.disagreed = None  # the context of the last line C and Python read apart (_agrees)
+        self.closed = None  # the parser before the line, when the line closed its open table
+        self.row_of = None  # the open markdown table whose row the line is (_Table), if it is one
         # the line between its tokens (the text before the first, ..., after the last)
         self.gaps = [data[b:a] for (_, b), (a, _) in zip([(0, 0)] + spans, spans + [(len(data), 0)])]
 
     def template(self) -> tuple | None:
-        base = run_python(self.iso, self.pre, self.data, self.lineno)
+        base = self._run(self.pre, self.data)
+        table = self.pre._table
+        if base is not None and table is not None and table.get("kind") == "markdown" \
+                and base.state["table"] == "None" and _ends_markdown(base.tables):
+            # it ends the open table (it is no row of it): studied where no table is open, then
+            # verified as closing one (ASIDE_CLOSE), this one among others
+            self.closed, self.pre = self.pre, clone(self.pre)
+            self.pre._table = None
+            self.study = self.pre
+            base = self._run(self.pre, self.data)
+        elif base is not None and table is not None and table.get("kind") == "markdown" and base.tables \
+                and all(name == "_table_line" and msg[:1] == "|" for name, msg in base.tables) \
+                and base.state["table"] == repr(table):
+            # a row of the open table (or a line it lets through): read as it is only under a
+            # table equal to this one, and the template applies only there
+            self.row_of = _Table(copy_table(table))
+        if base is not None and base.rests:
+            self.rest = self._rest_start(base.rests)
+            base = self.rest and self._run(self.pre, self.data)
         if base is None or base.unmodelled:
             return None
         kind = self._kind(base)
-        if kind is None:
+        if kind is None or (self.rest is not None and kind != BAR):
             return None
         if kind in (NOOP, DETACH):
             spec = self._noop(kind)
@@ -441,6 +555,30 @@ class _Study:
             spec = self._bar(base)
         return spec and self._verified(spec)
 
+    def _run(self, state, line: bytes) -> Outcome | None:
+        """The full parser on a line of the study (a glued bar's rest not read: see _rest_start)."""
+        return run_python(self.iso, state, line, self.lineno, glued=self.rest is not None)
+
+    def _rest_start(self, rests: tuple) -> tuple[int, int] | None:
+        """(token, offset after its end) where the text glued after a bar starts: the line's end,
+        after a token, not blank (_bar reads no blank rest), in the literal text after that token."""
+        if len(rests) != 1 or not rests[0] or rests[0].isspace():
+            return None
+        rest = rests[0].encode("utf-8")
+        cut = len(self.data) - len(rest)
+        if not self.data.endswith(rest):
+            return None
+        before = [i for i, (a, b) in enumerate(self.spans) if b <= cut]
+        if not before or (before[-1] + 1 < len(self.spans) and self.spans[before[-1] + 1][0] < cut):
+            return None
+        return before[-1], cut - self.spans[before[-1]][1]
+
+    def _rest_of(self, line: bytes) -> str | None:
+        """The text a glued bar template hands on as a line, for a variant of the line."""
+        tok, off = self.rest
+        cut = [m.end() for m in TOKEN.finditer(line)][tok] + off
+        return line[cut:].decode("utf-8") if cut < len(line) else None
+
     # -- what the line did
     def _kind(self, base: Outcome) -> int | None:
         before, after = snapshot(self.pre), base.state
@@ -449,13 +587,14 @@ class _Study:
         if block is not None:  # in an open block C reads a format's rows and nothing else
             return BLOCKROW if changed == {"block"} and not base.records and not base.emits and not base.ranks \
                 and block["cf"] is not None else None
-        if not base.records and changed <= {"attach"} and not base.ranks and all(base.emits):
-            # a bar redrawn at the same position changes nothing: try it where no bar was seen
-            # (other context set to values no line sets, so that a line that only set it again shows)
+        if changed <= {"attach", "last", "shapes"} and len(base.records) <= 1 and not base.ranks and all(base.emits):
+            # a bar redrawn at the same position changes nothing but its postfix values (Lightning's
+            # last redraw, a checkpoint message glued on): try it where no bar was seen (other
+            # context set to values no line sets, so that a line that only set it again shows)
             probe = clone(self.pre)
             probe._attach, probe._bar_total, probe._bar_n, probe._bar_done = _SENTINEL_ATTACH, None, -1, False
             probe._table_title, probe._copy_task, probe._kk_base = "\0probe", "\0probe", 7
-            got = run_python(self.iso, probe, self.data, self.lineno)
+            got = self._run(probe, self.data)
             if got is None or got.unmodelled or got.ranks:
                 return None
             if got.state["bar_n"] != -1:
@@ -475,7 +614,7 @@ class _Study:
             # studied where no rank copy is filtered and no value is stale: then it makes its record
             study = clone(self.pre)
             study._primary, study._last = {}, {}
-            got = run_python(self.iso, study, self.data, self.lineno)
+            got = self._run(study, self.data)
             if got is None or got.unmodelled or got.emits != (False,) or len(got.records) != 1:
                 return None
             if {k for k in got.state if snapshot(study)[k] != got.state[k]} <= record_ok:
@@ -582,7 +721,7 @@ class _Study:
                 if c in deps or c in structural or not tok.isdigit() or line is None:
                     continue
                 both = self._with({**moved, c: successor(tok)})
-                got = both and run_python(self.iso, self.study, both, self.lineno)
+                got = both and self._run(self.study, both)
                 if got and len(got.records) == 1 and got.records[0].step != there.records[0].step:
                     return [c]
         return []
@@ -638,7 +777,7 @@ class _Study:
         # where no bar was seen (the parser's own context may take the line for an evaluation bar)
         fresh = clone(self.pre)
         fresh._last, fresh._bar_total, fresh._bar_n, fresh._bar_done = {}, None, -1, False
-        first = run_python(self.iso, fresh, self.data, self.lineno)
+        first = self._run(fresh, self.data)
         if first is None or first.unmodelled or first.ranks or len(first.records) > 1 or first.state["bar_n"] == -1:
             return None
         variants = self._single_variants(fresh)
@@ -670,7 +809,8 @@ class _Study:
         got = self._python(done, self.data)
         eval_noop = int(got is not None and not got.records and not got.emits and got.state == snapshot(done))
         self.extra_states = [done]
-        return (self.key, BAR, self._slots(levels), step, metrics, ts, self.pre._kk_base, (n_slot, t_slot, eval_noop), None)
+        bar = (n_slot, t_slot, eval_noop) + (self.rest or ())
+        return (self.key, BAR, self._slots(levels), step, metrics, ts, self.pre._kk_base, bar, None)
 
     def _block_row(self) -> tuple | None:
         """The metric a row adds to the open block of its format: studied in that block emptied
@@ -728,9 +868,10 @@ class _Study:
             states.append(s)
         return states
 
-    def _agrees(self, spec: tuple, states: list, lines: list[bytes], must_apply: bool) -> bool:
+    def _agrees(self, spec: tuple, states: list, lines: list[bytes], must_apply: bool, tables=None) -> bool:
         """C and the full parser agree on every line in the parser's own context, and on the line
-        itself and a few variants in the other contexts."""
+        itself and a few variants in the other contexts; `tables`: what the open table's readers
+        may have seen of the line where C applied (Outcome.tables), checked too."""
         for n, state in enumerate(states):
             for k, line in enumerate(lines if n == 0 else lines[:1] + lines[-3:]):
                 # a line this template was already checked on in this context (variants repeat:
@@ -742,8 +883,13 @@ class _Study:
                     got = run_c(self.iso, state, line, self.lineno, spec, self._engine(spec))
                     declined = got is None
                     if not declined:
-                        want = self._python(state, line)
-                        if want is None or not got.same(want):
+                        want = self._python(state, line, full=True)
+                        if want is None or not got.same(want) or \
+                                (self.rest is not None and want.rests != (self._rest_of(line),)):
+                            # (a glued bar: C would hand on other text than _bar does)
+                            self.disagreed = state
+                            return False
+                        if tables is not None and not tables(want.tables):
                             return False
                     self.checked[spec, id(state), line] = (state, declined)  # the state kept alive
                 if declined and must_apply and k == 0 and n == 0:
@@ -754,40 +900,101 @@ class _Study:
         engine = self.engines.get(spec)
         if engine is None:
             engine = self.engines[spec] = new_engine()
-            engine.add(*spec)
+            add(engine, spec)
         return engine
 
-    def _python(self, state, line: bytes) -> Outcome | None:
-        key = (id(state), line)
+    def _python(self, state, line: bytes, full: bool = False) -> Outcome | None:
+        """_run, or with `full` the whole line read (what C and Python are compared on), cached."""
+        glued = self.rest is not None and not full
+        key = (id(state), line, glued)
         if key not in self.seen:
             self.alive.append(state)  # so that no other state gets its id while the study runs
-            self.seen[key] = run_python(self.iso, state, line, self.lineno)
+            self.seen[key] = run_python(self.iso, state, line, self.lineno, glued)
         return self.seen[key]
 
     def _verified(self, spec: tuple) -> tuple | None:
         """The template with each slot as wide as its variants allow, if all variants together,
-        in several contexts, then agree; else None."""
-        kind, levels = spec[1], [lv for lv, _ in spec[2]]
-        roles = _role_slots(spec)
+        in several contexts, then agree; else None. It applies in the ASIDE_* states the line was
+        read in, and in the others where the full parser agrees there."""
+        mask = aside(self.pre)
+        spec = spec + (mask, self.row_of)
+        levels = self._narrowed(spec, [lv for lv, _ in spec[2]], self.pre)
+        for retry in (False, True):
+            if levels is None:
+                return None
+            spec = self._with_levels(spec, levels)
+            joint = [self.data] + [self._with({  # one variant drawn per slot (built alone: this runs often)
+                i: variant(tok, levels[i], self.rng.randrange(variant_count(levels[i])), self.rng)
+                for i, tok in enumerate(self.toks) if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
+            # every FORM slot at one run length at once: slots interact (`Epoch 99999999999/3` is no
+            # header while either number is too long for its regex, `Epoch 6/3` is one)
+            for length in _RUN_LENGTHS:
+                joint.append(self._with({
+                    i: with_runs(tok, length, self.rng)
+                    for i, tok in enumerate(self.toks) if levels[i] == FORM}))
+            joint = [x for x in joint if x]
+            self.disagreed = None
+            if self._agrees(spec, self._states(), joint, must_apply=True):
+                break
+            if retry or self.disagreed is None or self.disagreed is self.pre:
+                return None
+            # another context reads some token otherwise (`[Rank 123456789]` is no rank prefix;
+            # where that rank filtered every value anyway, the line's own context could not
+            # tell): each slot narrowed in that context too, then all of it checked again
+            levels = self._narrowed(spec, levels, self.disagreed)
+        # each state no template models, of every kind (the line's own state is one example of
+        # its kind: a table's separator row does nothing in the rows of a table, not in its header)
+        # (what an open table's readers make of a line depends on the table: its columns; a line
+        # may pass where they read it only as markdown's `_table_line` ends a table on a line that
+        # does not start with `|`)
+        lines = joint[:1] + joint[-1:]
+        for bit, states, tables in ((ASIDE_COPY, self._copy_states, None), (ASIDE_TABLE, self._table_states, _unread)):
+            if bit == ASIDE_TABLE and self.row_of is not None:
+                continue  # bound to its table: applied under no other
+            wider = spec[:9] + (spec[9] | bit,) + spec[10:]
+            if self._agrees(wider, states(), lines, must_apply=False, tables=tables):
+                spec = wider
+            elif mask & bit:
+                return None  # it would apply in some such states where Python reads otherwise
+            elif bit == ASIDE_TABLE:  # a line that is no row of a markdown table ends it
+                closing = spec[:9] + (spec[9] | ASIDE_CLOSE,) + spec[10:]
+                if self._agrees(closing, self._table_states(closable=True), lines, must_apply=False, tables=_ends_markdown):
+                    spec = closing
+        return spec
+
+    def _narrowed(self, spec: tuple, levels: list[int], state) -> list[int] | None:
+        """Each slot's level, from `levels`, as wide as its variants alone allow in `state`; None
+        when a slot the template reads a value from (or any slot of a no-op) must be exact."""
+        kind, roles, levels = spec[1], _role_slots(spec), list(levels)
         for i, tok in enumerate(self.toks):
             while levels[i] != EXACT:
                 lines = [self._with({i: v}) for v in variants(tok, levels[i], self.rng)]
-                if self._agrees(self._with_levels(spec, levels), [self.pre], [x for x in lines if x], False):
+                if self._agrees(self._with_levels(spec, levels), [state], [x for x in lines if x], False):
                     break
                 levels[i] += 1
                 if levels[i] == EXACT and (i in roles or kind in (NOOP, DETACH)):
                     return None  # a value that matters only as this token: not a template
-        spec = self._with_levels(spec, levels)
-        joint = [self.data] + [self._with({  # one variant drawn per slot (built alone: this runs often)
-            i: variant(tok, levels[i], self.rng.randrange(variant_count(levels[i])), self.rng)
-            for i, tok in enumerate(self.toks) if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
-        # every FORM slot at one run length at once: slots interact (`Epoch 99999999999/3` is no
-        # header while either number is too long for its regex, `Epoch 6/3` is one)
-        for length in _RUN_LENGTHS:
-            joint.append(self._with({
-                i: with_runs(tok, length, self.rng)
-                for i, tok in enumerate(self.toks) if levels[i] == FORM}))
-        return spec if self._agrees(spec, self._states(), [x for x in joint if x], must_apply=True) else None
+        return levels
+
+    def _copy_states(self) -> list:
+        """The parser before the line with copypaste names and a task."""
+        s = clone(self.pre)
+        s._copy_task, s._copy_names = "bbox", ["AP", "AP50"]
+        return [s]
+
+    def _table_states(self, closable: bool = False) -> list:
+        """The parser before the line with a table of each kind open (`closable`: a markdown
+        table, what ASIDE_CLOSE applies in)."""
+        states = []
+        for table in _OPEN_TABLES:
+            if closable and table["kind"] != "markdown":
+                continue
+            s = clone(self.pre)
+            s._table = copy_table(table)
+            states.append(s)
+        if closable and self.closed is not None:
+            states.append(self.closed)
+        return states
 
     def _with(self, new: dict[int, bytes]) -> bytes | None:
         if _fastcore is None:
@@ -812,9 +1019,21 @@ def _row(got: Outcome | None, cf) -> tuple | None:
     return next(iter(got.block[1].items()))
 
 
+def _unread(tables: tuple) -> bool:
+    """No reader of the open table saw the line (a format's line, one that ends in a format's
+    reader): its content cannot matter."""
+    return not tables
+
+
+def _ends_markdown(tables: tuple) -> bool:
+    """Only markdown's reader saw the line, and it does not start with `|`: it ends any markdown
+    table, whatever its columns."""
+    return all(name == "_table_line" and msg[:1] != "|" for name, msg in tables)
+
+
 def _role_slots(spec: tuple) -> set[int]:
     """The slots a template reads a value from."""
-    _, kind, _, step, metrics, ts, _, bar, extra = spec
+    _, kind, _, step, metrics, ts, _, bar, extra, *_ = spec
     extra = extra if kind == RECORD else None
     roles = set(step[1:4] if step and step[0] == ST_EPT else step[1:2] if step and step[0] == ST_SLOT else ())
     for _, const, first, last, _ in metrics:

@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 
 MAX_LINE = 1 << 20  # a line beyond this is cut; the rest is dropped and counted
 MAX_PARSE = 1 << 16  # how much of a (capped) line is read for metrics
-READ_BLOCK = 1 << 20
+# parse_file's read size, as capture's (CHUNK_BYTES): each block is copied a few times (bytes, str,
+# pending + text, its UTF-8); at 1 MiB those copies were fresh pages from malloc each time (200k
+# page faults, 7% of the CPU on bench/parse_bench.py), under the mmap threshold they are reused
+READ_BLOCK = 1 << 16
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _NESTED = "\ue000"  # stands in for tqdm's cursor-up (`\x1b[A`) that ends a bar drawn at position >= 1
@@ -149,7 +152,32 @@ class StreamParser:
         """Like feed(); bytes are decoded incrementally as UTF-8, bad bytes replaced."""
         if self._decoder is None:
             self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        if self._engine is not None and not self._overflow and self._decoder.getstate()[0] == b"":
+            out = self._feed_utf8(data)
+            if out is not None:
+                return out
         return self.feed(self._decoder.decode(data))
+
+    def _feed_utf8(self, data: bytes) -> list[Record] | None:
+        """feed(decode(data)) with the lines `data` completes handed to C as bytes (no str made of
+        them, nor their UTF-8 again); None, nothing done, when `data` completes no line after the
+        pending text or they are not UTF-8 (feed() then reads the decoded text). The cut is
+        feed()'s: a line end is ASCII, the decoder is clean after it."""
+        end = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if 0 <= end == len(data) - 1 and data[end] == 13:  # `\r`, maybe the first half of `\r\n`
+            end = max(data.rfind(b"\n", 0, end), data.rfind(b"\r", 0, end))
+        if end < 0:
+            return None
+        block = data[:end + 1]
+        if self._pending:
+            block = self._pending.encode("utf-8", "surrogatepass") + block
+        out: list[Record] = []
+        lineno = self._engine.run(self, block, self._lineno, out)
+        if lineno is None:
+            return None
+        self._lineno = lineno
+        self._pending = self._cap(self._decoder.decode(data[end + 1:]))
+        return out
 
     def finish(self) -> list[Record]:
         """Flush the pending partial line and any open block."""
