@@ -253,10 +253,24 @@ GENERIC_SECTION = re.compile(r"(?i)\s{0,8}(?P<section>validation|validate|valid|
 
 # What makes an unknown line worth the generic parser: a label that names a training quantity.
 # (Applied to lowercased text: a case-insensitive scan costs several times more.)
+def by_first_letter(*words: str) -> str:
+    """An alternation of regex words grouped by their first character (`l(?:oss|r)|a(?:cc|uc)`):
+    `re` tries the alternatives of a group one by one at every position of a scan, so a line costs
+    one test per group instead of one per word (about half the time for METRIC_WORDS). Matches
+    exactly what the flat alternation matches."""
+    groups: dict[str, list[str]] = {}
+    for w in words:
+        groups.setdefault(w[0], []).append(w[1:])
+    return "|".join(f"{re.escape(c)}(?:{'|'.join(rests)})" if len(rests) > 1 or rests[0] else re.escape(c)
+                    for c, rests in groups.items())
+
+
 METRIC_WORDS = re.compile(
-    r"(?<![a-z])(?:loss|lr|learning|g?norm|acc|accuracy|ppl|perplexity|reward|rewards|kl|entropy|f1"
-    r"|bleu|rouge\w{0,4}|auc|map|wer|cer|err|error|mse|mae|rmse|score|mfu|tflops|tps|throughput"
-    r"|tokens|samples|precision|recall|iou|miou|dice|bpb|bpc|nll|logloss|mlogloss|l1|l2|ndcg|merror|xent)(?![a-z])"
+    r"(?<![a-z])(?:" + by_first_letter(
+        "loss", "lr", "learning", "gnorm", "norm", "acc", "accuracy", "ppl", "perplexity", "reward", "rewards", "kl",
+        "entropy", "f1", "bleu", r"rouge\w{0,4}", "auc", "map", "wer", "cer", "err", "error", "mse", "mae", "rmse",
+        "score", "mfu", "tflops", "tps", "throughput", "tokens", "samples", "precision", "recall", "iou", "miou",
+        "dice", "bpb", "bpc", "nll", "logloss", "mlogloss", "l1", "l2", "ndcg", "merror", "xent") + r")(?![a-z])"
 )
 # Lines that talk about metrics without reporting one: events, configuration, checkpoints.
 # (Applied to lowercased text.)
