@@ -71,6 +71,9 @@ def _clean(block: str) -> str:
     return block
 
 
+_ABSENT = object()
+
+
 def _same(a: float, b: float) -> bool:
     return a == b or (a != a and b != b)
 
@@ -112,8 +115,8 @@ class StreamParser:
         self._table_title: str | None = None
         self._copy_task: str | None = None
         self._copy_names: list[str] | None = None
-        # learned whole lines (prefix + head + body shape as one regex) by the line's first
-        # character, the last used first
+        # learned whole lines (prefix + head + body shape as one regex) by the line's first two
+        # characters (one would send `Test:` lines to the regex of `Train:` lines), the last used first
         self._fast: dict[str, list[FastLine]] = {}
         self._fast_known: dict[tuple, FastLine | None] = {}
         # learned line templates applied in C (parsing/fastpath.py); user patterns are read in Python
@@ -224,10 +227,18 @@ class StreamParser:
         lines = _clean(block).split("\n")
         lines.pop()
         lineno = self._lineno
-        read = self._read_line
+        line_fn = self._line
+        # _read_line inlined: a call less per line (a `try` costs nothing in 3.11 until it raises)
         for line in lines:
             lineno += 1
-            read(line, lineno, out)
+            if len(line) > MAX_LINE:
+                line = line[:MAX_LINE]
+                self._stats.truncated_lines += 1
+            try:
+                line_fn(line, lineno, out)
+            except Exception:
+                log.debug("line %d: parser error", lineno, exc_info=True)
+                self._stats.failures += 1
         self._lineno = lineno
 
     def _read_line(self, line: str, lineno: int, out: list[Record]) -> bool:
@@ -260,7 +271,7 @@ class StreamParser:
             if self._user_line(line, lineno, out):
                 return
         else:
-            fast = self._fast.get(line[0])
+            fast = self._fast.get(line[:2])
             if fast is not None and self._block is None and len(line) <= MAX_PARSE:
                 for k, fl in enumerate(fast):
                     m = fl.rx.match(line)
@@ -395,7 +406,9 @@ class StreamParser:
         last = self._last
         if reprint:
             # the epoch is the bar's context, not a reprinted value: it goes with whatever is new
-            metrics = {k: v for k, v in metrics.items() if k == "epoch" or k not in last or not _same(last[k], v)}
+            # (`_same` inlined: NaN equals NaN; `o` is _ABSENT for a name without a last value)
+            metrics = {k: v for k, v in metrics.items()
+                       if k == "epoch" or (o := last.get(k, _ABSENT)) is _ABSENT or not (o == v or (o != o and v != v))}
             if len(metrics) == 1 and "epoch" in metrics and "epoch" in last and _same(last["epoch"], metrics["epoch"]):
                 return False
         elif not EVALISH.isdisjoint(metrics):
@@ -456,7 +469,7 @@ class StreamParser:
         if len(self._fast_known) < 256:
             self._fast_known[key] = fl
         if fl is not None and fl.rx.match(line) is not None:
-            fast = self._fast.setdefault(line[0], [])
+            fast = self._fast.setdefault(line[:2], [])
             fast.insert(0, fl)
             del fast[_MAX_FAST:]
 
@@ -850,7 +863,8 @@ class FastLine:
     (the same prefix, format and shape would be picked; the checks in `read` make sure), for one
     match and a float() per value. Anything unusual goes back to the full path."""
 
-    __slots__ = ("rx", "cf", "shape", "section_raw", "has", "base", "ranked", "check_prefix")
+    __slots__ = ("rx", "cf", "shape", "section_raw", "has", "base", "ranked", "check_prefix", "earlier",
+                 "has_section", "has_step", "has_epoch", "has_pos", "has_total", "has_ts")
 
     @classmethod
     def build(cls, cf: Fmt, shape, ranked: bool, lead: bool, prefix, section_raw: str | None) -> FastLine | None:
@@ -874,11 +888,28 @@ class FastLine:
         self.cf = cf
         self.shape = shape.shifted(offset)
         self.section_raw = section_raw
-        self.has = frozenset(rx.groupindex)
+        self.has = has = frozenset(rx.groupindex)
+        # which groups the regex has, looked up once here rather than per line
+        self.has_section, self.has_step, self.has_epoch = "section" in has, "step" in has, "epoch" in has
+        self.has_pos, self.has_total, self.has_ts = "pos" in has, "total" in has, "ts" in has
         self.base = cf.fmt.epoch_base
         self.ranked = ranked
         self.check_prefix = prefix is None
+        # the formats the full path tries before this one, by the 4 characters that pick them
+        self.earlier: dict[str, tuple[Fmt, ...] | None] = {}
         return self
+
+    def _earlier(self, start: str) -> tuple[Fmt, ...] | None:
+        """The formats `_line` tries before this one on a message starting with `start`; None
+        when `_line` would not try this one at all."""
+        cands = BY_START.get(start)
+        if cands is None or self.cf not in cands:
+            got = None
+        else:
+            got = cands[:cands.index(self.cf)]
+        if len(self.earlier) < 64:
+            self.earlier[start] = got
+        return got
 
     def read(self, parser: StreamParser, m: re.Match, line: str, lineno: int, out: list[Record]) -> bool:
         """Emit the line's record; False (nothing done) when the full path must read it."""
@@ -890,38 +921,36 @@ class FastLine:
                     if entry[0].match(line, at) is not None:
                         return False  # the full path would take a logging prefix off here
         hs = m.start("fast_head")
-        cands = BY_START.get(line[hs:hs + 4])
-        if cands is None:
+        start = line[hs:hs + 4]
+        earlier = self.earlier.get(start, MISS)
+        if earlier is MISS:
+            earlier = self._earlier(start)
+        if earlier is None:
             return False
-        cf = self.cf
-        for other in cands:
-            if other is cf:
-                break
+        for other in earlier:
             if other.rx.match(line, hs) is not None:
                 return False  # the full path would pick another format
-        else:
-            return False
-        has = self.has
-        if "section" in has and m.group("section") != self.section_raw:
+        cf = self.cf
+        if self.has_section and m.group("section") != self.section_raw:
             return False
         got = self.shape.read(cf, m)
         if got is None:
             return False
         metrics, step = got
-        if "step" in has:
+        if self.has_step:
             own = m.group("step")
             if own is not None:
                 step = int(own)
-        epoch = m.group("epoch") if "epoch" in has else None
+        epoch = m.group("epoch") if self.has_epoch else None
         if epoch is not None:
             metrics["epoch"] = float(epoch)
-        if step is None and "pos" in has:
+        if step is None and self.has_pos:
             pos = m.group("pos")
             if pos is not None:
-                step = _position_step(epoch, pos, m.group("total") if "total" in has else None, self.base)
+                step = _position_step(epoch, pos, m.group("total") if self.has_total else None, self.base)
         if not metrics or (len(metrics) == 1 and "epoch" in metrics):
             return False
-        ts = m.group("ts") if "ts" in has else None
+        ts = m.group("ts") if self.has_ts else None
         rank = (m.group(1) or m.group(2)) if self.ranked else None
         parser._emit_format(metrics, step, False, ts, rank, lineno, out)
         return True
