@@ -129,19 +129,29 @@ def colon_fields(body: str) -> list[tuple[str, int, int]]:
 def _spaced_fields(body: str, sep: str, label_sep: str | None) -> list[tuple[str, int, int]]:
     """Segments split by `sep`, each `label<label_sep>value` or `label value` (value = last word)."""
     fields: list[tuple[str, int, int]] = []
+    append = fields.append
     off = 0
+    step = len(sep)
+    n = len(label_sep) if label_sep else 0
     for seg in body.split(sep):
         i = seg.find(label_sep) if label_sep else -1
-        if i >= 0 and not seg[:i].rstrip()[-1:].isdigit():
-            fields.append((seg[:i], off + i + len(label_sep), off + len(seg)))
+        if i > 0:
+            # whether the label ends in a digit (`Step 3: loss 2.0`); the last character decides
+            # unless it is a space (then seg[:i].rstrip() does, as it always did)
+            c = seg[i - 1]
+            label = not (c.isdigit() if not c.isspace() else seg[:i].rstrip()[-1:].isdigit())
+        else:
+            label = i == 0
+        if label:
+            append((seg[:i], off + i + n, off + len(seg)))
         else:
             # `label value`; also after a counter (`Step 3: loss 2.0`), which the step search reads
-            start = i + len(label_sep) if i >= 0 else 0
+            start = i + n if i >= 0 else 0
             core = seg.rstrip()
             j = core.rfind(" ")
             if j > start:
-                fields.append((core[start:j].lstrip(), off + j + 1, off + len(core)))
-        off += len(seg) + len(sep)
+                append((core[start:j].lstrip(), off + j + 1, off + len(core)))
+        off += len(seg) + step
     return fields
 
 

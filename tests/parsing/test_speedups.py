@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parsing import patterns as P
+from parsing.bodies import _spaced_fields
 
 FAST = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -34,3 +35,28 @@ def test_word_tables_match_where_the_flat_alternations_match(text):
     for s in (text, text.lower()):
         assert (P.METRIC_WORDS.search(s) is None) == (FLAT_METRIC_WORDS.search(s) is None)
         assert (P.NEVER_LINES.search(s) is None) == (FLAT_NEVER_LINES.search(s) is None)
+
+
+def plain_spaced_fields(body: str, sep: str, label_sep: str | None) -> list[tuple[str, int, int]]:
+    """bodies._spaced_fields as it was written before its label test looked at one character."""
+    fields = []
+    off = 0
+    for seg in body.split(sep):
+        i = seg.find(label_sep) if label_sep else -1
+        if i >= 0 and not seg[:i].rstrip()[-1:].isdigit():
+            fields.append((seg[:i], off + i + len(label_sep), off + len(seg)))
+        else:
+            start = i + len(label_sep) if i >= 0 else 0
+            core = seg.rstrip()
+            j = core.rfind(" ")
+            if j > start:
+                fields.append((core[start:j].lstrip(), off + j + 1, off + len(core)))
+        off += len(seg) + len(sep)
+    return fields
+
+
+@FAST
+@given(st.text("ab1 2,:=|\t\u00a0\u0663x.", max_size=30))
+def test_spaced_fields_split_as_before(body):
+    for sep, label_sep in (("|", ":"), (", ", None), (", ", "="), (" | ", ": ")):
+        assert _spaced_fields(body, sep, label_sep) == plain_spaced_fields(body, sep, label_sep)
