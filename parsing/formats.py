@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import re
 
+try:  # the stdlib's own regex parser (private): only for literal_lead, which can do without it
+    from re import _constants, _parser
+except ImportError:  # pragma: no cover
+    _parser = None
+
 from parsing import patterns as P
 from parsing.names import canonical_type, normalize_name
 
@@ -31,16 +36,36 @@ def final_name(raw: str, section: str | None) -> object:
     return name
 
 
+def literal_lead(pattern: str) -> str:
+    """The text every match of `pattern` starts with: its leading literal characters (`Epoch(` of
+    `Epoch\\((?P<section>...`); "" when the pattern has flags that make a literal match more."""
+    if _parser is None:
+        return ""
+    parsed = _parser.parse(pattern)
+    if parsed.state.flags & (re.IGNORECASE | re.VERBOSE):
+        return ""
+    chars = []
+    for op, av in parsed.data:
+        if op is not _constants.LITERAL:
+            break
+        chars.append(chr(av))
+    return "".join(chars)
+
+
 class Fmt:
     """One row of the format table, compiled."""
 
     __slots__ = ("fmt", "rx", "metric_groups", "template_groups", "names", "kind", "shapes", "sectioned", "fast_ok",
-                 "row")
+                 "row", "lead")
 
     def __init__(self, fmt: P.Format) -> None:
         self.fmt = fmt
         self.kind = fmt.kind
         self.rx = re.compile(fmt.head)
+        # formats picked by the same 4 characters (`Epoc`: mmengine, Lightning, Keras, mmcv, ...) are
+        # told apart by a startswith() before their regex is tried; "" when 4 characters say it all
+        lead = literal_lead(fmt.head)
+        self.lead = lead if len(lead) > 4 else ""
         self.row = re.compile(fmt.row) if fmt.row else None
         groups = self.rx.groupindex
         self.metric_groups = tuple((g[2:], g) for g in groups if g.startswith("m_"))

@@ -139,7 +139,8 @@ class StreamParser:
             text = text[cut:]
             self._overflow = False
         data = self._pending + text if self._pending else text
-        end = max(data.rfind("\n"), data.rfind("\r"))
+        nl = data.rfind("\n")
+        end = max(nl, data.rfind("\r", nl + 1))  # a `\r` before the last `\n` cannot be the last end
         if end == len(data) - 1 and data[end] == "\r":
             # `\r` may be the first half of `\r\n`: keep the line it ends until more arrives
             end = max(data.rfind("\n", 0, end), data.rfind("\r", 0, end))
@@ -342,6 +343,8 @@ class StreamParser:
         cands = BY_START.get(msg[:4])
         if cands is not None:
             for cf in cands:
+                if cf.lead and not msg.startswith(cf.lead):
+                    continue  # its regex cannot match (see Fmt.lead)
                 hm = cf.rx.match(msg)
                 if hm is not None:
                     if _KINDS[cf.kind](self, cf, hm, msg, ts, rank, logger, lineno, out) is not False:
@@ -928,7 +931,7 @@ class FastLine:
         if earlier is None:
             return False
         for other in earlier:
-            if other.rx.match(line, hs) is not None:
+            if (not other.lead or line.startswith(other.lead, hs)) and other.rx.match(line, hs) is not None:
                 return False  # the full path would pick another format
         cf = self.cf
         if self.has_section and m.group("section") != self.section_raw:
