@@ -231,7 +231,103 @@ def read_fields(cf: Fmt, section: str | None, body: str, fields, glue: bool,
 
 def parse_fields(cf: Fmt, style: str, body: str, section: str | None, metrics: dict[str, float]) -> int | None:
     """Field by field, no learned shape (bars and generic lines vary too much to learn)."""
+    # the styles split by _spaced_fields are read as they are split (read_spaced)
+    if style == "pipe" or (style == "comma" and "|" in body):
+        return read_spaced(cf, section, body, "|", ":", style in GLUED_STYLES, metrics)
+    if style == "comma":
+        return read_spaced(cf, section, body, ", ", None, style in GLUED_STYLES, metrics)
+    if style == "eq" and ", " in body:
+        return read_spaced(cf, section, body, ", ", "=", style in GLUED_STYLES, metrics)
+    if style == "colon":
+        return read_colon(cf, section, body, style in GLUED_STYLES, metrics)
     return read_fields(cf, section, body, FIELDS[style](body), style in GLUED_STYLES, metrics)
+
+
+def read_colon(cf: Fmt, section: str | None, body: str, glue: bool, metrics: dict[str, float]) -> int | None:
+    """read_fields(cf, section, body, colon_fields(body), glue, metrics) in one pass (as read_spaced):
+    the value of a key is the next piece up to its last space, or the last piece whole."""
+    parts = body.split(": ")
+    if len(parts) < 2:
+        return None
+    names = cf.name_map(section)
+    step = None
+    next_key = parts[0]
+    sp = next_key.rfind(" ")
+    if sp >= 0:
+        next_key = next_key[sp + 1:]
+    last = len(parts) - 1
+    for i in range(1, last + 1):
+        piece = parts[i]
+        if i < last:
+            sp = piece.rfind(" ")
+            if sp < 0:
+                next_key = piece  # `a: b: 1`: `b` is the key of `1`
+                continue
+            key, region, next_key = next_key, piece[:sp], piece[sp + 1:]
+        else:
+            key, region = next_key, piece
+        # the rest is read_fields' loop body
+        name = names.get(key, MISS)
+        if name is MISS:
+            name = cf.resolve(names, key, section)
+        if name is None:
+            continue
+        try:
+            value = float(region.rstrip(UNIT_CHARS))
+        except ValueError:
+            value = glued_value(cf, name, region, metrics) if glue and name is not STEP else field_value(region)
+            if value is None:
+                continue
+        if name is STEP:
+            step = as_step(value)
+        else:
+            metrics[name] = value
+    return step
+
+
+def read_spaced(cf: Fmt, section: str | None, body: str, sep: str, label_sep: str | None, glue: bool,
+                metrics: dict[str, float]) -> int | None:
+    """read_fields(cf, section, body, _spaced_fields(body, sep, label_sep), glue, metrics) in one
+    pass: each segment is read as it is split, with no list of (key, start, end) in between nor a
+    second slice of the body (a progress bar's postfix is read this way on every redraw)."""
+    names = cf.name_map(section)
+    step = None
+    n = len(label_sep) if label_sep else 0
+    for seg in body.split(sep):
+        i = seg.find(label_sep) if label_sep else -1
+        if i > 0:
+            c = seg[i - 1]  # as in _spaced_fields
+            label = not (c.isdigit() if not c.isspace() else seg[:i].rstrip()[-1:].isdigit())
+        else:
+            label = i == 0
+        if label:
+            key = seg[:i]
+            region = seg[i + n:]
+        else:
+            start = i + n if i >= 0 else 0
+            core = seg.rstrip()
+            j = core.rfind(" ")
+            if j <= start:
+                continue
+            key = core[start:j].lstrip()
+            region = core[j + 1:]
+        # the rest is read_fields' loop body
+        name = names.get(key, MISS)
+        if name is MISS:
+            name = cf.resolve(names, key, section)
+        if name is None:
+            continue
+        try:
+            value = float(region.rstrip(UNIT_CHARS))
+        except ValueError:
+            value = glued_value(cf, name, region, metrics) if glue and name is not STEP else field_value(region)
+            if value is None:
+                continue
+        if name is STEP:
+            step = as_step(value)
+        else:
+            metrics[name] = value
+    return step
 
 
 def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict[str, float], int | None]:

@@ -60,3 +60,40 @@ def plain_spaced_fields(body: str, sep: str, label_sep: str | None) -> list[tupl
 def test_spaced_fields_split_as_before(body):
     for sep, label_sep in (("|", ":"), (", ", None), (", ", "="), (" | ", ": ")):
         assert _spaced_fields(body, sep, label_sep) == plain_spaced_fields(body, sep, label_sep)
+
+
+def test_a_format_lead_is_text_every_match_starts_with():
+    """Fmt.lead lets _line skip a format's regex: it must be text every match starts with."""
+    from parsing.formats import FMTS, literal_lead
+    assert literal_lead(r"Epoch\((?P<section>\w{1,16})\)") == "Epoch("
+    assert literal_lead(r"Epoch: \[(?P<epoch>\d)") == "Epoch: ["
+    assert literal_lead(r"(?i)Epoch \d") == ""  # case-insensitive: `epoch 1` matches too
+    assert literal_lead(r"(?:iter|step) \d") == ""
+    assert literal_lead(r"Epoch|Iter") == ""
+    for cf in FMTS:
+        assert cf.lead == "" or (len(cf.lead) > 4 and cf.lead == literal_lead(cf.fmt.head))
+
+
+LABELS = ["loss", "lr", "val_acc", "step", "eta", "Step 3", "it", "grad norm", "x", "", "1", "a: b"]
+VALUES = ["1.5", "-2e-3", "nan", "71.2GiB(74.9%)", "0.28s,  912.88/s  (0.306s,  835.26/s)", "5,417", "0:04:50.23", "x",
+          "1 ", "", "3/10", "6.72 (6.81)"]
+# `label<sep>value<gap>...`: what pipe, comma, eq and colon bodies look like, and what they must survive
+fields = st.tuples(st.sampled_from(LABELS), st.sampled_from([": ", "=", " ", ":", ":  "]), st.sampled_from(VALUES),
+                   st.sampled_from([" ", "  ", ", ", " | ", "|", " - ", ""])).map("".join)
+bodies = st.one_of(st.text("ab1 2,:=|\t.e-nlosr_%()G", max_size=40), st.lists(fields, max_size=8).map("".join))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bodies, st.sampled_from(["pipe", "comma", "eq", "colon"]), st.booleans())
+def test_one_pass_readers_read_what_read_fields_reads(body, style, sectioned):
+    """parse_fields' one-pass readers (read_spaced, read_colon) against the split-then-read they
+    replace: the same metrics in the same order, the same step."""
+    from parsing.bodies import FIELDS, GLUED_STYLES, parse_fields, read_fields
+    from parsing.formats import GENERIC
+    section = "val" if sectioned else None
+    want: dict = {}
+    want_step = read_fields(GENERIC, section, body, FIELDS[style](body), style in GLUED_STYLES, want)
+    got: dict = {}
+    got_step = parse_fields(GENERIC, style, body, section, got)
+    assert list(got.items()) == list(want.items()) or repr(got) == repr(want)
+    assert got_step == want_step
