@@ -36,6 +36,10 @@ def field_value(text: str | None) -> float | None:
     """One printed value (units, quotes, list, thousands, duration); None if it is not a number."""
     if text is None:
         return None
+    if text.isalpha() and "n" not in text and "N" not in text:
+        # letters only and no `nan` / `inf`: neither float() nor a number pattern can read it (a
+        # table's header cells; an exception and two regexes saved)
+        return None
     try:
         return float(text)
     except ValueError:

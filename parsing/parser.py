@@ -57,6 +57,7 @@ _FAIL_HINT = re.compile(r"(?i)(?:loss|lr|learning[ _]rate|acc\w{0,8}|norm)['\"]?
 _TEMPLATE_CLEAN = re.compile(r"[^a-z0-9]+")
 _DIGIT = re.compile(r"\d")
 _ROW_NAMES: dict[tuple, str] = {}  # (name template, a row's groups) -> its metric name
+_POSITIONAL_NAMES: dict[tuple, list[str]] = {}  # (a positional format's names, task) -> metric names
 
 
 def _clean(block: str) -> str:
@@ -488,7 +489,12 @@ class StreamParser:
         elif fmt.body == "positional":
             task = g.get("task")
             values = [to_float(v) for v in _NUM_RX.findall(body)]
-            names = [normalize_name(f"{task}_{n}" if task else n) for n in fmt.names]
+            key = (fmt.names, task)
+            names = _POSITIONAL_NAMES.get(key)
+            if names is None:  # a log prints the same few tasks again and again
+                names = [normalize_name(f"{task}_{n}" if task else n) for n in fmt.names]
+                if len(_POSITIONAL_NAMES) < 10_000:
+                    _POSITIONAL_NAMES[key] = names
             metrics = dict(zip(names, values))
         else:
             metrics, step = read_body(cf, fmt.body, body, section)

@@ -97,3 +97,31 @@ def test_one_pass_readers_read_what_read_fields_reads(body, style, sectioned):
     got_step = parse_fields(GENERIC, style, body, section, got)
     assert list(got.items()) == list(want.items()) or repr(got) == repr(want)
     assert got_step == want_step
+
+
+def plain_field_value(text):
+    """bodies.field_value as it was before its letters-only shortcut."""
+    from parsing.bodies import DURATION_RX
+    from parsing.values import to_float
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    vm = P.VALUE_GROUP.match(text)
+    if vm is not None:
+        return to_float(vm.group("num"))
+    dm = DURATION_RX.match(text)
+    if dm is not None:
+        days, h, mnt, sec = dm.groups()
+        return (int(days or 0) * 24 + int(h)) * 3600 + int(mnt) * 60 + float(sec)
+    return None
+
+
+@FAST
+@given(st.one_of(st.text("aAnNiIfFtyxé٣ 1.e_'\"[%", max_size=12),
+                 st.sampled_from(["nan", "NaN", "Infinity", "inf", "iNF", "AP", "APs", "Loss", "infinity", "é"])))
+def test_field_value_reads_as_before(text):
+    from parsing.bodies import field_value
+    assert repr(field_value(text)) == repr(plain_field_value(text))
