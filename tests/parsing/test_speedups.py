@@ -125,3 +125,10 @@ def plain_field_value(text):
 def test_field_value_reads_as_before(text):
     from parsing.bodies import field_value
     assert repr(field_value(text)) == repr(plain_field_value(text))
+
+
+@FAST
+@given(st.lists(st.sampled_from(["\x1b[A", "\x1b", "[A", "\x1b[", "A", "x", "\x1b[1A", "█", "\n"]), max_size=20).map("".join))
+def test_cursor_up_is_replaced_as_str_replace_does(text):
+    from parsing.parser import _CURSOR_UP, _NESTED
+    assert _CURSOR_UP.sub(_NESTED, text) == text.replace("\x1b[A", _NESTED)
