@@ -470,13 +470,22 @@ class StreamParser:
         if not shapes or len(shapes) < 2:
             return
         key = (cf, shapes[1], ranked, lead, prefix and prefix[0], section_raw)
-        if key in self._fast_known:
+        fl = self._fast_known.get(key, MISS)
+        known = fl is not MISS
+        if not known:
+            fl = FastLine.build(cf, shapes[1], ranked, lead, prefix, section_raw)
+            if len(self._fast_known) < 256:
+                self._fast_known[key] = fl
+        if fl is None:
             return
-        fl = FastLine.build(cf, shapes[1], ranked, lead, prefix, section_raw)
-        if len(self._fast_known) < 256:
-            self._fast_known[key] = fl
-        if fl is not None and fl.rx.match(line) is not None:
-            fast = self._fast.setdefault(line[:2], [])
+        fast = self._fast.get(line[:2])
+        if known and fast is not None and (len(fast) >= _MAX_FAST or fl in fast):
+            # a known line joins the list of other first characters (`09/30 ...` then `10/01 ...`)
+            # only where there is room: lines of many shapes must not push each other out
+            return
+        if fl.rx.match(line) is not None:
+            if fast is None:
+                fast = self._fast[line[:2]] = []
             fast.insert(0, fl)
             del fast[_MAX_FAST:]
 

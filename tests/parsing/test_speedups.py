@@ -132,3 +132,17 @@ def test_field_value_reads_as_before(text):
 def test_cursor_up_is_replaced_as_str_replace_does(text):
     from parsing.parser import _CURSOR_UP, _NESTED
     assert _CURSOR_UP.sub(_NESTED, text) == text.replace("\x1b[A", _NESTED)
+
+
+def test_a_learned_whole_line_serves_lines_of_other_first_characters():
+    """Whole lines are learned by their first two characters: a log crossing a month (`09/30` ->
+    `10/01`) reads the second month's lines by the line it learned in the first, with the same records."""
+    from parsing import StreamParser, parse_text
+    line = ("{d} 09:13:20 - mmengine - INFO - Epoch(train)  [1][ {i}/7330]  base_lr: 2.4593e-02 lr: 4.1e-03  "
+            "eta: 1 day, 0:29:36  time: 0.4596  data_time: 0.2586  memory: 4129  grad_norm: 7.6478  loss: 1.{i}\n")
+    text = "".join(line.format(d="09/30", i=i) for i in range(1, 50)) + "".join(line.format(d="10/01", i=i) for i in range(50, 99))
+    parser = StreamParser(pure=True)
+    records = parser.feed(text) + parser.finish()
+    assert len(records) == 98 and records[-1].step == 98 and records[-1].metrics["loss"] == 1.98
+    assert [fl.cf.fmt.name for fl in parser._fast["10"]] == ["mmengine"]
+    assert records == parse_text(text)
