@@ -368,6 +368,7 @@ MAX_SHAPES = 8  # learned shapes kept per format and section, the last used firs
 LEARN_BUDGET = 32
 _WS = re.compile(r"(\s+)")
 _NO_FIELD = r"(?:(?!: ).)*?"  # text that holds no `key: ` of its own
+_LONE_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.])")
 _THOUSANDS = re.compile(r"\s{0,64}[-+]?\d{1,3}(?:,\d{3})+(?:\.\d{1,40})?\s{0,64}$")
 _UNIT_NUM = r"[-+]?(?:\d[\d.]*|\.\d+)(?:[eE][-+]?\d+)?"
 
@@ -445,6 +446,10 @@ class Shape:
             parts.append(_literal(body[prev:vs]))
             value = body[vs:ve]
             if name is None or name is MISS:
+                if _LONE_NUMBER.search(body[prev:vs]):
+                    # a "label" holding a number of its own (`ppl 486.82 x`, a line cut or glued):
+                    # as fixed text it would swallow that number where it is a field's value
+                    return None
                 parts.append(_NO_FIELD)  # a label that is never a metric (an ETA): any text but a field
             else:
                 group += 1

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parsing
-from parsing import StreamParser, fastpath
+from parsing import StreamParser, fastpath, parse_text
 from tests.parsing import test_generic
 from tests.parsing.test_stream import TEXTS
 
@@ -632,3 +632,63 @@ def test_markdown_tables_read_the_same(lines, repeat):
     headers, separators and other lines in between."""
     text = "".join(line.format(v=v, w=v[::-1], i=k, task=task) for k, (line, v, task) in enumerate(lines))
     assert_same(text * repeat)
+
+
+def test_a_number_split_by_a_comma_is_verified_with_a_thousands_group():
+    # A template learned on `tps: 5,33` (not a thousands group: 5) must not read `tps: 5,393`
+    # (5393): a slot's variants include 3-digit runs, the length a thousands group needs.
+    line = ("[rank0]:[titan] 2025-06-16 22:28:15,847 - root - INFO - \x1b[31mstep:  5  \x1b[32mloss:  8.83797  "
+            "\x1b[34mtps: {}  \x1b[36mtflops: 259.62  \x1b[35mmfu: 26.25%\x1b[39m\n")
+    assert_same(line.format("5,393") + line.format("5,33") + line.format("5,393"))
+
+
+KNOWN_DIFFERENCES = Path(__file__).parent / "known_differences"
+
+
+@pytest.fixture
+def own_body_shapes():
+    """The formats' body shapes (learned for the whole process) put back afterwards: a mutated log
+    can still teach one that reads a later line otherwise (the CatBoost case below), and must not
+    change what the other tests read."""
+    from parsing import formats
+
+    saved = [(cf, {section: list(shapes) for section, shapes in cf.shapes.items()}) for cf in formats.FMTS]
+    yield
+    for cf, shapes in saved:
+        cf.shapes = shapes
+
+
+@needs_fastcore
+@pytest.mark.xfail(strict=True, reason="known: on this randomly mutated log (lines cut, glued and shuffled "
+                   "across frameworks) fed in uneven chunks, the fast path reads best_avg from one CatBoost "
+                   "`best: 0.66 (12)` line and the pure parser does not: likely a body shape learned from an "
+                   "earlier mutated CatBoost line (bodies.read_body); not reduced yet")
+def test_known_chunking_difference_on_a_mutated_log(own_body_shapes):
+    import gzip
+
+    text = gzip.decompress((KNOWN_DIFFERENCES / "mutated_mixed.log.gz").read_bytes()).decode("utf-8")
+    rng, chunks, at = random.Random(len(text)), [], 0
+    while at < len(text):
+        n = rng.choice((1, 7, 100, 5000, 65536))
+        chunks.append(text[at:at + n])
+        at += n
+    assert_same(text, chunks)
+
+
+def test_a_label_holding_a_number_is_not_learned_as_fixed_text(own_body_shapes):
+    # Formats learn body shapes for the whole process. A mutated line whose field reader took
+    # `ppl 486.82` for a label (its value no number) taught a shape with that text fixed, which then
+    # swallowed `ppl 486.82` where it is a field: every later parser lost fairseq's valid_ppl.
+    import gzip
+
+    text = gzip.decompress((KNOWN_DIFFERENCES / "mutated_mixed.log.gz").read_bytes()).decode("utf-8")
+    parser = StreamParser(pure=True)
+    rng, at = random.Random(len(text)), 0
+    while at < len(text):
+        n = rng.choice((1, 7, 100, 5000, 65536))
+        parser.feed(text[at:at + n])
+        at += n
+    parser.finish()
+    real = ("2021-05-04 10:02:52 | INFO | valid | epoch 001 | valid on 'valid' subset | loss 9.342 | nll_loss 8.927 "
+            "| ppl 486.82 | wps 45123.4 | wpb 3581.3 | bsz 140.2 | num_updates 1124 | best_loss 9.342\n")
+    assert parse_text(real)[-1].metrics.get("valid_ppl") == 486.82
