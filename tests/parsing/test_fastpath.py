@@ -178,16 +178,21 @@ def _sample(name: str) -> str:
     return (LOGS / f"{name}.log").read_text(encoding="utf-8", errors="replace")
 
 
-def slow_lines(text: str) -> tuple[int, int]:
-    """(lines read in Python, lines) of the fast path on `text`, checked against the pure parser."""
+def lines_read_in_python(text: str) -> list[str]:
+    """The lines the fast path hands to Python on `text`, its records checked against the pure parser."""
     seen = []
     parser = StreamParser()
     slow = parser._slow_line
-    parser._slow_line = lambda *a: (seen.append(a[1]), slow(*a))[1]
+    parser._slow_line = lambda *a: (seen.append(a[0]), slow(*a))[1]
     got = [fastpath.record_key(r) for r in parser.feed(text) + parser.finish()]
     want, want_stats, _ = parse([text], pure=True)
     assert got == want and parser.stats == want_stats
-    return len(seen), text.count("\n")
+    return seen
+
+
+def slow_lines(text: str) -> tuple[int, int]:
+    """(lines read in Python, lines) of the fast path on `text`, checked against the pure parser."""
+    return len(lines_read_in_python(text)), text.count("\n")
 
 
 def _relabel_ranks(text: str, rng: random.Random) -> str:
@@ -446,15 +451,9 @@ def _glued_bars(rng: random.Random, lines: int) -> str:
 def test_bars_with_text_glued_after_them_are_read_in_c():
     """Lightning's last redraw of an epoch's bar with its checkpoint message glued on: the bar by
     its template, the message as a line of its own (by its template too, once learned)."""
-    seen = []
-    parser = StreamParser()
-    slow = parser._slow_line
-    parser._slow_line = lambda *a: (seen.append(a[0]), slow(*a))[1]
     lines = [_GLUED_BAR.format(e=e, pct=100, n=1000, total=1000, v=f"0.{e % 7}5", post="", rest=_GLUED_RESTS[0].format(
         e=e, s=1000 * (e + 1), v=f"0.{e % 9}25")) for e in range(60)]
-    got = [fastpath.record_key(r) for r in parser.feed("".join(lines)) + parser.finish()]
-    want, want_stats, _ = parse(["".join(lines)], pure=True)
-    assert got == want and parser.stats == want_stats
+    seen = lines_read_in_python("".join(lines))
     assert sum("it/s" in line for line in seen) <= 3  # before the bar's template was learned
     assert len(seen) <= 10
 
@@ -578,13 +577,7 @@ def test_a_line_that_ends_an_open_table_is_read_in_c():
     table = "|   AP   |  AP50  |  AP75  |\n|:------:|:------:|:------:|\n| 38.344 | 59.688 | 41.263 |\n"
     closer = "[05/08 23:58:{s:02d} d2.engine.defaults]: Evaluation results for coco_2017_val in csv format:\n"
     text = "".join(table + closer.format(s=k) for k in range(40))
-    seen = []
-    parser = StreamParser()
-    slow = parser._slow_line
-    parser._slow_line = lambda *a: (seen.append(a[0]), slow(*a))[1]
-    got = [fastpath.record_key(r) for r in parser.feed(text) + parser.finish()]
-    want, want_stats, _ = parse([text], pure=True)
-    assert got == want and parser.stats == want_stats
+    seen = lines_read_in_python(text)
     assert sum("csv format" in line for line in seen) <= 3
 
 
@@ -613,13 +606,7 @@ def test_rows_of_an_open_markdown_table_are_read_in_c():
     head = "[05/08 23:58:03 d2.evaluation.coco_evaluation]: Evaluation results for bbox: \n" \
            "|   AP   |  AP50  |  AP75  |\n|:------:|:------:|:------:|\n"
     text = "".join(f"iter {k}: loss {k}.5, time 1.0ms\n" + head + f"| {k}.344 | 59.{k}88 | 41.263 |\n" for k in range(40))
-    seen = []
-    parser = StreamParser()
-    slow = parser._slow_line
-    parser._slow_line = lambda *a: (seen.append(a[0]), slow(*a))[1]
-    got = [fastpath.record_key(r) for r in parser.feed(text) + parser.finish()]
-    want, want_stats, _ = parse([text], pure=True)
-    assert got == want and parser.stats == want_stats
+    seen = lines_read_in_python(text)
     assert sum(line.endswith("41.263 |") for line in seen) <= 3
 
 
