@@ -22,3 +22,15 @@ def execute_rows(cursor, statement: Callable[[int], str], lead: list, flat: list
         while total - at // width >= size:
             cursor.execute(sql, [*lead, *flat[at:at + per]])
             at += per
+
+
+def fetch_one(conn, sql: str, params: tuple) -> tuple:
+    """One row of a query written with `?` placeholders, straight through the driver's cursor: for
+    the small queries the writer asks per metric per batch, where SQLAlchemy's result handling costs
+    more than the query (`conn`: a SQLAlchemy Connection, SQLite or PostgreSQL)."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql.replace("?", "%s") if conn.dialect.name == "postgresql" else sql, params)
+        return cursor.fetchone()
+    finally:
+        cursor.close()

@@ -9,6 +9,8 @@ from itertools import repeat
 import numpy as np
 from sqlalchemy import Connection, text
 
+from dashboard.db.bulk import fetch_one
+
 # Steps per bucket. An overview of a range reads its rollup rows (span / WIDTH) and every point
 # of the buckets an output-bucket edge cuts (about n_buckets x WIDTH): 64 balances the two for a
 # 1M-step run drawn with ~1000 buckets (bench/api_bench.py).
@@ -128,17 +130,6 @@ def bucket_ranges(steps: np.ndarray | Iterable[int], width: int = WIDTH) -> list
 
 
 _COUNT = "SELECT count(*) FROM metric_points WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ?"
-
-
-def _count(conn: Connection, run_id: int, name: str, lo: int, hi: int) -> int:
-    """Stored points of a series in a step range, through the driver's cursor: asked per run of
-    touched buckets, where SQLAlchemy's result handling would cost more than the index scan."""
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.execute(_COUNT.replace("?", "%s") if conn.dialect.name == "postgresql" else _COUNT, (run_id, name, lo, hi))
-        return cursor.fetchone()[0]
-    finally:
-        cursor.close()
 _UPSERT = (
     f"INSERT INTO {{table}} (run_id, name, bucket, {', '.join(_COLUMNS)}) VALUES {{values}} "
     f"ON CONFLICT (run_id, name, bucket) DO UPDATE SET {_REPLACE}"
@@ -305,7 +296,8 @@ def update_rollups(conn: Connection, run_id: int,
             if inner["lo"] > inner["hi"]:
                 continue
             a, b = np.searchsorted(steps, inner["lo"]), np.searchsorted(steps, inner["hi"], side="right")
-            if _count(conn, run_id, name, inner["lo"], inner["hi"]) == b - a:
+            # asked per run of touched buckets: straight through the driver (bulk.fetch_one)
+            if fetch_one(conn, _COUNT, (run_id, name, inner["lo"], inner["hi"]))[0] == b - a:
                 rows += summarise(steps[a:b], values[a:b], key=(run_id, name))
             else:
                 recompute.append(inner)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, select, update
 
-from dashboard.db.bulk import execute_rows
+from dashboard.db.bulk import execute_rows, fetch_one
 from dashboard.db.engine import writer
 from dashboard.db.logtext import pack
 from dashboard.db.models import ExperimentRun, utcnow
@@ -75,10 +75,7 @@ _STATS = (
     "min(CASE WHEN abs(value) < 1e308 THEN value END), max(CASE WHEN abs(value) < 1e308 THEN value END) "
     "FROM metric_points WHERE run_id = ? AND name = ?"
 )
-_RANGE_STATS = {
-    "sqlite": _STATS + " AND step BETWEEN ? AND ?",
-    "postgresql": (_STATS + " AND step BETWEEN ? AND ?").replace("?", "%s"),
-}
+_RANGE_STATS = _STATS + " AND step BETWEEN ? AND ?"  # `?` placeholders: bulk.fetch_one
 _FULL_STATS = {"sqlite": _STATS, "postgresql": _STATS.replace("?", "%s")}
 _VALUE_AT = {
     "sqlite": "SELECT value FROM metric_points WHERE run_id = ? AND name = ? AND step = ?",
@@ -190,12 +187,7 @@ def _range_stats(conn: Connection, run_id: int, series: Series) -> tuple:
     asked twice per metric per batch, so straight through the driver's cursor (SQLAlchemy's
     result handling cost more than the scan: ~0.6 s per 100 MB of a log of ~250 metrics a batch)."""
     lo, hi = int(series.steps[0]), int(series.steps[-1])
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.execute(_sql(_RANGE_STATS, conn), (run_id, series.name, lo, hi))
-        count, _, _, vmin, vmax = cursor.fetchone()
-    finally:
-        cursor.close()
+    count, _, _, vmin, vmax = fetch_one(conn, _RANGE_STATS, (run_id, series.name, lo, hi))
     return count, vmin, vmax
 
 
