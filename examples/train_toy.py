@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fail-at", type=int, default=None, help="exit 1 with a traceback at this step")
     p.add_argument("--quiet-bar", action="store_true", help="no progress bar (dicts only)")
+    p.add_argument("--mininterval", type=float, default=0.0,
+                   help="redraw the bar at most this often, as tqdm does (its default is 0.1 s), so that "
+                        "a fast run prints its dicts after a bar some steps behind; 0 = every step")
     args = p.parse_args(argv)
 
     rng = random.Random(args.seed)
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet_bar:
         err.write(bar(0, total, rate).replace(f"{rate:5.2f}it/s", "?it/s"))
         err.flush()
-    start = time.monotonic()
+    start = drawn = time.monotonic()
     loss = 4.2
     for step in range(1, total + 1):
         if args.speed:
@@ -89,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             err.flush()
             return 1
         loss = 2.0 + 2.2 * math.exp(-step / (total * 0.3)) + rng.gauss(0, 0.03)
-        if not args.quiet_bar:
+        if not args.quiet_bar and time.monotonic() - drawn >= args.mininterval:
             err.write(bar(step, total, rate))
             err.flush()
+            drawn = time.monotonic()
         if step % args.log_every == 0:
             logs = {
                 "loss": round(loss, 4),

@@ -101,6 +101,8 @@ typedef struct {
     PyObject *block;        /* _block: None, or the open block (a dict) only K_BLOCKROW reads */
     PyObject *table;        /* _table: None, or the open table (a dict) a row template compares */
     int guard_ok, has_steps, dirty;
+    int held, held_dirty;   /* _held: 0 None, 1 [] (a bar was cleared: the message next), 2 records
+                             * waiting for the bar's redraw (tqdm.write); held_dirty: push writes it */
     int aside;              /* the ASIDE_* states the parser is in */
     int table_closable;     /* the open table is a markdown table (ASIDE_CLOSE) */
     int close_table;        /* a template closed it: push writes _table = None */
@@ -112,7 +114,7 @@ typedef struct {
 /* attribute names of StreamParser */
 static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy_names, *s_last,
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
-    *s_slow_line, *s_read_line, *s_primary, *s_epoch, *s_ts_bases, *s_cf, *s_metrics;
+    *s_slow_line, *s_read_line, *s_primary, *s_held, *s_epoch, *s_ts_bases, *s_cf, *s_metrics;
 static PyObject *s_kind, *s_markdown;  /* an open table's "kind", and the kind ASIDE_CLOSE closes */
 static PyObject *one;  /* the int 1 */
 
@@ -212,6 +214,14 @@ static int is_blank(const char *s, Py_ssize_t n)
         if (!(c == ' ' || c == '\t' || c == '\v' || c == '\f' || (c >= 0x1c && c <= 0x1f)))
             return 0;
     }
+    return 1;
+}
+
+static int all_spaces(const char *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (s[i] != ' ')
+            return 0;
     return 1;
 }
 
@@ -558,14 +568,14 @@ static void release_context(Engine *e)
  * StreamParser keeps them), PyObject_GetAttr only for one that is not there. */
 static int pull(Engine *e, PyObject *p)
 {
-    PyObject *v[15];
-    PyObject *names[15] = {s_has_steps, s_attach, s_kk_base, s_block, s_table, s_copy_names, s_last,
+    PyObject *v[16];
+    PyObject *names[16] = {s_has_steps, s_attach, s_kk_base, s_block, s_table, s_copy_names, s_last,
                            s_shapes, s_bar_total, s_bar_n, s_bar_done, s_bar_epoch, s_header_epoch,
-                           s_expect_train_bar, s_primary};
+                           s_expect_train_bar, s_primary, s_held};
     PyObject *dict = PyObject_GenericGetDict(p, NULL);
     if (dict == NULL)
         PyErr_Clear();
-    for (int i = 0; i < 15; i++) {
+    for (int i = 0; i < 16; i++) {
         v[i] = dict != NULL && PyDict_CheckExact(dict) ? PyDict_GetItemWithError(dict, names[i]) : NULL;
         v[i] = v[i] != NULL ? Py_NewRef(v[i]) : PyErr_Occurred() ? NULL : PyObject_GetAttr(p, names[i]);
         if (v[i] == NULL) {
@@ -583,6 +593,8 @@ static int pull(Engine *e, PyObject *p)
     e->block = Py_NewRef(v[3]);
     e->table = Py_NewRef(v[4]);
     int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && PyDict_CheckExact(v[14]);
+    e->held = v[15] == Py_None ? 0 : PyList_CheckExact(v[15]) && PyList_GET_SIZE(v[15]) == 0 ? 1 : 2;
+    e->held_dirty = 0;
     e->aside = (v[4] != Py_None ? ASIDE_TABLE : 0) | (v[5] != Py_None ? ASIDE_COPY : 0);
     e->table_closable = 0;
     e->close_table = 0;
@@ -611,7 +623,7 @@ static int pull(Engine *e, PyObject *p)
     PyErr_Clear();
     e->guard_ok = ok;
     e->dirty = 0;
-    for (int i = 0; i < 15; i++)
+    for (int i = 0; i < 16; i++)
         Py_DECREF(v[i]);
     return 0;
 }
@@ -635,6 +647,14 @@ static int push(Engine *e, PyObject *p)
     if (e->close_table) {
         e->close_table = 0;
         if (PyObject_SetAttr(p, s_table, Py_None) < 0)
+            return -1;
+    }
+    if (e->held_dirty) {
+        e->held_dirty = 0;
+        PyObject *held = e->held ? PyList_New(0) : Py_NewRef(Py_None);
+        int r = held == NULL ? -1 : PyObject_SetAttr(p, s_held, held);
+        Py_XDECREF(held);
+        if (r < 0)
             return -1;
     }
     if (PyObject_SetAttr(p, s_has_steps, e->has_steps ? Py_True : Py_False) < 0 ||
@@ -1178,8 +1198,15 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
     if (!e->guard_ok || n > MAX_FAST_LINE)
         return 0;
     int block_open = e->block != Py_None;
-    if (!block_open && is_blank(s, n))
-        return 1;  /* a blank line keeps every context (no block is open) */
+    if (!block_open && is_blank(s, n)) {
+        /* a blank line keeps every context (no block is open); a line of spaces after a bar is
+         * tqdm.write() clearing it: its message comes next (StreamParser._held) */
+        if (e->held == 0 && e->bar_n >= 0 && n > 0 && all_spaces(s, n))
+            e->held = e->held_dirty = e->dirty = 1;
+        return 1;
+    }
+    if (e->held == 2)
+        return 0;  /* records wait for the bar's redraw: Python reads the line (nothing learned) */
     char key[MAX_FAST_LINE];
     Tok toks[MAX_TOKENS];
     Py_ssize_t keylen;
@@ -1204,6 +1231,10 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
             unmodelled = 0, closes = 1;
         if (unmodelled)
             continue;
+        if (e->held == 1 && t->kind == K_RECORD && t->step_kind == ST_CTX) {
+            *h = 0;
+            return 0;  /* the message of a tqdm.write(): its record may wait for the redraw (Python) */
+        }
         int done;
         switch (t->kind) {
         case K_NOOP:
@@ -1226,6 +1257,8 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
         PyErr_Clear();
         if (done) {
             t->hits++;
+            if (e->held == 1)  /* the message after a clear, and nothing of it waits */
+                e->held = 0, e->held_dirty = e->dirty = 1;
             if (closes) {  /* as _table_line does before the line is read on */
                 e->aside &= ~ASIDE_TABLE;
                 e->table_closable = 0;
@@ -1236,6 +1269,8 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
             return 1;
         }
     }
+    if (e->held)
+        *h = 0;  /* nothing is learned from a line read while a message may wait (_held) */
     return 0;
 }
 
@@ -1872,7 +1907,7 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_table, "_table"}, {&s_copy_names, "_copy_names"}, {&s_last, "_last"}, {&s_shapes, "_shapes"},
         {&s_bar_total, "_bar_total"}, {&s_bar_n, "_bar_n"}, {&s_bar_done, "_bar_done"},
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
-        {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_read_line, "_read_line"}, {&s_primary, "_primary"},
+        {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_read_line, "_read_line"}, {&s_primary, "_primary"}, {&s_held, "_held"},
         {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"}, {&s_cf, "cf"}, {&s_metrics, "metrics"},
         {&s_kind, "kind"}, {&s_markdown, "markdown"},
     };

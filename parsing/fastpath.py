@@ -140,6 +140,7 @@ def clone(p, caches: bool = True):
     c._block = None if p._block is None else {**p._block, "metrics": dict(p._block["metrics"])}
     c._table = None if p._table is None else copy_table(p._table)
     c._copy_names = list(p._copy_names) if p._copy_names is not None else None
+    c._held = None if p._held is None else list(p._held)
     return c
 
 

@@ -111,6 +111,13 @@ class StreamParser:
         self._bar_n = -1
         self._bar_done = False
         self._bar_epoch = 0  # epochs of a bar that restarts without printing its epoch
+        # tqdm.write(): the bar cleared (a line of spaces), the message, the bar redrawn. A bar is
+        # drawn at most every 0.1 s, so the one before the message may be steps behind; the redraw
+        # after it shows the position the message was written at. Records of the message that take
+        # the bar's step wait here for that redraw ([] : the bar was cleared, no message yet).
+        self._held: list[Record] | None = None
+        self._hold = False  # reading the message after a clear
+        self._hold_next = False  # the step `_step` just gave is the bar's (the record may wait)
         self._last: dict[str, float] = {}  # last value emitted per metric (reprints are not new)
         self._primary: dict[str, int] = {}  # metric -> lowest rank that printed it
         self._labels: dict[str, int] = {}  # `N: ` prefixes seen, to tell ranks from other numbers
@@ -148,12 +155,14 @@ class StreamParser:
         if end == len(data) - 1 and data[end] == "\r":
             # `\r` may be the first half of `\r\n`: keep the line it ends until more arrives
             end = max(data.rfind("\n", 0, end), data.rfind("\r", 0, end))
+        out: list[Record] = []
         if end < 0:
             self._pending = self._cap(data)
-            return []
-        self._pending = self._cap(data[end + 1:])
-        out: list[Record] = []
-        self._block_text(data[: end + 1], out)
+        else:
+            self._pending = self._cap(data[end + 1:])
+            self._block_text(data[: end + 1], out)
+        if self._held:
+            self._redrawn(out)
         return out
 
     def feed_bytes(self, data: bytes) -> list[Record]:
@@ -185,6 +194,8 @@ class StreamParser:
             return None
         self._lineno = lineno
         self._pending = self._cap(self._decoder.decode(data[end + 1:]))
+        if self._held:
+            self._redrawn(out)
         return out
 
     def finish(self) -> list[Record]:
@@ -197,6 +208,8 @@ class StreamParser:
         if self._pending:
             text, self._pending = self._pending, ""
             self._block_text(text + "\n", out)
+        if self._held is not None:
+            self._release(None, out)
         self._overflow = False
         self._flush_block(out)
         if self._table is not None and self._table["kind"] == "box":
@@ -271,7 +284,19 @@ class StreamParser:
         if not line or line.isspace():
             if self._block is not None and self._block["cf"] is None:
                 self._flush_block(out)
+            if self._held is None and self._bar_n >= 0 and line[:1] == " " and not line.strip(" "):
+                self._held = []  # tqdm.write() cleared the bar: a message follows (_fastcore agrees)
             return  # a blank line keeps the bar context
+        if self._held is not None:
+            if self._held:  # the line after the message: the bar redrawn, or not
+                self._release(self._redraw_step(line), out)
+            else:
+                self._held, self._hold = None, True
+                try:
+                    self._line(line, lineno, out)  # the message: its records may wait (`_emit`)
+                finally:
+                    self._hold = False
+                return
         if self._user:
             if self._user_line(line, lineno, out):
                 return
@@ -398,16 +423,19 @@ class StreamParser:
         if eval_counter:
             return None
         if self._attach is not None:
+            self._hold_next = self._hold
             return self._attach
         if not self._has_steps:
             step = self._counter
             self._counter += 1
             return step
+        self._hold_next = self._hold
         return None
 
     def _emit(self, metrics: dict[str, float], step: int | None, ts: str | None, rank: str | None,
               lineno: int, out: list[Record], reprint: bool = False) -> bool:
         """Append a record; `reprint` marks a source (a progress bar) that reprints old values."""
+        hold, self._hold_next = self._hold_next, False
         if rank is not None:
             metrics = self._primary_rank(metrics, int(rank))
         last = self._last
@@ -427,7 +455,13 @@ class StreamParser:
         if not metrics:
             return False
         last.update(metrics)
-        out.append(Record(step, metrics, None if ts is None else _timestamp(ts), lineno))
+        record = Record(step, metrics, None if ts is None else _timestamp(ts), lineno)
+        if hold:
+            if self._held is None:
+                self._held = []
+            self._held.append(record)
+        else:
+            out.append(record)
         shapes = self._shapes
         shape = tuple(metrics)
         n = shapes.get(shape)
@@ -441,6 +475,36 @@ class StreamParser:
                 counts[name] = counts.get(name, 0) + 1
             self._stats.records += 1
         return True
+
+    def _redraw_step(self, line: str) -> int | None:
+        """The step of the training bar redrawn on `line` after a tqdm.write() message, else None.
+        Read from the bar up to its `]`, which text added later cannot change: the same whether the
+        line is complete or still arriving (`_redrawn`)."""
+        text = line.lstrip()
+        bm = P.TQDM.match(text) if "|" in text else None
+        if bm is None or bm.group("total") == "?" or int(bm.group("total")) != self._bar_total:
+            return None
+        n, desc = int(bm.group("n")), bm.group("desc").strip()
+        if n < self._bar_n or (desc and (P.BAR_EVAL_WORDS.search(desc) or P.BAR_EPOCH.search(desc))):
+            return None
+        epoch = self._header_epoch if self._header_epoch is not None else self._bar_epoch
+        return epoch * self._bar_total + n  # as _bar gives it (same bar, no restart)
+
+    def _release(self, step: int | None, out: list[Record]) -> None:
+        """The waiting records out: at the redrawn bar's step when there was one."""
+        held, self._held = self._held, None
+        for record in held:
+            if step is not None and (record.step is None or step > record.step):
+                record.step = step
+            out.append(record)
+
+    def _redrawn(self, out: list[Record]) -> None:
+        """At the end of a feed: the waiting records out when the text still arriving (a bar is
+        redrawn without a line end) is the bar redrawn far enough to tell its step."""
+        if self._pending:
+            step = self._redraw_step(_clean(self._pending).split("\n", 1)[0])
+            if step is not None:
+                self._release(step, out)
 
     def _primary_rank(self, metrics: dict[str, float], rank: int) -> dict[str, float]:
         """Keep the metrics this rank is the lowest to print; copies from other ranks are dropped."""
@@ -719,6 +783,7 @@ class StreamParser:
             if kind != "tqdm":
                 parsed = parsed[:4] + (None,)
         desc, n_s, total_s, source, rest = parsed
+        self._hold = False  # a message glued after the bar (read from two pipes) is at this bar
         n = int(n_s)
         total = int(total_s) if total_s and total_s != "?" else None
         desc = desc.strip()

@@ -52,6 +52,20 @@ def test_capture_api_stores_log_points_and_status(db_url):
     engine.dispose()
 
 
+def test_a_fast_run_with_stale_bars_keeps_every_dict_at_its_step(sqlite_url):
+    """A bar drawn at most every 50 ms (tqdm's way) and a dict every 10 steps, stderr merged into
+    stdout: captured live, in whatever pieces the pipe gives, every dict is stored at its step
+    (read with the bar drawn before it, two dicts could share one step and one was replaced)."""
+    out, err = io.BytesIO(), io.BytesIO()
+    toy = f'exec "{PY}" "{TOY}" --steps 600 --log-every 10 --speed 3000 --mininterval 0.05 2>&1'
+    result = capture(["sh", "-c", toy], experiment="stale", db=sqlite_url, stdout=out, stderr=err)
+    assert result.status == "completed"
+    engine = init_db(sqlite_url)
+    printed = [r.metrics["loss"] for r in parse_text(out.getvalue().decode()) if "loss" in r.metrics]
+    assert _loss_points(engine, result.run_id) == list(zip(range(10, 601, 10), printed))
+    engine.dispose()
+
+
 def test_sigterm_mid_run_keeps_every_parsed_point(db_url):
     proc = subprocess.Popen(
         trainboard_cmd("run", "--db", db_url, "--experiment", "sig", "--", PY, TOY, "--steps", "100000",

@@ -679,3 +679,32 @@ def test_a_label_holding_a_number_is_not_learned_as_fixed_text(own_body_shapes):
     real = ("2021-05-04 10:02:52 | INFO | valid | epoch 001 | valid on 'valid' subset | loss 9.342 | nll_loss 8.927 "
             "| ppl 486.82 | wps 45123.4 | wpb 3581.3 | bsz 140.2 | num_updates 1124 | best_loss 9.342\n")
     assert parse_text(real)[-1].metrics.get("valid_ppl") == 486.82
+
+
+def _stale_bar_run(rng: random.Random, steps: int = 3000) -> str:
+    """A fast Trainer-style run as one terminal shows it: a bar drawn every few steps, a dict
+    every 10 (tqdm.write: clear, message, redraw), an evaluation dict at each 500."""
+    bar = " {p:2d}%|#####     | {n}/{t} [00:01<00:01, 95.00it/s]"
+    out = ["\r" + bar.format(p=0, n=0, t=steps)]
+    for n in range(1, steps + 1):
+        if rng.random() < 0.3:
+            out.append("\r" + bar.format(p=100 * n // steps, n=n, t=steps))
+        for message in ([f"{{'loss': {rng.uniform(1, 4):.4f}, 'learning_rate': 5e-05, 'epoch': {n / steps:.2f}}}"]
+                        if n % 10 == 0 else []) + ([f"{{'eval_loss': {rng.uniform(1, 4):.4f}}}"] if n % 500 == 0 else []):
+            out.append("\r" + " " * 48 + "\r" + message + "\n\r" + bar.format(p=100 * n // steps, n=n, t=steps))
+    return "".join(out) + "\n"
+
+
+@needs_fastcore
+def test_messages_after_a_cleared_bar_read_the_same_in_c_and_python():
+    """The clear and the bars are read in C; a dict after a clear (its record may wait for the
+    redraw) and the line after it are read in Python; the records are the pure parser's, at the
+    steps the redraws show."""
+    text = _stale_bar_run(random.Random(5))
+    seen = lines_read_in_python(text)  # checks the records against the pure parser
+    steps = [r.step for r in parse_text(text) if "loss" in r.metrics]
+    assert steps == list(range(10, 3001, 10))
+    assert [r.step for r in parse_text(text) if "eval_loss" in r.metrics] == list(range(500, 3001, 500))
+    assert not any(line.isspace() for line in seen)  # the clears: C
+    lines = len(re.split(r"\r\n|\r|\n", text)) - 1
+    assert len(seen) <= 2 * 306 + 50 and lines > 1500, (len(seen), lines)

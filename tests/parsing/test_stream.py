@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -48,7 +49,8 @@ def feed_in_chunks(text: str, cuts: list[int]) -> list[Record]:
 
 
 def sample_texts() -> list[str]:
-    texts = [MIXED]
+    # a real Trainer run's bars and dicts, merged from stderr and stdout (tqdm.write, test_tqdm_write)
+    texts = [MIXED, (Path(__file__).parent / "regressions" / "hf_trainer_fast_run.log").read_text(encoding="utf-8")]
     if LOGS is not None:
         texts += [(LOGS / f"{name}.log").read_text(encoding="utf-8") for name in SAMPLES]
     return texts
