@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from flask import send_file
 from selenium.webdriver.common.by import By
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.support.ui import WebDriverWait
 
 from dashboard import components, create_app
@@ -99,6 +99,19 @@ def visible(dash_duo, selector):
     return el
 
 
+def click(dash_duo, selector, timeout=30):
+    """Click the element once nothing covers it: while a page (re)loads, a loading layer or a
+    redrawn grid can take the click ("element click intercepted"); the test is about what the
+    click does, so it waits for the element to take it."""
+    def attempt(_driver):
+        try:
+            visible(dash_duo, selector).click()
+            return True
+        except (ElementClickInterceptedException, StaleElementReferenceException):
+            return False
+    WebDriverWait(dash_duo.driver, timeout, poll_frequency=0.2).until(attempt, f"could not click {selector}")
+
+
 def js(dash_duo, script):
     return dash_duo.driver.execute_script(script)
 
@@ -137,7 +150,7 @@ def test_experiment_page_table_terminal_chart_and_lr_selector(dash_duo, app, db)
     wait(dash_duo, lambda: js(dash_duo, f"const g={GD.format(chart='main')}; return g && g.layout && g.layout.yaxis && g.layout.yaxis.title.text") == "LR")
 
     # clicking another row selects it for the terminal and the chart
-    visible(dash_duo, f".ag-row[row-id='{ids['beta']}'] [col-id='name']").click()
+    click(dash_duo, f".ag-row[row-id='{ids['beta']}'] [col-id='name']")
     dash_duo.wait_for_contains_text("#terminal", "starting beta", timeout=30)
     wait(dash_duo, lambda: f"run={ids['beta']}" in dash_duo.driver.current_url)
     assert dash_duo.get_logs() == []
@@ -196,14 +209,14 @@ def test_three_checked_runs_overlay_in_the_comparison(dash_duo, app, db):
     dash_duo.start_server(app)
     dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={ids['alpha']}", timeout=30)
     for name in ("alpha", "beta", "gamma"):
-        visible(dash_duo, f".ag-row[row-id='{ids[name]}'] input.ag-checkbox-input").click()
+        click(dash_duo, f".ag-row[row-id='{ids[name]}'] input.ag-checkbox-input")
     wait(dash_duo, lambda: trace_count(dash_duo, "section") == 3)
     legend = js(dash_duo, f"return Array.from({GD.format(chart='section')}.querySelectorAll('.legendtext')).map(e => e.textContent)")
     assert legend == ["alpha", "beta", "gamma"]
     colors = js(dash_duo, f"return {GD.format(chart='section')}._fullData.filter(t => t.yaxis !== 'y2').map(t => t.line.color)")
     assert len(set(colors)) == 3
     dash_duo.wait_for_text_to_equal("#compare-link", "Compare 3 runs", timeout=30)
-    visible(dash_duo, "#compare-link").click()
+    click(dash_duo, "#compare-link")
     wait(dash_duo, lambda: "/compare?runs=" in dash_duo.driver.current_url)
     wait(dash_duo, lambda: trace_count(dash_duo, "cmp-0") == 3)
     rows = dash_duo.find_elements(".tb-chart[data-chart='cmp-0'] .tb-summary-table tbody tr")
@@ -259,24 +272,24 @@ def test_rename_then_delete_a_run_from_the_experiment_page(dash_duo, app, db):
     dash_duo.wait_for_page(f"{dash_duo.server_url}/experiments/{exp}?run={rid}", timeout=30)
     dash_duo.wait_for_contains_text("#terminal", "doomed run log", timeout=30)
 
-    visible(dash_duo, "#rename-open").click()
+    click(dash_duo, "#rename-open")
     field = dash_duo.wait_for_element("#rename-input", timeout=30)
     wait(dash_duo, lambda: field.get_attribute("value") == "doomed")
     dash_duo.clear_input(field)  # keystrokes, so that React sees the change (clear() alone is not seen)
     wait(dash_duo, lambda: field.get_attribute("value") == "")
     # an empty name is refused with a message, and the modal stays open
-    dash_duo.find_element("#rename-save").click()
+    click(dash_duo, "#rename-save")
     dash_duo.wait_for_text_to_equal("#rename-error", "A run needs a name.", timeout=30)
     field.send_keys("renamed-run")
-    dash_duo.find_element("#rename-save").click()
+    click(dash_duo, "#rename-save")
     dash_duo.wait_for_text_to_equal(f".ag-row[row-id='{rid}'] [col-id='name']", "renamed-run", timeout=30)
     dash_duo.wait_for_text_to_equal("#chart-run-name", "renamed-run", timeout=30)
     assert runs_db.find_run(engine, exp, "renamed-run") == rid
 
-    visible(dash_duo, "#delete-open").click()
+    click(dash_duo, "#delete-open")
     dash_duo.wait_for_contains_text("#delete-body", "renamed-run", timeout=30)
     assert "150 metric points" in dash_duo.find_element("#delete-body").text
-    dash_duo.find_element("#delete-confirm").click()
+    click(dash_duo, "#delete-confirm")
     wait(dash_duo, lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, f".ag-row[row-id='{rid}']"))
     assert runs_db.find_run(engine, exp, "renamed-run") is None
     assert dash_duo.get_logs() == []
