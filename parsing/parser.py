@@ -218,6 +218,20 @@ class StreamParser:
         return out
 
     @property
+    def waiting(self) -> bool:
+        """Records of a tqdm.write() message wait for the bar's redraw (see `_held`)."""
+        return bool(self._held)
+
+    def release_waiting(self) -> list[Record]:
+        """The records waiting for a bar's redraw, out now at the step they have (the bar before).
+        For a live capture whose job went quiet: tqdm redraws at once after a message, so a redraw
+        that has not come will not; a log read whole never needs it."""
+        out: list[Record] = []
+        if self._held:
+            self._release(None, out)
+        return out
+
+    @property
     def stats(self) -> ParseStats:
         """Counts so far (records and per-metric counts are totalled from the record shapes)."""
         s = self._stats

@@ -9,6 +9,8 @@ the flush rule stays cheap whatever the job's write pattern.
 A file being imported (`parse_in_reader`) is parsed by its reader instead, so that parsing one
 part of the file overlaps with writing the part before (SQLite and PostgreSQL drivers let go of
 the GIL while the database works); a live job's reader must never wait, so it never parses.
+A record the parser keeps until a progress bar is redrawn (a tqdm.write() message) is given out
+at the bar before once a live job has been quiet WAITING_S without that redraw.
 A failed write keeps its batch in memory and is retried with backoff while the queue keeps
 filling; a long outage is reported once on stderr. A write (even an empty one) at least every
 `heartbeat_s` keeps the run's heartbeat fresh, so a capture that dies is seen as stale.
@@ -33,6 +35,9 @@ from dashboard.db.points import PointColumns, PointMaker
 from dashboard.db.writer import write_batch
 
 CHUNK_S = 0.1
+# A record waiting for its bar's redraw (parsing.StreamParser.waiting) is given out after the job
+# has been quiet this long: tqdm redraws at once after a message, or not at all.
+WAITING_S = 0.5
 _STOP = object()
 
 
@@ -101,6 +106,7 @@ class Batcher:
         self._steps = PointMaker()
         self._points = PointColumns()
         self._last_ts = time.time()  # of the last read: the time of what the end of input completes
+        self._last_read = time.monotonic()
         self._chunks: list[tuple] = []  # closed chunks, not yet written: (seq, text[, packed])
         self._open: list[str] = []  # the chunk being filled: its pieces, its size, when it began
         self._open_chars, self._open_ts = 0, 0.0
@@ -180,6 +186,7 @@ class Batcher:
                 self._store(text, ts, *packed)
             elif item is not None:
                 self._absorb(*item)
+            self._release_waiting()
             if self._due():
                 self._flush()
             if self.gather_s and self._queue.empty():
@@ -233,10 +240,27 @@ class Batcher:
             self._queue.put(("", columns, 0.0))
 
     def _absorb(self, data: bytes, stream: int, ts: float) -> None:
-        self._last_ts = ts
+        self._last_ts, self._last_read = ts, time.monotonic()
         for text in self._decoder.decode(data, stream):
             self._steps.add(self._parse(text), ts, self._points)
             self._store(text, ts)
+
+    def _waiting_due(self) -> float | None:
+        """When the parser's waiting records are to be given out (a live job only), else None."""
+        if self.parse_in_reader or self.parser is None or not self.parser.waiting:
+            return None
+        return self._last_read + WAITING_S
+
+    def _release_waiting(self) -> None:
+        due = self._waiting_due()
+        if due is not None and time.monotonic() >= due:
+            try:
+                records = self.parser.release_waiting()
+            except Exception as exc:  # noqa: BLE001 - a parser bug must not cost the log
+                self._parser_failed(f"{type(exc).__name__}: {exc}")
+                return
+            self.stats.records += len(records)
+            self._steps.add(records, self._last_ts, self._points)
 
     def _store(self, text: str, ts: float, packed: tuple | None = None) -> None:
         """Text into the log chunk being filled (text already stored by a previous import is
@@ -277,7 +301,8 @@ class Batcher:
         nxt = self._last_write + self.heartbeat_s
         if self._chunks or self._points or self._open:
             nxt = min(nxt, self._last_flush + self.flush_s)
-        return nxt
+        waiting = self._waiting_due()
+        return nxt if waiting is None else min(nxt, waiting)
 
     def _due(self) -> bool:
         now = time.monotonic()

@@ -193,6 +193,23 @@ def test_a_slow_job_is_flushed_by_time_and_kept_alive_by_heartbeats(sqlite_url):
     engine.dispose()
 
 
+def test_a_message_waiting_for_a_redraw_is_stored_once_the_job_goes_quiet(sqlite_url):
+    """A tqdm.write() message waits for the bar's redraw (its step); a job that goes quiet
+    without one (a bar closed, then a message) still has the point stored, at the bar before."""
+    engine = init_db(sqlite_url)
+    run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "w"), "w")
+    batcher = Batcher(engine, run_id, StreamParser(), flush_s=0.1).start()
+    bar = " 50%|#####     | {n}/30 [00:01<00:01, 4.2it/s]"
+    batcher.put(("\r" + bar.format(n=5) + "\r" + " " * 40 + "\r{'loss': 2.5}\n").encode(), 2)
+    assert wait_for(lambda: _loss_points(engine, run_id), timeout=10) == [(5, 2.5)]
+    # with the redraw at once, the message takes its position
+    batcher.put(("\r" + " " * 40 + "\r{'loss': 2.25}\n\r" + bar.format(n=12)).encode(), 2)
+    assert wait_for(lambda: _loss_points(engine, run_id)[1:], timeout=10) == [(12, 2.25)]
+    stats = batcher.close("completed", 0)
+    assert _loss_points(engine, run_id) == [(5, 2.5), (12, 2.25)] and stats.records == 2
+    engine.dispose()
+
+
 def test_output_read_close_together_makes_one_chunk(sqlite_url):
     engine = init_db(sqlite_url)
     run_id = runs_db.create_run(engine, runs_db.get_or_create_experiment(engine, "c"), "c")

@@ -122,3 +122,13 @@ def interleave(err: str, out: str) -> str:
         before, rest = rest.split(clear, 1)
         pieces += [before, clear, next(lines)]
     return "".join(head + pieces + [rest] + list(lines))
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["fast", "pure"])
+def test_release_waiting_gives_the_records_out_at_the_bar_before(pure):
+    """What a live capture does when the job goes quiet with a message waiting."""
+    parser = StreamParser(pure=pure)
+    assert parser.feed("\r" + BAR.format(n=5) + CLEAR + "{'loss': 2.5}\n") == [] and parser.waiting
+    assert [(r.step, r.metrics) for r in parser.release_waiting()] == [(5, {"loss": 2.5})]
+    assert not parser.waiting and parser.release_waiting() == []
+    assert parser.feed("\r" + BAR.format(n=9) + "\r") == [] and parser.finish() == []
