@@ -70,6 +70,7 @@ typedef struct Template {
     int ts_first, ts_last, ts_extra;  /* the timestamp text: tokens first..last and extra bytes */
     int bar_n, bar_total;   /* K_BAR: the tokens of the position and the total */
     int eval_noop;          /* K_BAR: as an evaluation bar after training (another total) it does nothing */
+    int redraw;             /* K_BAR: a tqdm bar StreamParser._redraw_step reads (a redraw after a message) */
     /* K_BAR: text glued after the bar (Lightning's checkpoint message after its last redraw) that
      * _bar reads as a line of its own: it starts rest_off bytes after the end of token rest_tok
      * (in the literal text, which the key fixes); rest_tok -1: nothing glued */
@@ -103,6 +104,7 @@ typedef struct {
     int guard_ok, has_steps, dirty;
     int held, held_dirty;   /* _held: 0 None, 1 [] (a bar was cleared: the message next), 2 records
                              * waiting for the bar's redraw (tqdm.write); held_dirty: push writes it */
+    PyObject *held_list;    /* _held's list (held 1 and 2) */
     int aside;              /* the ASIDE_* states the parser is in */
     int table_closable;     /* the open table is a markdown table (ASIDE_CLOSE) */
     int close_table;        /* a template closed it: push writes _table = None */
@@ -114,7 +116,7 @@ typedef struct {
 /* attribute names of StreamParser */
 static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy_names, *s_last,
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
-    *s_slow_line, *s_read_line, *s_primary, *s_held, *s_epoch, *s_ts_bases, *s_cf, *s_metrics;
+    *s_slow_line, *s_read_line, *s_primary, *s_held, *s_step, *s_epoch, *s_ts_bases, *s_cf, *s_metrics;
 static PyObject *s_kind, *s_markdown;  /* an open table's "kind", and the kind ASIDE_CLOSE closes */
 static PyObject *one;  /* the int 1 */
 
@@ -561,6 +563,7 @@ static void release_context(Engine *e)
     Py_CLEAR(e->attach);
     Py_CLEAR(e->block);
     Py_CLEAR(e->table);
+    Py_CLEAR(e->held_list);
 }
 
 /* Reads the parser's context into e. -1 with an exception only when an attribute is missing.
@@ -593,7 +596,13 @@ static int pull(Engine *e, PyObject *p)
     e->block = Py_NewRef(v[3]);
     e->table = Py_NewRef(v[4]);
     int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && PyDict_CheckExact(v[14]);
-    e->held = v[15] == Py_None ? 0 : PyList_CheckExact(v[15]) && PyList_GET_SIZE(v[15]) == 0 ? 1 : 2;
+    if (v[15] == Py_None)
+        e->held = 0;
+    else if (PyList_CheckExact(v[15])) {
+        e->held = PyList_GET_SIZE(v[15]) == 0 ? 1 : 2;
+        e->held_list = Py_NewRef(v[15]);
+    } else
+        ok = 0;
     e->held_dirty = 0;
     e->aside = (v[4] != Py_None ? ASIDE_TABLE : 0) | (v[5] != Py_None ? ASIDE_COPY : 0);
     e->table_closable = 0;
@@ -651,10 +660,7 @@ static int push(Engine *e, PyObject *p)
     }
     if (e->held_dirty) {
         e->held_dirty = 0;
-        PyObject *held = e->held ? PyList_New(0) : Py_NewRef(Py_None);
-        int r = held == NULL ? -1 : PyObject_SetAttr(p, s_held, held);
-        Py_XDECREF(held);
-        if (r < 0)
+        if (PyObject_SetAttr(p, s_held, e->held ? e->held_list : Py_None) < 0)
             return -1;
     }
     if (PyObject_SetAttr(p, s_has_steps, e->has_steps ? Py_True : Py_False) < 0 ||
@@ -1188,6 +1194,46 @@ static int apply_block_row(Engine *e, const Template *t, const char *s, const To
     return r;
 }
 
+/* StreamParser._release at the bar a redraw template reads (StreamParser._redraw_step): the
+ * waiting records out, at the redrawn position when it is this bar's (same total, not back). 0
+ * when C cannot (Python reads the line then; the records may have their step set already, which
+ * Python sets the same). */
+static int release_held(Engine *e, const Template *t, const char *s, const Tok *toks, PyObject *out)
+{
+    long long pos, total;
+    if (!token_int(s, &toks[t->bar_n], MAX_FACTOR_DIGITS, &pos) ||
+        !token_int(s, &toks[t->bar_total], MAX_FACTOR_DIGITS, &total))
+        return 0;
+    PyObject *step = NULL;
+    if (!e->bar_total_none && total == e->bar_total && pos >= e->bar_n) {
+        long long epoch = e->header_epoch_none ? e->bar_epoch : e->header_epoch;
+        if (epoch > (1LL << 31) || epoch < -(1LL << 31) || (step = PyLong_FromLongLong(epoch * total + pos)) == NULL)
+            return 0;
+    }
+    PyObject *held = e->held_list;
+    Py_ssize_t k = PyList_GET_SIZE(held);
+    for (Py_ssize_t i = 0; step != NULL && i < k; i++) {
+        PyObject *rec = PyList_GET_ITEM(held, i), *cur = PyObject_GetAttr(rec, s_step);
+        int later = cur == NULL ? -1 : cur == Py_None ? 1 : PyObject_RichCompareBool(step, cur, Py_GT);
+        Py_XDECREF(cur);
+        if (later < 0 || (later && PyObject_SetAttr(rec, s_step, step) < 0)) {
+            Py_DECREF(step);
+            return 0;
+        }
+    }
+    Py_XDECREF(step);
+    Py_ssize_t at = PyList_GET_SIZE(out);
+    if (PyList_SetSlice(out, at, at, held) < 0)
+        return 0;
+    if (PyList_SetSlice(held, 0, k, NULL) < 0) {
+        PyList_SetSlice(out, at, PyList_GET_SIZE(out), NULL);
+        return 0;
+    }
+    e->held = 0;
+    e->held_dirty = e->dirty = 1;
+    return 1;
+}
+
 /* 1: the line is done, but for the text from *rest on (when *rest >= 0), a line of its own that
  * the caller reads next; 0: Python must read it (*h is its key hash when it has one). */
 static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObject *out, uint64_t *h,
@@ -1201,12 +1247,17 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
     if (!block_open && is_blank(s, n)) {
         /* a blank line keeps every context (no block is open); a line of spaces after a bar is
          * tqdm.write() clearing it: its message comes next (StreamParser._held) */
-        if (e->held == 0 && e->bar_n >= 0 && n > 0 && all_spaces(s, n))
+        if (e->held == 0 && e->bar_n >= 0 && n > 0 && all_spaces(s, n)) {
+            PyObject *list = PyList_New(0);
+            if (list == NULL) {
+                PyErr_Clear();
+                return 0;  /* Python reads it */
+            }
+            Py_XSETREF(e->held_list, list);
             e->held = e->held_dirty = e->dirty = 1;
+        }
         return 1;
     }
-    if (e->held == 2)
-        return 0;  /* records wait for the bar's redraw: Python reads the line (nothing learned) */
     char key[MAX_FAST_LINE];
     Tok toks[MAX_TOKENS];
     Py_ssize_t keylen;
@@ -1231,9 +1282,15 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
             unmodelled = 0, closes = 1;
         if (unmodelled)
             continue;
-        if (e->held == 1 && t->kind == K_RECORD && t->step_kind == ST_CTX) {
-            *h = 0;
-            return 0;  /* the message of a tqdm.write(): its record may wait for the redraw (Python) */
+        /* the message after a clear: a record at the bar's step waits for the redraw (_emit) */
+        PyObject *target = e->held == 1 && t->kind == K_RECORD && t->step_kind == ST_CTX ? e->held_list : out;
+        if (e->held == 2) {
+            /* the line after the message: only a redraw template is read here, the others in Python */
+            if (t->kind != K_BAR || !t->redraw || !release_held(e, t, s, toks, out)) {
+                PyErr_Clear();
+                *h = 0;
+                return 0;
+            }
         }
         int done;
         switch (t->kind) {
@@ -1246,7 +1303,7 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
             done = 1;
             break;
         case K_RECORD:
-            done = apply_record(e, t, s, n, toks, lineno, out);
+            done = apply_record(e, t, s, n, toks, lineno, target);
             break;
         case K_BLOCKROW:
             done = apply_block_row(e, t, s, toks);
@@ -1257,8 +1314,10 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
         PyErr_Clear();
         if (done) {
             t->hits++;
-            if (e->held == 1)  /* the message after a clear, and nothing of it waits */
-                e->held = 0, e->held_dirty = e->dirty = 1;
+            if (e->held == 1) {  /* the message after a clear: its record waits, or nothing does */
+                e->held = target != out && PyList_GET_SIZE(target) > 0 ? 2 : 0;
+                e->held_dirty = e->dirty = 1;
+            }
             if (closes) {  /* as _table_line does before the line is read on */
                 e->aside &= ~ASIDE_TABLE;
                 e->table_closable = 0;
@@ -1269,8 +1328,8 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
             return 1;
         }
     }
-    if (e->held)
-        *h = 0;  /* nothing is learned from a line read while a message may wait (_held) */
+    if (e->held == 2)
+        *h = 0;  /* nothing is learned from the line after a message that waits (_held) */
     return 0;
 }
 
@@ -1675,13 +1734,15 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     t->rank_slot = -1;
     t->attach_emit = 1;
     if (!bad && t->kind == K_BAR) {
-        /* (position token, total token[, eval_noop[, rest_tok, rest_off]]) */
+        /* (position token, total token[, flags[, rest_tok, rest_off]]); flags: 1 eval_noop, 2 redraw */
         PyObject *bn, *bt, *ev = NULL, *rt = NULL, *ro = NULL;
         t->rest_tok = -1;
         bad = !PyArg_ParseTuple(bar, "OO|OOO", &bn, &bt, &ev, &rt, &ro) || slot_index(bn, t, &t->bar_n) < 0 ||
-              slot_index(bt, t, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 1, &t->eval_noop) < 0) ||
+              slot_index(bt, t, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 3, &t->eval_noop) < 0) ||
               (rt != NULL && (ro == NULL || as_int(rt, -1, t->nslots - 1, &t->rest_tok) < 0 ||
                               as_int(ro, 0, MAX_FAST_LINE, &t->rest_off) < 0));
+        t->redraw = t->eval_noop >> 1;
+        t->eval_noop &= 1;
         if (!bad && t->rest_tok >= 0) {
             /* the rest starts in the literal gap after its token: the key fixes that gap's length */
             Py_ssize_t at = 0, gap = 0;
@@ -1907,7 +1968,7 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_table, "_table"}, {&s_copy_names, "_copy_names"}, {&s_last, "_last"}, {&s_shapes, "_shapes"},
         {&s_bar_total, "_bar_total"}, {&s_bar_n, "_bar_n"}, {&s_bar_done, "_bar_done"},
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
-        {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_read_line, "_read_line"}, {&s_primary, "_primary"}, {&s_held, "_held"},
+        {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_read_line, "_read_line"}, {&s_primary, "_primary"}, {&s_held, "_held"}, {&s_step, "step"},
         {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"}, {&s_cf, "cf"}, {&s_metrics, "metrics"},
         {&s_kind, "kind"}, {&s_markdown, "markdown"},
     };

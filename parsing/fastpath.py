@@ -812,7 +812,9 @@ class _Study:
         got = self._python(done, self.data)
         eval_noop = int(got is not None and not got.records and not got.emits and got.state == snapshot(done))
         self.extra_states = [done]
-        bar = (n_slot, t_slot, eval_noop) + (self.rest or ())
+        # a plain tqdm bar, which StreamParser._redraw_step reads as the redraw after a message
+        redraw = int(_parser.redraw_position(self.data.decode("utf-8")) == (after["bar_n"], after["bar_total"]))
+        bar = (n_slot, t_slot, eval_noop | redraw << 1) + (self.rest or ())
         return (self.key, BAR, self._slots(levels), step, metrics, ts, self.pre._kk_base, bar, None)
 
     def _block_row(self) -> tuple | None:

@@ -291,6 +291,10 @@ class StreamParser:
         """A line the fast path did not take; with `learn_key` (only for lines short enough for
         the fast path), it asks for the line's template to be learned."""
         before = fastpath_clone(self) if learn_key is not None and self._learner.wants(learn_key, self._block) else None
+        if before is not None:
+            # learned as read in the plain context: in the message after a tqdm.write() clear, C
+            # keeps a template's record waiting as `_emit` does (_held)
+            before._held = None
         if self._read_line(line, lineno, out) and before is not None:
             self._learner.learn(before, line, learn_key, lineno)
 
@@ -493,14 +497,11 @@ class StreamParser:
     def _redraw_step(self, line: str) -> int | None:
         """The step of the training bar redrawn on `line` after a tqdm.write() message, else None.
         Read from the bar up to its `]`, which text added later cannot change: the same whether the
-        line is complete or still arriving (`_redrawn`)."""
-        text = line.lstrip()
-        bm = P.TQDM.match(text) if "|" in text else None
-        if bm is None or bm.group("total") == "?" or int(bm.group("total")) != self._bar_total:
+        line is complete or still arriving (`_redrawn`). _fastcore's redraw templates do the same."""
+        bar = redraw_position(line)
+        if bar is None or bar[1] != self._bar_total or bar[0] < self._bar_n:
             return None
-        n, desc = int(bm.group("n")), bm.group("desc").strip()
-        if n < self._bar_n or (desc and (P.BAR_EVAL_WORDS.search(desc) or P.BAR_EPOCH.search(desc))):
-            return None
+        n = bar[0]
         epoch = self._header_epoch if self._header_epoch is not None else self._bar_epoch
         return epoch * self._bar_total + n  # as _bar gives it (same bar, no restart)
 
@@ -1054,6 +1055,18 @@ class FastLine:
         rank = (m.group(1) or m.group(2)) if self.ranked else None
         parser._emit_format(metrics, step, False, ts, rank, lineno, out)
         return True
+
+
+def redraw_position(line: str) -> tuple[int, int] | None:
+    """(position, total) of a plain tqdm bar (no epoch, not an evaluation) at the start of `line`."""
+    text = line.lstrip()
+    bm = P.TQDM.match(text) if "|" in text else None
+    if bm is None or bm.group("total") == "?":
+        return None
+    desc = bm.group("desc").strip()
+    if desc and (P.BAR_EVAL_WORDS.search(desc) or P.BAR_EPOCH.search(desc)):
+        return None
+    return int(bm.group("n")), int(bm.group("total"))
 
 
 def _position_step(epoch: str | None, pos: str, total: str | None, base: int) -> int:
