@@ -10,7 +10,8 @@ A file being imported (`parse_in_reader`) is parsed by its reader instead, so th
 part of the file overlaps with writing the part before (SQLite and PostgreSQL drivers let go of
 the GIL while the database works); a live job's reader must never wait, so it never parses.
 A record the parser keeps until a progress bar is redrawn (a tqdm.write() message) is given out
-at the bar before once a live job has been quiet WAITING_S without that redraw.
+at the bar before once a live job has been quiet WAITING_S without that redraw (a followed file:
+once it stopped growing that long, `quiet`).
 A failed write keeps its batch in memory and is retried with backoff while the queue keeps
 filling; a long outage is reported once on stderr. A write (even an empty one) at least every
 `heartbeat_s` keeps the run's heartbeat fresh, so a capture that dies is seen as stale.
@@ -148,6 +149,21 @@ class Batcher:
             # that a file's chunks cost the writer no compression; from the bytes read when they
             # are the text's UTF-8, so the reader holds the GIL for no encoding.
             self._queue.put((text, None if self._process is not None else self._parse(text), ts, pack(text, utf8)))
+
+    def quiet(self) -> None:
+        """The reader's word, with `parse_in_reader`, that its input went quiet (a followed file
+        that stopped growing): the records the parser keeps for a bar's redraw go out now (a live
+        job's are given out by the writer thread itself, WAITING_S after its last read)."""
+        if self._process is not None:
+            self._process.release()
+        elif self.parse_in_reader and self.parser is not None and self.parser.waiting:
+            try:
+                records = self.parser.release_waiting()
+            except Exception as exc:  # noqa: BLE001 - a parser bug must not cost the log
+                self._parser_failed(f"{type(exc).__name__}: {exc}")
+                return
+            self.stats.records += len(records)
+            self._queue.put(("", records, self._last_ts))
 
     def close(self, status: str | None = None, exit_code: int | None = None, timeout: float | None = None) -> BatcherStats:
         """Final flush, then the run's status (with exit code and finish time) when given.

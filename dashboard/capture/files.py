@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from dashboard.capture.batcher import Batcher, BatcherStats
+from dashboard.capture.batcher import WAITING_S, Batcher, BatcherStats
 from dashboard.capture.decoding import CHUNK_BYTES, clean_text
 from dashboard.capture.common import CaptureError, make_parser, open_engine, warn
 from dashboard.db import runs as runs_db
@@ -187,7 +187,7 @@ def _read(path: Path, batcher: Batcher, follow: bool, idle_exit_s: float | None,
             if not follow:
                 return offset, True
             batcher.flush_chunks = flush_chunks  # the backlog is in: what follows is live
-            idle_since = time.monotonic()
+            idle_since, quiet = time.monotonic(), False
             while not stop.wait(poll_s):
                 size = os.fstat(f.fileno()).st_size
                 if size < offset:
@@ -196,6 +196,9 @@ def _read(path: Path, batcher: Batcher, follow: bool, idle_exit_s: float | None,
                     offset = 0
                 if size != offset:
                     break
+                if not quiet and time.monotonic() - idle_since >= WAITING_S:
+                    batcher.quiet()  # a message waiting for a bar's redraw that did not come
+                    quiet = True
                 if idle_exit_s is not None and time.monotonic() - idle_since >= idle_exit_s:
                     return offset, True
     return offset, False

@@ -31,6 +31,7 @@ from dashboard.db.points import PointColumns, PointMaker
 # An empty message is the end.
 _HEADER = struct.Struct("<dI")
 _FINISH = b""
+_RELEASE = b"r"  # the input went quiet: records waiting for a bar's redraw go out (StreamParser.release_waiting)
 MAX_AHEAD = 256  # reads (64 KiB each) queued for the child: 16 MiB
 
 
@@ -51,9 +52,11 @@ def _serve(requests: Connection, replies: Connection) -> None:
             message = requests.recv_bytes()
         except EOFError:  # the importer is gone
             return
-        final = message == _FINISH
+        final, release = message == _FINISH, message == _RELEASE
         if final:
             texts = decoder.tails()
+        elif release:
+            texts = []
         else:
             ts, stream = _HEADER.unpack_from(message)
             texts = decoder.decode(message[_HEADER.size:], stream)
@@ -65,6 +68,8 @@ def _serve(requests: Connection, replies: Connection) -> None:
                     records += parser.feed(text)
                 if final:
                     records += parser.finish()
+                elif release:
+                    records += parser.release_waiting()
             except Exception as exc:  # noqa: BLE001 - a parser bug costs the metrics, not the log
                 parser, error = None, f"{type(exc).__name__}: {exc}"
                 traceback.print_exc()
@@ -113,6 +118,10 @@ class ParseProcess:
     def send(self, data: bytes, stream: int, ts: float) -> None:
         """A read to decode and parse, its stream and its time (the reader's thread only)."""
         self._outbox.put(_HEADER.pack(ts, stream) + data)
+
+    def release(self) -> None:
+        """The input went quiet: the records the parser keeps for a bar's redraw go out."""
+        self._outbox.put(_RELEASE)
 
     def finish(self, timeout: float | None = None) -> None:
         self._outbox.put(_FINISH)

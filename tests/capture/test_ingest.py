@@ -145,6 +145,31 @@ def test_follow_picks_up_appended_lines(sqlite_url, tmp_path):
     engine.dispose()
 
 
+@pytest.mark.parametrize("parse_process", [False, True], ids=["in-reader", "process"])
+def test_follow_stores_a_message_waiting_for_a_redraw_once_the_file_is_quiet(sqlite_url, tmp_path, parse_process):
+    """A tqdm.write() message waits for the bar's redraw; a followed file that stops growing
+    without one still has the point stored, at the bar before (the redraw would tell no more)."""
+    path = tmp_path / "live.log"
+    path.write_text("\r 50%|#####     | 5/30 [00:01<00:01, 4.2it/s]\r" + " " * 40 + "\r{'loss': 2.5}\n")
+    stop, result = threading.Event(), {}
+    engine = init_db(sqlite_url)
+    follower = threading.Thread(target=lambda: result.update(r=ingest(
+        path, experiment="tail", db=engine, follow=True, poll_s=0.05, flush_s=0.05, stop=stop,
+        parse_process=parse_process)))
+    follower.start()
+    try:
+        run_id = wait_for(lambda: (exps := queries.list_experiments(engine)) and queries.list_runs(engine, exps[0]["id"])
+                          and queries.list_runs(engine, exps[0]["id"])[0]["id"])
+        wait_for(lambda: queries.point_count(engine, run_id, "loss") == 1)
+        assert queries.get_run(engine, run_id)["status"] == "running"
+    finally:
+        stop.set()
+        follower.join(timeout=30)
+    series = queries.metric_series(engine, run_id, ["loss"])
+    assert list(zip(series.step, series.value)) == [(5, 2.5)] and result["r"].stats.records == 1
+    engine.dispose()
+
+
 def test_follow_with_idle_exit_completes(sqlite_url, tmp_path):
     path = tmp_path / "done.log"
     path.write_text("step 1: loss 3.0\n")
