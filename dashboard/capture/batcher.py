@@ -157,13 +157,7 @@ class Batcher:
         if self._process is not None:
             self._process.release()
         elif self.parse_in_reader and self.parser is not None and self.parser.waiting:
-            try:
-                records = self.parser.release_waiting()
-            except Exception as exc:  # noqa: BLE001 - a parser bug must not cost the log
-                self._parser_failed(f"{type(exc).__name__}: {exc}")
-                return
-            self.stats.records += len(records)
-            self._queue.put(("", records, self._last_ts))
+            self._queue.put(("", self._waiting_records(), self._last_ts))
 
     def close(self, status: str | None = None, exit_code: int | None = None, timeout: float | None = None) -> BatcherStats:
         """Final flush, then the run's status (with exit code and finish time) when given.
@@ -270,13 +264,17 @@ class Batcher:
     def _release_waiting(self) -> None:
         due = self._waiting_due()
         if due is not None and time.monotonic() >= due:
-            try:
-                records = self.parser.release_waiting()
-            except Exception as exc:  # noqa: BLE001 - a parser bug must not cost the log
-                self._parser_failed(f"{type(exc).__name__}: {exc}")
-                return
-            self.stats.records += len(records)
-            self._steps.add(records, self._last_ts, self._points)
+            self._steps.add(self._waiting_records(), self._last_ts, self._points)
+
+    def _waiting_records(self) -> list:
+        """The records the parser kept for a bar's redraw, given out now."""
+        try:
+            records = self.parser.release_waiting()
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not cost the log
+            self._parser_failed(f"{type(exc).__name__}: {exc}")
+            return []
+        self.stats.records += len(records)
+        return records
 
     def _store(self, text: str, ts: float, packed: tuple | None = None) -> None:
         """Text into the log chunk being filled (text already stored by a previous import is

@@ -116,17 +116,28 @@ def test_ingest_refuses_to_mix_a_different_log_into_a_run(sqlite_url, tmp_path):
         ingest(b, experiment="e", name="same", db=sqlite_url)
 
 
-def test_follow_picks_up_appended_lines(sqlite_url, tmp_path):
-    path = tmp_path / "live.log"
-    path.write_text("step 1: loss 3.0\n")
+def _follow(path, engine, **kw):
+    """`ingest --follow` of `path` on a thread: (its stop event, its result, the thread, the run id)."""
     stop, result = threading.Event(), {}
-    engine = init_db(sqlite_url)  # before the follower: alembic's upgrade is not thread-safe
     follower = threading.Thread(target=lambda: result.update(r=ingest(
-        path, experiment="tail", db=engine, follow=True, poll_s=0.05, flush_s=0.05, stop=stop)))
+        path, experiment="tail", db=engine, follow=True, poll_s=0.05, flush_s=0.05, stop=stop, **kw)))
     follower.start()
     try:
         run_id = wait_for(lambda: (exps := queries.list_experiments(engine)) and queries.list_runs(engine, exps[0]["id"])
                           and queries.list_runs(engine, exps[0]["id"])[0]["id"])
+    except BaseException:
+        stop.set()
+        follower.join(timeout=30)
+        raise
+    return stop, result, follower, run_id
+
+
+def test_follow_picks_up_appended_lines(sqlite_url, tmp_path):
+    path = tmp_path / "live.log"
+    path.write_text("step 1: loss 3.0\n")
+    engine = init_db(sqlite_url)  # before the follower: alembic's upgrade is not thread-safe
+    stop, result, follower, run_id = _follow(path, engine)
+    try:
         wait_for(lambda: queries.point_count(engine, run_id, "loss") == 1)
         assert queries.get_run(engine, run_id)["status"] == "running"
         with path.open("a") as f:  # a job outside trainboard writes more, a line in two pieces
@@ -151,15 +162,9 @@ def test_follow_stores_a_message_waiting_for_a_redraw_once_the_file_is_quiet(sql
     without one still has the point stored, at the bar before (the redraw would tell no more)."""
     path = tmp_path / "live.log"
     path.write_text("\r 50%|#####     | 5/30 [00:01<00:01, 4.2it/s]\r" + " " * 40 + "\r{'loss': 2.5}\n")
-    stop, result = threading.Event(), {}
     engine = init_db(sqlite_url)
-    follower = threading.Thread(target=lambda: result.update(r=ingest(
-        path, experiment="tail", db=engine, follow=True, poll_s=0.05, flush_s=0.05, stop=stop,
-        parse_process=parse_process)))
-    follower.start()
+    stop, result, follower, run_id = _follow(path, engine, parse_process=parse_process)
     try:
-        run_id = wait_for(lambda: (exps := queries.list_experiments(engine)) and queries.list_runs(engine, exps[0]["id"])
-                          and queries.list_runs(engine, exps[0]["id"])[0]["id"])
         wait_for(lambda: queries.point_count(engine, run_id, "loss") == 1)
         assert queries.get_run(engine, run_id)["status"] == "running"
     finally:
