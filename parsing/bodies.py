@@ -208,28 +208,36 @@ FIELDS = {"colon": colon_fields, "pipe": pipe_fields, "comma": comma_fields, "eq
 GLUED_STYLES = ("colon", "tab")
 
 
+def read_field(cf: Fmt, names: dict, section: str | None, key: str, region: str, glue: bool,
+               metrics: dict[str, float]):
+    """One field (`key`, its value's text) into `metrics`; for a step label, the step it carries
+    (None when it is none), else MISS."""
+    name = names.get(key, MISS)
+    if name is MISS:
+        name = cf.resolve(names, key, section)
+    if name is None:
+        return MISS
+    try:
+        value = float(region.rstrip(UNIT_CHARS))
+    except ValueError:
+        value = glued_value(cf, name, region, metrics) if glue and name is not STEP else field_value(region)
+        if value is None:
+            return MISS
+    if name is STEP:
+        return as_step(value)
+    metrics[name] = value
+    return MISS
+
+
 def read_fields(cf: Fmt, section: str | None, body: str, fields, glue: bool,
                 metrics: dict[str, float]) -> int | None:
     """Metrics of the fields; returns the step a step label carries."""
     names = cf.name_map(section)
     step = None
     for key, start, end in fields:
-        name = names.get(key, MISS)
-        if name is MISS:
-            name = cf.resolve(names, key, section)
-        if name is None:
-            continue
-        region = body[start:end]
-        try:
-            value = float(region.rstrip(UNIT_CHARS))
-        except ValueError:
-            value = glued_value(cf, name, region, metrics) if glue and name is not STEP else field_value(region)
-            if value is None:
-                continue
-        if name is STEP:
-            step = as_step(value)
-        else:
-            metrics[name] = value
+        got = read_field(cf, names, section, key, body[start:end], glue, metrics)
+        if got is not MISS:
+            step = got
     return step
 
 
@@ -270,22 +278,9 @@ def read_colon(cf: Fmt, section: str | None, body: str, glue: bool, metrics: dic
             key, region, next_key = next_key, piece[:sp], piece[sp + 1:]
         else:
             key, region = next_key, piece
-        # the rest is read_fields' loop body
-        name = names.get(key, MISS)
-        if name is MISS:
-            name = cf.resolve(names, key, section)
-        if name is None:
-            continue
-        try:
-            value = float(region.rstrip(UNIT_CHARS))
-        except ValueError:
-            value = glued_value(cf, name, region, metrics) if glue and name is not STEP else field_value(region)
-            if value is None:
-                continue
-        if name is STEP:
-            step = as_step(value)
-        else:
-            metrics[name] = value
+        got = read_field(cf, names, section, key, region, glue, metrics)
+        if got is not MISS:
+            step = got
     return step
 
 
@@ -315,22 +310,9 @@ def read_spaced(cf: Fmt, section: str | None, body: str, sep: str, label_sep: st
                 continue
             key = core[start:j].lstrip()
             region = core[j + 1:]
-        # the rest is read_fields' loop body
-        name = names.get(key, MISS)
-        if name is MISS:
-            name = cf.resolve(names, key, section)
-        if name is None:
-            continue
-        try:
-            value = float(region.rstrip(UNIT_CHARS))
-        except ValueError:
-            value = glued_value(cf, name, region, metrics) if glue and name is not STEP else field_value(region)
-            if value is None:
-                continue
-        if name is STEP:
-            step = as_step(value)
-        else:
-            metrics[name] = value
+        got = read_field(cf, names, section, key, region, glue, metrics)
+        if got is not MISS:
+            step = got
     return step
 
 
