@@ -250,38 +250,7 @@ def parse_fields(cf: Fmt, style: str, body: str, section: str | None, metrics: d
         return read_spaced(cf, section, body, ", ", None, style in GLUED_STYLES, metrics)
     if style == "eq" and ", " in body:
         return read_spaced(cf, section, body, ", ", "=", style in GLUED_STYLES, metrics)
-    if style == "colon":
-        return read_colon(cf, section, body, style in GLUED_STYLES, metrics)
     return read_fields(cf, section, body, FIELDS[style](body), style in GLUED_STYLES, metrics)
-
-
-def read_colon(cf: Fmt, section: str | None, body: str, glue: bool, metrics: dict[str, float]) -> int | None:
-    """read_fields(cf, section, body, colon_fields(body), glue, metrics) in one pass (as read_spaced):
-    the value of a key is the next piece up to its last space, or the last piece whole."""
-    parts = body.split(": ")
-    if len(parts) < 2:
-        return None
-    names = cf.name_map(section)
-    step = None
-    next_key = parts[0]
-    sp = next_key.rfind(" ")
-    if sp >= 0:
-        next_key = next_key[sp + 1:]
-    last = len(parts) - 1
-    for i in range(1, last + 1):
-        piece = parts[i]
-        if i < last:
-            sp = piece.rfind(" ")
-            if sp < 0:
-                next_key = piece  # `a: b: 1`: `b` is the key of `1`
-                continue
-            key, region, next_key = next_key, piece[:sp], piece[sp + 1:]
-        else:
-            key, region = next_key, piece
-        got = read_field(cf, names, section, key, region, glue, metrics)
-        if got is not MISS:
-            step = got
-    return step
 
 
 def read_spaced(cf: Fmt, section: str | None, body: str, sep: str, label_sep: str | None, glue: bool,
