@@ -971,6 +971,8 @@ class _Study:
         """Each slot's level, from `levels`, as wide as its variants alone allow in `state`; None
         when a slot the template reads a value from (or any slot of a no-op) must be exact."""
         kind, roles, levels = spec[1], _role_slots(spec), list(levels)
+        if self._jointly_wide(spec, levels, state):
+            return levels
         for i, tok in enumerate(self.toks):
             while levels[i] != EXACT:
                 lines = [self._with({i: v}) for v in variants(tok, levels[i], self.rng)]
@@ -980,6 +982,21 @@ class _Study:
                 if levels[i] == EXACT and (i in roles or kind in (NOOP, DETACH)):
                     return None  # a value that matters only as this token: not a template
         return levels
+
+    def _jointly_wide(self, spec: tuple, levels: list[int], state) -> bool:
+        """Whether every slot keeps its level, tried on all slots at once: the k-th line has the
+        k-th variant of each slot (what _narrowed tries one slot at a time). Most lines pass, in
+        a handful of runs instead of about nine per token; a line that fails, or one whose
+        variants would not keep its key, is narrowed slot by slot."""
+        wide = [i for i, lv in enumerate(levels) if lv != EXACT]
+        lines = []
+        for k in range(max((variant_count(levels[i]) for i in wide), default=0)):
+            line = self._with({i: variant(self.toks[i], levels[i], k, self.rng)
+                               for i in wide if k < variant_count(levels[i])})
+            if line is None:
+                return False
+            lines.append(line)
+        return self._agrees(self._with_levels(spec, levels), [state], lines, False)
 
     def _copy_states(self) -> list:
         """The parser before the line with copypaste names and a task."""
