@@ -28,9 +28,12 @@
 #define MAX_FACTOR_DIGITS 9  /* epoch and total of (epoch - base) * total + pos cannot overflow */
 #define MISS_CAP (1 << 15)   /* miss counters (by key hash) that decide when Python learns */
 
-/* which tokens a slot admits: the same form (each run of digits any length: `9.9e-9`), the same
- * shape (each digit any digit), or this token only */
-enum { LV_FORM, LV_SHAPE, LV_EXACT };
+/* which tokens a slot admits: any integer or decimal (no exponent; each run of digits up to
+ * NUMBER_MAX_RUN long: `16707` and `16844.1` alike, as fairseq's %g-like values print), the same
+ * form (each run of digits up to as long as the form's: `9.9e-9`), the same shape (each digit
+ * any digit), or this token only */
+enum { LV_NUMBER, LV_FORM, LV_SHAPE, LV_EXACT };
+#define NUMBER_MAX_RUN 9     /* fastpath.FORM_MAX_TRIED: the longest run the study verifies */
 enum { K_NOOP, K_DETACH, K_RECORD, K_BAR, K_BLOCKROW };  /* what a template does */
 /* where a record's step comes from: none (bars), a token, (epoch - base) * total + pos, the context
  * (StreamParser._step(None): the bar position it follows, else None; the running count declines),
@@ -709,6 +712,24 @@ static int same_form(const char *a, Py_ssize_t len, const char *f, Py_ssize_t fl
     return i == len;
 }
 
+/* An integer or a decimal, each run of digits at most NUMBER_MAX_RUN long (a token is digits,
+ * then maybe `.` and digits, then maybe an exponent: none here). */
+static int is_number(const char *a, Py_ssize_t len)
+{
+    Py_ssize_t i = 0, run = 0;
+    for (; i < len && is_digit((unsigned char)a[i]); i++)
+        run++;
+    if (run == 0 || run > NUMBER_MAX_RUN)
+        return 0;
+    if (i == len)
+        return 1;
+    if (a[i] != '.')
+        return 0;
+    for (run = 0, i++; i < len && is_digit((unsigned char)a[i]); i++)
+        run++;
+    return i == len && run > 0 && run <= NUMBER_MAX_RUN;
+}
+
 static int slots_admit(const Template *t, const char *s, const Tok *toks)
 {
     for (int i = 0; i < t->nslots; i++) {
@@ -716,6 +737,10 @@ static int slots_admit(const Template *t, const char *s, const Tok *toks)
         const char *a = s + toks[i].start;
         Py_ssize_t len = toks[i].end - toks[i].start;
         switch (sl->level) {
+        case LV_NUMBER:
+            if (!is_number(a, len))
+                return 0;
+            break;
         case LV_FORM:
             if (!same_form(a, len, sl->text, sl->len))
                 return 0;
@@ -1598,7 +1623,7 @@ static int parse_slots(Template *t, PyObject *slots)
     for (int i = 0; i < t->nslots; i++) {
         PyObject *level, *text;
         if (!PyArg_ParseTuple(PyTuple_GET_ITEM(slots, i), "OS", &level, &text) ||
-            as_int(level, LV_FORM, LV_EXACT, &t->slots[i].level) < 0)
+            as_int(level, LV_NUMBER, LV_EXACT, &t->slots[i].level) < 0)
             return -1;
         t->slots[i].len = PyBytes_GET_SIZE(text);
         t->slots[i].text = PyMem_Malloc((size_t)t->slots[i].len + 1);

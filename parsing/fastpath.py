@@ -14,7 +14,9 @@ as it was before the line:
    each metric value and the timestamp are matched to the tokens that changed them, as C will
    compute them (int of a token, `(epoch - base) * total + pos`, float of tokens, the timestamp
    text handed to `parser._timestamp`).
-3. which tokens a template admits: any number, integers, the same digit shape, or only this token.
+3. which tokens a template admits: any integer or decimal (a metric's value, which a log may print
+   as `16707` on one line and `16844.1` on the next), the same form (each run of digits up to a
+   length), the same digit shape, or only this token.
 4. the template is applied by C and the full parser is run on many variants of the line (each
    token alone, all tokens at once, zeros, other lengths, fractions) and, for bars, on several
    bar contexts; records and the whole context afterwards must be identical, else the admitted
@@ -46,7 +48,7 @@ except ImportError:  # no compiler at install time: the pure-Python parser does 
 
 log = logging.getLogger(__name__)
 
-FORM, SHAPE, EXACT = range(3)  # which tokens a slot admits (the C enum): see _fastcore.c
+NUMBER, FORM, SHAPE, EXACT = range(4)  # which tokens a slot admits (the C enum): see _fastcore.c
 NOOP, DETACH, RECORD, BAR, BLOCKROW = range(5)  # what a template does (the C enum)
 ST_SLOT, ST_EPT, ST_CTX, ST_NULL = 1, 2, 3, 4
 # parser state no template models (the C enum): an open table, copypaste names; a template applies
@@ -57,6 +59,8 @@ ASIDE_TABLE, ASIDE_COPY, ASIDE_CLOSE = 1, 2, 4
 TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _RUN = re.compile(rb"[0-9]+")
 FORM_MAX_TRIED = 9  # the longest digit run variants() tries in a slot of the FORM level
+# a token a NUMBER slot admits (_fastcore.c is_number): digits, maybe a fraction, runs up to 9
+_NUMBER = re.compile(rb"[0-9]{1,9}(?:\.[0-9]{1,9})?")
 _JOINT_VARIANTS = 8
 # a key whose templates keep missing (a token that must be exact keeps changing: pycocotools'
 # `IoU=0.50:0.95` where a log redraws it) is learned again only once its templates read this many
@@ -417,11 +421,23 @@ _RUN_LENGTHS = (1, 2, 3, 4, FORM_MAX_TRIED)
 
 
 def variant_count(level: int) -> int:
-    return 0 if level == EXACT else 3 if level == SHAPE else 4 + len(_RUN_LENGTHS)
+    return 0 if level == EXACT else 3 if level == SHAPE else 4 + len(_RUN_LENGTHS) + 2 * (level == NUMBER)
+
+
+def toggled(tok: bytes, length: int, rng: random.Random) -> bytes:
+    """The token as the other kind of number: a decimal's integer part, or the integer with a
+    fraction of `length` digits (`4.1` -> `4`, `16707` -> `16707.38`); with `length` >= 9, each
+    run of digits that long (`4.1` -> `123456789`)."""
+    head, dot, _ = tok.partition(b".")
+    if length >= FORM_MAX_TRIED:
+        head = random_digits(rng, length)
+    return head if dot else head + b"." + random_digits(rng, length)
 
 
 def variant(tok: bytes, level: int, k: int, rng: random.Random) -> bytes:
     """The k-th of variants(tok, level)."""
+    if k >= 4 + len(_RUN_LENGTHS):  # a NUMBER slot: the other kind of number
+        return toggled(tok, 2 if k == 4 + len(_RUN_LENGTHS) else FORM_MAX_TRIED, rng)
     if k == 0:
         return successor(tok)
     if k == 1:
@@ -435,7 +451,8 @@ def variant(tok: bytes, level: int, k: int, rng: random.Random) -> bytes:
 
 def variants(tok: bytes, level: int, rng: random.Random) -> list[bytes]:
     """Tokens a slot of this level admits, to try: every digit changed, zeros, random digits; for
-    a form, also other lengths (a value, a count of digits a regex may care about)."""
+    a form, also other lengths (a value, a count of digits a regex may care about); for a number,
+    also the other kind (an integer for a decimal, a decimal for an integer)."""
     return [variant(tok, level, k, rng) for k in range(variant_count(level))]
 
 
@@ -639,8 +656,9 @@ class _Study:
     def _noop(self, kind: int) -> tuple | None:
         return (self.key, kind, self._slots([FORM] * len(self.toks)), (), (), None, self.pre._kk_base, None, None)
 
-    def _metrics(self, rec: Record, variants: list, levels: list[int], structural: set) -> tuple | None:
-        """Each metric as a constant or as the float of a run of tokens joined by thousands commas."""
+    def _metrics(self, rec: Record, variants: list, levels: list[int], structural: set, steps=()) -> tuple | None:
+        """Each metric as a constant or as the float of a run of tokens joined by thousands commas.
+        A metric read from one token, no step's, admits any integer or decimal there (NUMBER)."""
         specs = []
         for name, value in rec.metrics.items():
             deps = sorted(i for i, v in enumerate(variants) if v is not None and i not in structural
@@ -659,8 +677,11 @@ class _Study:
                 neg = 1
             else:
                 return None
-            for k in range(first, last + 1):
-                levels[k] = max(levels[k], FORM if first == last else SHAPE)
+            if first == last and levels[first] == FORM and first not in steps and _NUMBER.fullmatch(self.toks[first]):
+                levels[first] = NUMBER
+            else:
+                for k in range(first, last + 1):
+                    levels[k] = max(levels[k], FORM if first == last else SHAPE)
             specs.append((name, None, first, last, neg))
         return tuple(specs)
 
@@ -745,7 +766,7 @@ class _Study:
                 return None
             rank_slot = found[0]
         step = self._step(rec.step, variants, structural, levels)
-        metrics = step and self._metrics(rec, variants, levels, structural)
+        metrics = step and self._metrics(rec, variants, levels, structural, _step_slots(step))
         ts = metrics and self._timestamp(sbase.timestamps, levels)
         if not metrics or ts is False or (rec.timestamp is not None and ts is None):
             return None
@@ -802,7 +823,7 @@ class _Study:
         metrics, ts = (), None
         if first.records:
             metrics = self._metrics(first.records[0], [v if v is None or v.records else None for v in variants],
-                                    levels, structural)
+                                    levels, structural, {n_slot, t_slot} | _step_slots(step))
             ts = metrics and self._timestamp(first.timestamps, levels)
             if not metrics or ts is False or (first.records[0].timestamp is not None and ts is None):
                 return None
@@ -936,7 +957,7 @@ class _Study:
             for length in _RUN_LENGTHS:
                 joint.append(self._with({
                     i: with_runs(tok, length, self.rng)
-                    for i, tok in enumerate(self.toks) if levels[i] == FORM}))
+                    for i, tok in enumerate(self.toks) if levels[i] in (NUMBER, FORM)}))
             joint = [x for x in joint if x]
             self.disagreed = None
             if self._agrees(spec, self._states(), joint, must_apply=True):
@@ -1057,7 +1078,7 @@ def _role_slots(spec: tuple) -> set[int]:
     """The slots a template reads a value from."""
     _, kind, _, step, metrics, ts, _, bar, extra, *_ = spec
     extra = extra if kind == RECORD else None
-    roles = set(step[1:4] if step and step[0] == ST_EPT else step[1:2] if step and step[0] == ST_SLOT else ())
+    roles = _step_slots(step)
     for _, const, first, last, _ in metrics:
         if const is None:
             roles.update(range(first, last + 1))
@@ -1066,3 +1087,8 @@ def _role_slots(spec: tuple) -> set[int]:
     if extra and extra[0] >= 0:
         roles.add(extra[0])
     return roles | set(bar[:2] if bar else ())
+
+
+def _step_slots(step: tuple | None) -> set[int]:
+    """The slots a template's step is read from."""
+    return set(step[1:4] if step and step[0] == ST_EPT else step[1:2] if step and step[0] == ST_SLOT else ())

@@ -724,3 +724,36 @@ def test_stale_bar_runs_read_the_same_in_c_in_any_chunks(seed, cuts, as_bytes):
     if as_bytes:
         chunks = [c.encode("utf-8") for c in chunks]
     assert_same(text, chunks, as_bytes=as_bytes)
+
+
+_G_LINES = ["2021-05-04 09:59:{s:02d} | INFO | train_inner | epoch 001:    {i} / 1124 loss={a}, nll_loss={b}, "
+            "ppl={a}, wps={b}, ups={a}, lr={b}, gnorm={a}, train_wall={b}, wall={i}\n",
+            "iter {i}: loss {a}, time {b}ms, mfu {a}%\n", "step {a}: train loss {b}, val loss {a}\n",
+            "{{'loss': {a}, 'grad_norm': {b}, 'learning_rate': {a}, 'epoch': {b}}}\n",
+            "| {a} | {b} | {i} |\n", "Epoch {a}/{i}\n", "epoch={a} step={b} loss={a}\n", "v{a}.{b} ready\n"]
+
+
+@needs_fastcore
+def test_values_printed_as_integers_or_decimals_are_read_in_c():
+    """fairseq prints a value `%g`-like: `wps=16707` on one line, `wps=16844.1` on the next. A slot
+    a metric is read from admits either (NUMBER), so one template reads the line however its
+    values happen to print, not one template per mix of integers and decimals."""
+    rng = random.Random(5)
+    values = ["16707", "16844.1", "4", "4.03", "137.2", "139", "0.5", "12"]
+    text = "".join(_G_LINES[0].format(s=k % 60, i=100 * k, a=rng.choice(values), b=rng.choice(values))
+                   for k in range(1, 80))
+    slow, lines = slow_lines(text)
+    assert slow < lines * 0.2
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.tuples(st.sampled_from(_G_LINES), st.sampled_from(["0", "7", "12", "4.1", "16707", "16844.1", "0.25",
+                                                                       "123456789", "1234567890", "1.5e-04", "nan"]),
+                          st.sampled_from(["3", "3.0", "2.64", "99999", "0.000001"])), min_size=1, max_size=60),
+       st.integers(1, 3))
+def test_integers_and_decimals_in_any_slot_read_the_same(lines, repeat):
+    """A token that is an integer on one line and a decimal on the next: in a metric's slot (either
+    reads), in a step's or an epoch header's (only an integer is one), in a version."""
+    text = "".join(line.format(s=k % 60, i=k, a=a, b=b) for k, (line, a, b) in enumerate(lines))
+    assert_same(text * repeat)
