@@ -85,6 +85,10 @@ typedef struct Template {
     int aside_ok;           /* the ASIDE_* states it applies in */
     PyObject *table;        /* a line read by the open markdown table (a row): applies only while
                              * _table equals this one (a copy), else NULL */
+    /* a line that sets the unmodelled state (a table's title, header or separator row, detectron2's
+     * copypaste task, names and values): applies only where (_table, _table_title, _copy_task,
+     * _copy_names) equal aux_pre (4-tuple), and leaves them as in aux_post (copies); else NULL */
+    PyObject *aux_pre, *aux_post;
 } Template;
 
 typedef struct {
@@ -104,6 +108,8 @@ typedef struct {
     PyObject *attach;
     PyObject *block;        /* _block: None, or the open block (a dict) only K_BLOCKROW reads */
     PyObject *table;        /* _table: None, or the open table (a dict) a row template compares */
+    PyObject *table_title, *copy_task, *copy_names;  /* the rest of what aux_pre compares */
+    int aux_dirty;          /* an aux template set them: push writes the four back */
     int guard_ok, has_steps, dirty;
     int held, held_dirty;   /* _held: 0 None, 1 [] (a bar was cleared: the message next), 2 records
                              * waiting for the bar's redraw (tqdm.write); held_dirty: push writes it */
@@ -119,7 +125,8 @@ typedef struct {
 /* attribute names of StreamParser */
 static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy_names, *s_last,
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
-    *s_slow_line, *s_read_line, *s_primary, *s_held, *s_step, *s_epoch, *s_ts_bases, *s_cf, *s_metrics;
+    *s_slow_line, *s_read_line, *s_primary, *s_held, *s_step, *s_epoch, *s_ts_bases, *s_cf, *s_metrics,
+    *s_row, *s_table_title, *s_copy_task;
 static PyObject *s_kind, *s_markdown;  /* an open table's "kind", and the kind ASIDE_CLOSE closes */
 static PyObject *one;  /* the int 1 */
 
@@ -421,6 +428,8 @@ static void template_free(Template *t)
     Py_XDECREF(t->shape);
     Py_XDECREF(t->cf);
     Py_XDECREF(t->table);
+    Py_XDECREF(t->aux_pre);
+    Py_XDECREF(t->aux_post);
     PyMem_Free(t);
 }
 
@@ -566,7 +575,22 @@ static void release_context(Engine *e)
     Py_CLEAR(e->attach);
     Py_CLEAR(e->block);
     Py_CLEAR(e->table);
+    Py_CLEAR(e->table_title);
+    Py_CLEAR(e->copy_task);
+    Py_CLEAR(e->copy_names);
     Py_CLEAR(e->held_list);
+}
+
+/* The ASIDE_* states of the table and copypaste names in e. */
+static void set_aside(Engine *e)
+{
+    e->aside = (e->table != Py_None ? ASIDE_TABLE : 0) | (e->copy_names != Py_None ? ASIDE_COPY : 0);
+    e->table_closable = 0;
+    if (PyDict_CheckExact(e->table)) {
+        PyObject *kind = PyDict_GetItemWithError(e->table, s_kind);
+        e->table_closable = kind != NULL && PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_markdown) == 0;
+    }
+    PyErr_Clear();
 }
 
 /* Reads the parser's context into e. -1 with an exception only when an attribute is missing.
@@ -574,14 +598,14 @@ static void release_context(Engine *e)
  * StreamParser keeps them), PyObject_GetAttr only for one that is not there. */
 static int pull(Engine *e, PyObject *p)
 {
-    PyObject *v[16];
-    PyObject *names[16] = {s_has_steps, s_attach, s_kk_base, s_block, s_table, s_copy_names, s_last,
+    PyObject *v[18];
+    PyObject *names[18] = {s_has_steps, s_attach, s_kk_base, s_block, s_table, s_copy_names, s_last,
                            s_shapes, s_bar_total, s_bar_n, s_bar_done, s_bar_epoch, s_header_epoch,
-                           s_expect_train_bar, s_primary, s_held};
+                           s_expect_train_bar, s_primary, s_held, s_table_title, s_copy_task};
     PyObject *dict = PyObject_GenericGetDict(p, NULL);
     if (dict == NULL)
         PyErr_Clear();
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < 18; i++) {
         v[i] = dict != NULL && PyDict_CheckExact(dict) ? PyDict_GetItemWithError(dict, names[i]) : NULL;
         v[i] = v[i] != NULL ? Py_NewRef(v[i]) : PyErr_Occurred() ? NULL : PyObject_GetAttr(p, names[i]);
         if (v[i] == NULL) {
@@ -598,6 +622,10 @@ static int pull(Engine *e, PyObject *p)
     e->ts_bases = bases != NULL && PyDict_CheckExact(bases) ? Py_NewRef(bases) : NULL;
     e->block = Py_NewRef(v[3]);
     e->table = Py_NewRef(v[4]);
+    e->copy_names = Py_NewRef(v[5]);
+    e->table_title = Py_NewRef(v[16]);
+    e->copy_task = Py_NewRef(v[17]);
+    e->aux_dirty = 0;
     int ok = PyDict_CheckExact(v[6]) && PyDict_CheckExact(v[7]) && PyDict_CheckExact(v[14]);
     if (v[15] == Py_None)
         e->held = 0;
@@ -607,13 +635,8 @@ static int pull(Engine *e, PyObject *p)
     } else
         ok = 0;
     e->held_dirty = 0;
-    e->aside = (v[4] != Py_None ? ASIDE_TABLE : 0) | (v[5] != Py_None ? ASIDE_COPY : 0);
-    e->table_closable = 0;
+    set_aside(e);
     e->close_table = 0;
-    if (PyDict_CheckExact(v[4])) {
-        PyObject *kind = PyDict_GetItemWithError(v[4], s_kind);
-        e->table_closable = kind != NULL && PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_markdown) == 0;
-    }
     int none;
     e->has_steps = PyObject_IsTrue(v[0]) == 1;
     e->attach = Py_NewRef(v[1]);
@@ -635,7 +658,7 @@ static int pull(Engine *e, PyObject *p)
     PyErr_Clear();
     e->guard_ok = ok;
     e->dirty = 0;
-    for (int i = 0; i < 16; i++)
+    for (int i = 0; i < 18; i++)
         Py_DECREF(v[i]);
     return 0;
 }
@@ -659,6 +682,12 @@ static int push(Engine *e, PyObject *p)
     if (e->close_table) {
         e->close_table = 0;
         if (PyObject_SetAttr(p, s_table, Py_None) < 0)
+            return -1;
+    }
+    if (e->aux_dirty) {
+        e->aux_dirty = 0;
+        if (PyObject_SetAttr(p, s_table, e->table) < 0 || PyObject_SetAttr(p, s_table_title, e->table_title) < 0 ||
+            PyObject_SetAttr(p, s_copy_task, e->copy_task) < 0 || PyObject_SetAttr(p, s_copy_names, e->copy_names) < 0)
             return -1;
     }
     if (e->held_dirty) {
@@ -1207,8 +1236,11 @@ static int apply_block_row(Engine *e, const Template *t, const char *s, const To
 {
     if (!PyDict_CheckExact(e->block) || t->nmetrics != 1)
         return 0;
+    /* the block's format; a block of no format (`***** train metrics *****`) by its row regex */
     PyObject *cf = PyDict_GetItemWithError(e->block, s_cf);
-    PyObject *metrics = cf == t->cf ? PyDict_GetItemWithError(e->block, s_metrics) : NULL;
+    if (cf == Py_None)
+        cf = PyDict_GetItemWithError(e->block, s_row);
+    PyObject *metrics = cf != NULL && cf == t->cf ? PyDict_GetItemWithError(e->block, s_metrics) : NULL;
     if (metrics == NULL || !PyDict_CheckExact(metrics))
         return 0;
     PyObject *v = metric_value(&t->metrics[0], s, toks);
@@ -1259,6 +1291,74 @@ static int release_held(Engine *e, const Template *t, const char *s, const Tok *
     return 1;
 }
 
+/* A copy of a value of the unmodelled state: dicts and lists copied all the way down (the parser
+ * changes them in place: a box's rows, a table's stage), anything else shared (str, None, tuples). */
+static PyObject *fresh(PyObject *o)
+{
+    if (PyList_CheckExact(o)) {
+        Py_ssize_t n = PyList_GET_SIZE(o);
+        PyObject *c = PyList_New(n);
+        for (Py_ssize_t i = 0; c != NULL && i < n; i++) {
+            PyObject *x = fresh(PyList_GET_ITEM(o, i));
+            if (x == NULL)
+                Py_CLEAR(c);
+            else
+                PyList_SET_ITEM(c, i, x);
+        }
+        return c;
+    }
+    if (PyDict_CheckExact(o)) {
+        PyObject *c = PyDict_New(), *k, *v;
+        Py_ssize_t pos = 0;
+        while (c != NULL && PyDict_Next(o, &pos, &k, &v)) {
+            PyObject *x = fresh(v);
+            if (x == NULL || PyDict_SetItem(c, k, x) < 0)
+                Py_CLEAR(c);
+            Py_XDECREF(x);
+        }
+        return c;
+    }
+    return Py_NewRef(o);
+}
+
+/* Whether the unmodelled state equals an aux template's aux_pre (str, None, lists and dicts of
+ * them: no Python code runs). */
+static int aux_is(const Engine *e, PyObject *pre)
+{
+    PyObject *now[4] = {e->table, e->table_title, e->copy_task, e->copy_names};
+    for (int i = 0; i < 4; i++) {
+        PyObject *want = PyTuple_GET_ITEM(pre, i);
+        if (now[i] != want && PyObject_RichCompareBool(now[i], want, Py_EQ) != 1) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The unmodelled state set to copies of aux_post. 0 on a memory error (nothing changed). */
+static int aux_set(Engine *e, PyObject *post)
+{
+    PyObject *v[4];
+    for (int i = 0; i < 4; i++) {
+        v[i] = fresh(PyTuple_GET_ITEM(post, i));
+        if (v[i] == NULL) {
+            for (int j = 0; j < i; j++)
+                Py_DECREF(v[j]);
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    Py_SETREF(e->table, v[0]);
+    Py_SETREF(e->table_title, v[1]);
+    Py_SETREF(e->copy_task, v[2]);
+    Py_SETREF(e->copy_names, v[3]);
+    set_aside(e);
+    e->close_table = 0;
+    e->aux_dirty = e->dirty = 1;
+    return 1;
+}
+
 /* 1: the line is done, but for the text from *rest on (when *rest >= 0), a line of its own that
  * the caller reads next; 0: Python must read it (*h is its key hash when it has one). */
 static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObject *out, uint64_t *h,
@@ -1303,6 +1403,10 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
                 continue;
             }
             unmodelled &= ~ASIDE_TABLE;
+        } else if (t->aux_pre != NULL) {
+            if (!aux_is(e, t->aux_pre))
+                continue;
+            unmodelled = 0;  /* verified in this very state */
         } else if (unmodelled == ASIDE_TABLE && (t->aside_ok & ASIDE_CLOSE) && e->table_closable)
             unmodelled = 0, closes = 1;
         if (unmodelled)
@@ -1344,10 +1448,13 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
                 e->held_dirty = e->dirty = 1;
             }
             if (closes) {  /* as _table_line does before the line is read on */
+                Py_SETREF(e->table, Py_NewRef(Py_None));
                 e->aside &= ~ASIDE_TABLE;
                 e->table_closable = 0;
                 e->close_table = e->dirty = 1;
             }
+            if (t->aux_post != NULL && !aux_set(e, t->aux_post))
+                return 0;  /* memory errors only (a record may be out already, as in Python) */
             if (t->kind == K_BAR && t->rest_tok >= 0 && toks[t->rest_tok].end + t->rest_off < n)
                 *rest = toks[t->rest_tok].end + t->rest_off;  /* within the literal gap: Engine_add */
             return 1;
@@ -1728,9 +1835,9 @@ PyDoc_STRVAR(add_doc, "add(key: bytes, kind, slots, step, metrics, ts, kk_base, 
 static PyObject *Engine_add(Engine *e, PyObject *args)
 {
     PyObject *key, *kind, *slots, *step, *metrics, *ts, *kk_base, *bar, *extra = Py_None, *aside = NULL;
-    PyObject *table = Py_None;
-    if (!PyArg_ParseTuple(args, "SOOOOOOO|OOO", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar, &extra,
-                          &aside, &table))
+    PyObject *table = Py_None, *aux = Py_None;
+    if (!PyArg_ParseTuple(args, "SOOOOOOO|OOOO", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar, &extra,
+                          &aside, &table, &aux))
         return NULL;
     Template *t = PyMem_Calloc(1, sizeof(Template));
     if (t == NULL)
@@ -1755,6 +1862,32 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
             bad = 1;
         } else
             t->table = Py_NewRef(table);
+    }
+    if (!bad && aux != Py_None) {
+        /* (aux_pre, aux_post): (_table, _table_title, _copy_task, _copy_names) before and after */
+        PyObject *pre, *post;
+        if (!PyArg_ParseTuple(aux, "O!O!", &PyTuple_Type, &pre, &PyTuple_Type, &post) || PyTuple_GET_SIZE(pre) != 4 ||
+            PyTuple_GET_SIZE(post) != 4 || t->table != NULL || (t->kind != K_NOOP && t->kind != K_DETACH &&
+                                                                t->kind != K_RECORD)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError, "aux: (pre, post) 4-tuples, of a no-op, detach or record template");
+            bad = 1;
+        } else {
+            t->aux_pre = PyTuple_New(4);
+            t->aux_post = PyTuple_New(4);
+            for (int i = 0; i < 4 && t->aux_pre != NULL && t->aux_post != NULL; i++) {
+                PyObject *a = fresh(PyTuple_GET_ITEM(pre, i)), *b = fresh(PyTuple_GET_ITEM(post, i));
+                if (a == NULL || b == NULL) {
+                    Py_XDECREF(a);
+                    Py_XDECREF(b);
+                    Py_CLEAR(t->aux_pre);
+                    break;
+                }
+                PyTuple_SET_ITEM(t->aux_pre, i, a);
+                PyTuple_SET_ITEM(t->aux_post, i, b);
+            }
+            bad = t->aux_pre == NULL || t->aux_post == NULL;
+        }
     }
     t->rank_slot = -1;
     t->attach_emit = 1;
@@ -1994,7 +2127,7 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_bar_total, "_bar_total"}, {&s_bar_n, "_bar_n"}, {&s_bar_done, "_bar_done"},
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
         {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_read_line, "_read_line"}, {&s_primary, "_primary"}, {&s_held, "_held"}, {&s_step, "step"},
-        {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"}, {&s_cf, "cf"}, {&s_metrics, "metrics"},
+        {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"}, {&s_cf, "cf"}, {&s_metrics, "metrics"}, {&s_row, "row"}, {&s_table_title, "_table_title"}, {&s_copy_task, "_copy_task"},
         {&s_kind, "kind"}, {&s_markdown, "markdown"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -103,10 +103,41 @@ class _Table:
         self.d = d
 
 
+class _Aux:
+    """The unmodelled state an aux template applies in and leaves (see aux_state), in a spec."""
+
+    __slots__ = ("pre", "post")
+
+    def __init__(self, pre: tuple, post: tuple) -> None:
+        self.pre, self.post = pre, post
+
+
+def aux_state(p) -> tuple:
+    """(_table, _table_title, _copy_task, _copy_names): the state no template models, which a
+    line may set (a table's title, header and separator rows; detectron2's copypaste task, names
+    and values). A template of such a line applies only where these equal what it was learned in,
+    and sets them as the line did there (_fastcore.c: aux_pre, aux_post)."""
+    return (p._table, p._table_title, p._copy_task, p._copy_names)
+
+
+_AUX_KEYS = frozenset({"table", "table_title", "copy"})  # their snapshot keys
+
+
+def _constant_table(table: dict | None) -> bool:
+    """No table, or one that holds nothing of the line that opened it: a markdown or column table
+    (a box holds its line number and timestamp: a template cannot set it, nor would one bound to
+    it ever apply again)."""
+    return table is None or table.get("kind") in ("markdown", "columns")
+
+
 def add(engine, spec: tuple) -> bool:
-    """engine.add of a spec (its table, when it has one, as the dict C compares _table with)."""
-    if len(spec) > 10 and spec[10] is not None:
-        return engine.add(*spec[:10], spec[10].d)
+    """engine.add of a spec (its table, when it has one, as the dict C compares _table with; its
+    aux states as tuples)."""
+    table = spec[10].d if len(spec) > 10 and spec[10] is not None else None
+    if len(spec) > 11 and spec[11] is not None:
+        return engine.add(*spec[:10], table, (spec[11].pre, spec[11].post))
+    if table is not None:
+        return engine.add(*spec[:10], table)
     return engine.add(*spec[:10])
 
 
@@ -275,6 +306,7 @@ class Outcome:
     block: tuple | None = None  # (format, metrics) of the open block afterwards
     rests: tuple = ()  # texts glued after a bar that _bar read as lines of their own
     tables: tuple = ()  # (reader, message) of each open-table reader called (only where a table was open)
+    aux: tuple | None = None  # aux_state afterwards (the full parser's runs)
 
     def same(self, other: Outcome) -> bool:
         return len(self.records) == len(other.records) and all(map(same_record, self.records, other.records)) \
@@ -352,7 +384,7 @@ def run_python(iso: _Isolated, state, data: bytes, lineno: int, glued: bool = Fa
     del p._primary_rank, p._failed, p._emit, p._line
     block = None if p._block is None else (p._block["cf"], p._block["metrics"])
     return Outcome(out, snapshot(p), iso.texts, bool(flags) or len(emits) > 1, tuple(ranks), tuple(emits), block,
-                   tuple(rests), tuple(tables))
+                   tuple(rests), tuple(tables), aux_state(p))  # p is not run on again: no copy
 
 
 _TABLE_READERS = ("_table_line", "_column_row", "_box_line")
@@ -487,10 +519,7 @@ class Learner:
 
     def wants(self, key: bytes, block: dict | None = None) -> bool:
         """A key tried twice in vain is not tried again (C asks again on ever rarer misses), nor one
-        whose templates did not pay yet. In an open block only a format's rows are learned: none in
-        a block without a format."""
-        if block is not None and block["cf"] is None:
-            return False
+        whose templates did not pay yet."""
         templates, lines = self.engine.usage(key)
         if templates >= 2 and lines < _PAYBACK_LINES * templates:
             return False
@@ -537,6 +566,8 @@ class _Study:
         self.disagreed = None  # the context of the last line C and Python read apart (_agrees)
         self.closed = None  # the parser before the line, when the line closed its open table
         self.row_of = None  # the open markdown table whose row the line is (_Table), if it is one
+        self.aux = None  # the unmodelled state the line sets, from that it was read in (_Aux), if it sets it
+        self.ignored = frozenset()  # snapshot keys _kind leaves to the aux state (_AUX_KEYS then)
         # the line between its tokens (the text before the first, ..., after the last)
         self.gaps = [data[b:a] for (_, b), (a, _) in zip([(0, 0)] + spans, spans + [(len(data), 0)])]
 
@@ -604,28 +635,40 @@ class _Study:
         before, after = snapshot(self.pre), base.state
         changed = {k for k in before if before[k] != after[k]}
         block = self.pre._block
-        if block is not None:  # in an open block C reads a format's rows and nothing else
-            return BLOCKROW if changed == {"block"} and not base.records and not base.emits and not base.ranks \
-                and block["cf"] is not None else None
+        if changed & _AUX_KEYS:  # it sets the unmodelled state: bound to the state it was read in
+            if not self._bind_aux(base):
+                return None
+            changed -= _AUX_KEYS
+        if block is not None:  # in an open block C reads its rows and nothing else
+            return BLOCKROW if changed == {"block"} and not base.records and not base.emits and not base.ranks else None
         if changed <= {"attach", "last", "shapes"} and len(base.records) <= 1 and not base.ranks and all(base.emits):
             # a bar redrawn at the same position changes nothing but its postfix values (Lightning's
             # last redraw, a checkpoint message glued on): try it where no bar was seen (other
             # context set to values no line sets, so that a line that only set it again shows)
             probe = clone(self.pre)
             probe._attach, probe._bar_total, probe._bar_n, probe._bar_done = _SENTINEL_ATTACH, None, -1, False
-            probe._table_title, probe._copy_task, probe._kk_base = "\0probe", "\0probe", 7
+            probe._kk_base = 7
+            if self.aux is None:
+                probe._table_title, probe._copy_task = "\0probe", "\0probe"
             got = self._run(probe, self.data)
             if got is None or got.unmodelled or got.ranks:
                 return None
             if got.state["bar_n"] != -1:
+                if self.aux is not None:
+                    return None
                 # a bar, possibly one that here is an evaluation bar doing nothing (_bar studies it
                 # where no bar was seen, and checks what it does after training)
                 return BAR if len(got.records) <= 1 and type(got.state["attach"]) is int else None
             was = snapshot(probe)
-            if got.records or got.emits or any(was[k] != got.state[k] for k in was if k != "attach"):
+            differ = {k for k in was if k != "attach" and k not in self.ignored and was[k] != got.state[k]}
+            if differ and differ <= _AUX_KEYS and self._bind_aux(base):
+                differ = set()  # it sets the unmodelled state to what it was (detectron2's `Task: bbox`)
+            if got.records or got.emits or differ:
                 return None
             return DETACH if got.state["attach"] is None else NOOP if got.state["attach"] == _SENTINEL_ATTACH else None
         if {"bar_n", "bar_total", "bar_done", "bar_epoch", "expect_train_bar"} & changed:
+            if self.aux is not None:
+                return None
             ok = changed <= {"has_steps", "attach", "bar_total", "bar_n", "bar_done", "bar_epoch", "expect_train_bar",
                              "last", "shapes"}
             return BAR if ok and not base.ranks and len(base.records) <= 1 and type(after["attach"]) is int else None
@@ -637,10 +680,20 @@ class _Study:
             got = self._run(study, self.data)
             if got is None or got.unmodelled or got.emits != (False,) or len(got.records) != 1:
                 return None
-            if {k for k in got.state if snapshot(study)[k] != got.state[k]} <= record_ok:
+            if {k for k in got.state if snapshot(study)[k] != got.state[k]} - self.ignored <= record_ok:
                 self.study, self.sbase = study, got
                 return RECORD
         return None
+
+    def _bind_aux(self, base: Outcome) -> bool:
+        """Bind the template to the unmodelled state the line was read in (aux_state), where the
+        line may set it: False where it cannot be (a block or table state of its own, a box)."""
+        if self.pre._block is not None or self.row_of is not None or self.closed is not None or base.aux is None \
+                or not _constant_table(self.pre._table) or not _constant_table(base.aux[0]):
+            return False
+        self.aux = _Aux(copy.deepcopy(aux_state(self.pre)), base.aux)
+        self.ignored = _AUX_KEYS
+        return True
 
     # -- which token feeds what
     def _single_variants(self, state) -> list[Outcome | None]:
@@ -839,8 +892,10 @@ class _Study:
         return (self.key, BAR, self._slots(levels), step, metrics, ts, self.pre._kk_base, bar, None)
 
     def _block_row(self) -> tuple | None:
-        """The metric a row adds to the open block of its format: studied in that block emptied
-        (so that the row's name and value show), its name fixed by the tokens that make it."""
+        """The metric a row adds to the open block: studied in that block emptied (so that the
+        row's name and value show), its name fixed by the tokens that make it. The template is
+        bound to the block's format; to a block of no format (transformers' `***** train metrics
+        *****`) by the row regex its header gave it (what _fastcore's apply_block_row compares)."""
         cf = self.pre._block["cf"]
         study = clone(self.pre)
         study._block["metrics"] = {}
@@ -857,7 +912,8 @@ class _Study:
         again = clone(self.pre)  # the name already in the block, with another value
         again._block["metrics"] = {row[0]: -1.5}
         self.extra_states = [study, again]
-        return (self.key, BLOCKROW, self._slots(levels), (), metrics, None, self.pre._kk_base, None, cf)
+        bound = cf if cf is not None else self.pre._block["row"]
+        return (self.key, BLOCKROW, self._slots(levels), (), metrics, None, self.pre._kk_base, None, bound)
 
     def _bar_epoch(self, variants: list, structural: set, n_slot: int, t_slot: int, step: int) -> tuple | None:
         """() when the bar's epoch is the context's; (ST_EPT, e, n, t, base) when a token of its
@@ -943,7 +999,7 @@ class _Study:
         in several contexts, then agree; else None. It applies in the ASIDE_* states the line was
         read in, and in the others where the full parser agrees there."""
         mask = aside(self.pre)
-        spec = spec + (mask, self.row_of)
+        spec = spec + (mask, self.row_of, self.aux)
         levels = self._narrowed(spec, [lv for lv, _ in spec[2]], self.pre)
         for retry in (False, True):
             if levels is None:
@@ -973,6 +1029,8 @@ class _Study:
         # (what an open table's readers make of a line depends on the table: its columns; a line
         # may pass where they read it only as markdown's `_table_line` ends a table on a line that
         # does not start with `|`)
+        if self.aux is not None:
+            return spec  # it applies only in the unmodelled state it was verified in
         lines = joint[:1] + joint[-1:]
         for bit, states, tables in ((ASIDE_COPY, self._copy_states, None), (ASIDE_TABLE, self._table_states, _unread)):
             if bit == ASIDE_TABLE and self.row_of is not None:
@@ -1000,8 +1058,9 @@ class _Study:
                 if self._agrees(self._with_levels(spec, levels), [state], [x for x in lines if x], False):
                     break
                 levels[i] += 1
-                if levels[i] == EXACT and (i in roles or kind in (NOOP, DETACH)):
-                    return None  # a value that matters only as this token: not a template
+                if levels[i] == EXACT and (i in roles or (kind in (NOOP, DETACH) and self.aux is None)):
+                    return None  # a value that matters only as this token: not a template (but in
+                    # a line that sets the unmodelled state: `copypaste: AP,AP50,AP75` sets its names)
         return levels
 
     def _jointly_wide(self, spec: tuple, levels: list[int], state) -> bool:

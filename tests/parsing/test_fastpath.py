@@ -757,3 +757,83 @@ def test_integers_and_decimals_in_any_slot_read_the_same(lines, repeat):
     reads), in a step's or an epoch header's (only an integer is one), in a version."""
     text = "".join(line.format(s=k % 60, i=k, a=a, b=b) for k, (line, a, b) in enumerate(lines))
     assert_same(text * repeat)
+
+
+_METRICS_BLOCK = ("***** {part} metrics *****\n  epoch                    =        {e}\n"
+                  "  total_flos               =  {f}GF\n  {part}_loss               =     {v}\n"
+                  "  {part}_runtime            = 0:04:{s:02d}.23\n  {part}_samples            =       2318\n"
+                  "  {part}_samples_per_second =     {w}\n")
+
+
+@needs_fastcore
+def test_rows_of_a_block_of_no_format_are_read_in_c():
+    """transformers' `***** train metrics *****` opens a block of no format; its `  name = value`
+    rows are read in C by templates bound to the block's row regex. (The header, a row that adds no
+    metric, `train_runtime = 0:04:50.23`, and the line that ends the block are read in Python.)"""
+    rng = random.Random(3)
+    text = "".join(_METRICS_BLOCK.format(part=rng.choice(["train", "eval"]), e=f"{k}.0", f=rng.randrange(10**6),
+                                         v=f"{rng.random() * 4:.4f}", s=k % 60, w=f"{rng.random() * 90:.3f}")
+                   + "iter 5: loss 2.5, time 1.0ms\n" for k in range(60))
+    seen = lines_read_in_python(text)
+    assert sum(line.startswith("  ") and "runtime" not in line for line in seen) < 20
+
+
+_BLOCK_LINES = ["***** train metrics *****\n", "***** eval metrics *****\n", "  epoch = {v}\n", "  train_loss = {v}\n",
+                "  eval_loss               =     {v}\n", "  total_flos = {v}GF\n", "  train_runtime = 0:04:{i}.23\n",
+                "  step = {v}\n", "  loss = n/a\n", "  {v} = {v}\n", "  Average Precision  (AP) @[ IoU=0.50 | area=   all | "
+                "maxDets=100 ] = {v}\n", "iter {i}: loss {v}, time 1.0ms\n", "[batch={i}/100]\n", "  Train loss: {v}\n",
+                "\n", "  \n"]
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.tuples(st.sampled_from(_BLOCK_LINES), st.sampled_from(["3.0", "2318", "0.4336", "nan", "1e-05", "12"])),
+                min_size=1, max_size=80), st.integers(1, 3))
+def test_blocks_of_no_format_read_the_same(lines, repeat):
+    """Rows of transformers' metrics blocks and of other headers' blocks (another row regex), rows
+    of no value, blank lines that end a block, rows where no block is open."""
+    text = "".join(line.format(v=v, i=k) for k, (line, v) in enumerate(lines))
+    assert_same(text * repeat)
+
+
+_COPYPASTE = ("[05/08 23:58:{s:02d} d2.evaluation.testing]: copypaste: Task: {task}\n"
+              "[05/08 23:58:{s:02d} d2.evaluation.testing]: copypaste: AP,AP50,AP75,APs,APm,APl\n"
+              "[05/08 23:58:{s:02d} d2.evaluation.testing]: copypaste: {v},59.4821,41.9318,22.6123,42.1180,{w}\n")
+
+
+@needs_fastcore
+def test_lines_that_set_unmodelled_state_are_read_in_c():
+    """detectron2's copypaste task, names and values and its markdown tables' titles, headers and
+    separators set state no template models (_copy_task, _copy_names, _table_title, _table): a
+    template bound to the state its line was read in (aux_state) sets it as the line did there."""
+    table = ("[05/08 23:57:59 d2.evaluation.coco_evaluation]: Evaluation results for {task}: \n"
+             "|   AP   |  AP50  |  AP75  |\n|:------:|:------:|:------:|\n| {v} | 59.688 | {w} |\n")
+    rng = random.Random(2)
+    text = "".join((table + _COPYPASTE).format(task=task, s=k % 60, v=f"{rng.random() * 50:.4f}",
+                                              w=f"{rng.random() * 50:.3f}")
+                   + f"iter {k}: loss {k}.5, time 1.0ms\n" for k in range(60) for task in ("bbox", "segm"))
+    seen = lines_read_in_python(text)
+    assert len(seen) < text.count("\n") * 0.1, seen[:20]
+
+
+_AUX_LINES = ["[05/08 23:58:03 d2.evaluation.testing]: copypaste: Task: {task}\n",
+              "[05/08 23:58:03 d2.evaluation.testing]: copypaste: AP,AP50,AP75,APs,APm,APl\n",
+              "[05/08 23:58:03 d2.evaluation.testing]: copypaste: AP,AP{i}\n",
+              "[05/08 23:58:03 d2.evaluation.testing]: copypaste: {v},59.4821,41.9318,22.6123,42.1180,{v}\n",
+              "[05/08 23:58:03 d2.evaluation.testing]: copypaste: {v},{v}\n",
+              "[05/08 23:58:03 d2.evaluation.coco_evaluation]: Evaluation results for {task}: \n",
+              "|   AP   |  AP50  |  AP75  |\n", "|   AP   |  AP{i}  |\n", "|:------:|:------:|:------:|\n",
+              "|:------:|:------:|\n", "| {v} | 59.688 | {v} |\n", "| {v} | {v} |\n", "-" * 41 + "\n",
+              "| rollout/           |          |\n", "|    ep_len_mean     | {v}      |\n",
+              "Epoch  train_loss  valid_loss  accuracy\n", "{i}  {v}  {v}  0.5\n", "iter {i}: loss {v}, time 1.0ms\n", "\n"]
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.tuples(st.sampled_from(_AUX_LINES), st.sampled_from(["0.5", "38.344", "nan", "12"]),
+                          st.sampled_from(["bbox", "segm"])), min_size=1, max_size=80), st.integers(1, 3))
+def test_lines_that_set_unmodelled_state_read_the_same(lines, repeat):
+    """Copypaste tasks, names of other lengths and values with and without names; markdown, box and
+    column tables opened, read and ended among them."""
+    text = "".join(line.format(v=v, i=k, task=task) for k, (line, v, task) in enumerate(lines))
+    assert_same(text * repeat)
