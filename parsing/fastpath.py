@@ -568,6 +568,7 @@ class _Study:
         self.row_of = None  # the open markdown table whose row the line is (_Table), if it is one
         self.aux = None  # the unmodelled state the line sets, from that it was read in (_Aux), if it sets it
         self.ignored = frozenset()  # snapshot keys _kind leaves to the aux state (_AUX_KEYS then)
+        self.wide = None  # (levels, lines) _jointly_wide found agreeing in the line's own context
         # the line between its tokens (the text before the first, ..., after the last)
         self.gaps = [data[b:a] for (_, b), (a, _) in zip([(0, 0)] + spans, spans + [(len(data), 0)])]
 
@@ -1009,11 +1010,15 @@ class _Study:
                 i: variant(tok, levels[i], self.rng.randrange(variant_count(levels[i])), self.rng)
                 for i, tok in enumerate(self.toks) if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
             # every FORM slot at one run length at once: slots interact (`Epoch 99999999999/3` is no
-            # header while either number is too long for its regex, `Epoch 6/3` is one)
-            for length in _RUN_LENGTHS:
-                joint.append(self._with({
-                    i: with_runs(tok, length, self.rng)
-                    for i, tok in enumerate(self.toks) if levels[i] in (NUMBER, FORM)}))
+            # header while either number is too long for its regex, `Epoch 6/3` is one); the lines
+            # _jointly_wide checked at these levels are such lines (checked: not run again here)
+            if self.wide is not None and self.wide[0] == levels:
+                joint += self.wide[1][3:3 + len(_RUN_LENGTHS)]
+            else:
+                for length in _RUN_LENGTHS:
+                    joint.append(self._with({
+                        i: with_runs(tok, length, self.rng)
+                        for i, tok in enumerate(self.toks) if levels[i] in (NUMBER, FORM)}))
             joint = [x for x in joint if x]
             self.disagreed = None
             if self._agrees(spec, self._states(), joint, must_apply=True):
@@ -1076,7 +1081,11 @@ class _Study:
             if line is None:
                 return False
             lines.append(line)
-        return self._agrees(self._with_levels(spec, levels), [state], lines, False)
+        if not self._agrees(self._with_levels(spec, levels), [state], lines, False):
+            return False
+        if state is self.pre and len(lines) >= 3 + len(_RUN_LENGTHS):
+            self.wide = (list(levels), lines)
+        return True
 
     def _copy_states(self) -> list:
         """The parser before the line with copypaste names and a task."""
