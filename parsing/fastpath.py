@@ -534,6 +534,7 @@ class Learner:
             return False
         try:
             with _Isolated() as iso:
+                _trimmed(iso, pre, data, lineno)
                 spec = _Study(iso, pre, data, spans, key, lineno, self.rng).template()
         except Exception:  # learning is an optimisation: a bug here costs speed, never output
             log.debug("line %d: not learned", lineno, exc_info=True)
@@ -545,6 +546,48 @@ class Learner:
         where = (key, pre._block is not None)
         self.failed[where] = self.failed.get(where, 0) + 1
         return False
+
+
+class _Consulted(dict):
+    """A dict that notes the keys read from it."""
+
+    def __init__(self, base: dict) -> None:
+        super().__init__(base)
+        self.seen: set = set()
+
+    def get(self, key, default=None):
+        self.seen.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key) -> bool:
+        self.seen.add(key)
+        return super().__contains__(key)
+
+    def __getitem__(self, key):
+        self.seen.add(key)
+        return super().__getitem__(key)
+
+
+def _trimmed(iso: _Isolated, pre, data: bytes, lineno: int) -> None:
+    """`pre` with only the last values and record shapes the line reads (its metrics' names: a
+    template's are constant). A study runs the parser about a hundred times, each on a copy of
+    `pre`: a log of thousands of metric names (per-layer norms, pycocotools' `IoU=` ranges) made
+    copying and comparing those two dicts most of its cost. C reads them afresh on each line it
+    applies a template to, as Python does: a study in a state without the other names is as
+    good (it tries a state with no last values anyway)."""
+    if len(pre._last) + len(pre._shapes) < 64:
+        return
+    p = clone(pre, caches=False)
+    p._last, p._shapes = _Consulted(p._last), _Consulted(p._shapes)
+    iso.fresh()
+    try:
+        p._line(data.decode("utf-8"), lineno, [])
+    except Exception:
+        return
+    # (in the order read: C and Python are compared from this same state, which is all it is for)
+    last, shapes = pre._last, pre._shapes
+    pre._last = {k: last[k] for k in p._last.seen if k in last}
+    pre._shapes = {k: shapes[k] for k in p._shapes.seen if k in shapes}
 
 
 class _Study:

@@ -837,3 +837,23 @@ def test_lines_that_set_unmodelled_state_read_the_same(lines, repeat):
     column tables opened, read and ended among them."""
     text = "".join(line.format(v=v, i=k, task=task) for k, (line, v, task) in enumerate(lines))
     assert_same(text * repeat)
+
+
+_MANY_NAMES = "".join(f"layer{k}/grad_norm: {k}.5\n" for k in range(300))
+_STALE_LINES = ["Epoch 1:  25%|██▌       | {n}/1000 [00:05<00:15, 48.46it/s, v_num=3, train_loss_step={v}, "
+                "val_loss={w}, val_acc=0.818]\n", "{{'eval_loss': {w}, 'eval_accuracy': 0.75, 'epoch': 2.0}}\n",
+                "{{'loss': {v}, 'learning_rate': 1e-05, 'epoch': 2.0}}\n", "step {n}: train loss {v}, val loss {w}\n",
+                "layer{n}/grad_norm: {v}\n", "iter {n}: loss {v}, time 1.0ms\n"]
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.tuples(st.sampled_from(_STALE_LINES), st.sampled_from(["0.5", "0.25", "nan"]),
+                          st.sampled_from(["0.976", "0.5", "nan"]), st.integers(0, 400)), min_size=1, max_size=60),
+       st.integers(1, 3))
+def test_a_log_of_many_names_reads_the_same(lines, repeat):
+    """After hundreds of metric names a study runs on a state that keeps only the last values and
+    shapes its line reads (_trimmed): evaluation values reprinted (stale) or new, bars and dicts
+    among lines of other names read as the pure parser reads them."""
+    text = _MANY_NAMES + "".join(line.format(v=v, w=w, n=n) for line, v, w, n in lines)
+    assert_same(text * repeat)
