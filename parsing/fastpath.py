@@ -1095,38 +1095,49 @@ class _Study:
         return spec
 
     def _narrowed(self, spec: tuple, levels: list[int], state) -> list[int] | None:
-        """Each slot's level, from `levels`, as wide as its variants alone allow in `state`; None
-        when a slot the template reads a value from (or any slot of a no-op) must be exact."""
-        kind, roles, levels = spec[1], _role_slots(spec), list(levels)
-        if self._jointly_wide(spec, levels, state):
-            return levels
-        for i, tok in enumerate(self.toks):
-            while levels[i] != EXACT:
-                lines = [self._with({i: v}) for v in variants(tok, levels[i], self.rng)]
-                if self._agrees(self._with_levels(spec, levels), [state], [x for x in lines if x], False):
-                    break
-                levels[i] += 1
-                if levels[i] == EXACT and (i in roles or (kind in (NOOP, DETACH) and self.aux is None)):
-                    return None  # a value that matters only as this token: not a template (but in
-                    # a line that sets the unmodelled state: `copypaste: AP,AP50,AP75` sets its names)
-        return levels
-
-    def _jointly_wide(self, spec: tuple, levels: list[int], state) -> bool:
-        """Whether every slot keeps its level, tried on all slots at once: the k-th line has the
-        k-th variant of each slot (what _narrowed tries one slot at a time). Most lines pass, in
-        a handful of runs instead of about nine per token; a line that fails, or one whose
-        variants would not keep its key, is narrowed slot by slot."""
+        """Each slot's level, from `levels`, as wide as its variants allow in `state`; None when a
+        slot the template reads a value from (or any slot of a no-op) must be exact. Slots are
+        tried together (the k-th variant of each on one line), halves of a group that fails
+        apart, and a slot alone slot by slot: most lines pass whole, most that do not have one
+        slot to narrow (a token the line must keep), found in a few halvings."""
+        levels = list(levels)
         wide = [i for i, lv in enumerate(levels) if lv != EXACT]
+        return levels if self._narrow_group(spec, levels, state, wide) else None
+
+    def _narrow_group(self, spec: tuple, levels: list[int], state, group: list[int]) -> bool:
+        """Narrows the slots of `group` in `levels`; False when one must not be narrowed so far."""
+        if not group or (len(group) > 1 and self._jointly_wide(spec, levels, state, group)):
+            return True
+        if len(group) > 1:
+            half = len(group) // 2
+            return self._narrow_group(spec, levels, state, group[:half]) and \
+                self._narrow_group(spec, levels, state, group[half:])
+        i = group[0]
+        tok = self.toks[i]
+        while levels[i] != EXACT:
+            lines = [self._with({i: v}) for v in variants(tok, levels[i], self.rng)]
+            if self._agrees(self._with_levels(spec, levels), [state], [x for x in lines if x], False):
+                return True
+            levels[i] += 1
+        # a value that matters only as this token: not a template (but in a line that sets the
+        # unmodelled state: `copypaste: AP,AP50,AP75` sets its names)
+        return not (i in _role_slots(spec) or (spec[1] in (NOOP, DETACH) and self.aux is None))
+
+    def _jointly_wide(self, spec: tuple, levels: list[int], state, group: list[int]) -> bool:
+        """Whether the slots of `group` keep their levels, tried at once: the k-th line has the
+        k-th variant of each (what a slot alone is tried with). False as well when a variant would
+        not keep the line's key."""
         lines = []
-        for k in range(max((variant_count(levels[i]) for i in wide), default=0)):
+        for k in range(max((variant_count(levels[i]) for i in group), default=0)):
             line = self._with({i: variant(self.toks[i], levels[i], k, self.rng)
-                               for i in wide if k < variant_count(levels[i])})
+                               for i in group if k < variant_count(levels[i])})
             if line is None:
                 return False
             lines.append(line)
         if not self._agrees(self._with_levels(spec, levels), [state], lines, False):
             return False
-        if state is self.pre and len(lines) >= 3 + len(_RUN_LENGTHS):
+        if state is self.pre and len(lines) >= 3 + len(_RUN_LENGTHS) and \
+                group == [i for i, lv in enumerate(levels) if lv != EXACT]:
             self.wide = (list(levels), lines)
         return True
 
