@@ -1336,19 +1336,25 @@ static int aux_is(const Engine *e, PyObject *pre)
     return 1;
 }
 
-/* The unmodelled state set to copies of aux_post. 0 on a memory error (nothing changed). */
-static int aux_set(Engine *e, PyObject *post)
+/* Copies of aux_post into v (made before a template applies: nothing declines after it does). 0 on
+ * a memory error (v empty). */
+static int aux_copies(PyObject *post, PyObject **v)
 {
-    PyObject *v[4];
     for (int i = 0; i < 4; i++) {
         v[i] = fresh(PyTuple_GET_ITEM(post, i));
         if (v[i] == NULL) {
             for (int j = 0; j < i; j++)
-                Py_DECREF(v[j]);
+                Py_CLEAR(v[j]);
             PyErr_Clear();
             return 0;
         }
     }
+    return 1;
+}
+
+/* The unmodelled state set to the copies v (their references taken). */
+static void aux_set(Engine *e, PyObject **v)
+{
     Py_SETREF(e->table, v[0]);
     Py_SETREF(e->table_title, v[1]);
     Py_SETREF(e->copy_task, v[2]);
@@ -1356,7 +1362,6 @@ static int aux_set(Engine *e, PyObject *post)
     set_aside(e);
     e->close_table = 0;
     e->aux_dirty = e->dirty = 1;
-    return 1;
 }
 
 /* 1: the line is done, but for the text from *rest on (when *rest >= 0), a line of its own that
@@ -1421,6 +1426,9 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
                 return 0;
             }
         }
+        PyObject *post[4] = {NULL, NULL, NULL, NULL};
+        if (t->aux_post != NULL && !aux_copies(t->aux_post, post))
+            continue;
         int done;
         switch (t->kind) {
         case K_NOOP:
@@ -1453,12 +1461,14 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
                 e->table_closable = 0;
                 e->close_table = e->dirty = 1;
             }
-            if (t->aux_post != NULL && !aux_set(e, t->aux_post))
-                return 0;  /* memory errors only (a record may be out already, as in Python) */
+            if (t->aux_post != NULL)
+                aux_set(e, post);
             if (t->kind == K_BAR && t->rest_tok >= 0 && toks[t->rest_tok].end + t->rest_off < n)
                 *rest = toks[t->rest_tok].end + t->rest_off;  /* within the literal gap: Engine_add */
             return 1;
         }
+        for (int i = 0; i < 4; i++)
+            Py_XDECREF(post[i]);
     }
     if (e->held == 2)
         *h = 0;  /* nothing is learned from the line after a message that waits (_held) */
