@@ -19,10 +19,10 @@ as it was before the line:
 3. which tokens a template admits: any integer or decimal (a metric's value, which a log may print
    as `16707` on one line and `16844.1` on the next), the same form (each run of digits up to a
    length), the same digit shape, or only this token.
-4. the template is applied by C and the full parser is run on many variants of the line (all
-   tokens at once, then halves of a group that disagrees, then a token alone; zeros, other
-   lengths, fractions) and in several contexts; records and the whole context afterwards must be
-   identical, else the admitted tokens are narrowed or the template is dropped.
+4. the template is applied by C and the full parser is run on many variants of the line (each
+   token alone, all tokens at once, zeros, other lengths, fractions) and in several contexts;
+   records and the whole context afterwards must be identical, else the admitted tokens are
+   narrowed or the template is dropped.
 
 Nothing learned here changes the parser's own state: every run is on a copy, and the timestamp
 cache is overlaid. See parsing/README.md (Fast path).
@@ -614,7 +614,6 @@ class _Study:
         self.row_of = None  # the open markdown table whose row the line is (_Table), if it is one
         self.aux = None  # the unmodelled state the line sets, from that it was read in (_Aux), if it sets it
         self.ignored = frozenset()  # snapshot keys _kind leaves to the aux state (_AUX_KEYS then)
-        self.wide = None  # (levels, lines) _jointly_wide found agreeing in the line's own context
         # the line between its tokens (the text before the first, ..., after the last)
         self.gaps = [data[b:a] for (_, b), (a, _) in zip([(0, 0)] + spans, spans + [(len(data), 0)])]
 
@@ -1056,15 +1055,11 @@ class _Study:
                 i: variant(tok, levels[i], self.rng.randrange(variant_count(levels[i])), self.rng)
                 for i, tok in enumerate(self.toks) if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
             # every FORM slot at one run length at once: slots interact (`Epoch 99999999999/3` is no
-            # header while either number is too long for its regex, `Epoch 6/3` is one); the lines
-            # _jointly_wide checked at these levels are such lines (checked: not run again here)
-            if self.wide is not None and self.wide[0] == levels:
-                joint += self.wide[1][3:3 + len(_RUN_LENGTHS)]
-            else:
-                for length in _RUN_LENGTHS:
-                    joint.append(self._with({
-                        i: with_runs(tok, length, self.rng)
-                        for i, tok in enumerate(self.toks) if levels[i] in (NUMBER, FORM)}))
+            # header while either number is too long for its regex, `Epoch 6/3` is one)
+            for length in _RUN_LENGTHS:
+                joint.append(self._with({
+                    i: with_runs(tok, length, self.rng)
+                    for i, tok in enumerate(self.toks) if levels[i] in (NUMBER, FORM)}))
             joint = [x for x in joint if x]
             self.disagreed = None
             if self._agrees(spec, self._states(), joint, must_apply=True):
@@ -1098,51 +1093,22 @@ class _Study:
         return spec
 
     def _narrowed(self, spec: tuple, levels: list[int], state) -> list[int] | None:
-        """Each slot's level, from `levels`, as wide as its variants allow in `state`; None when a
-        slot the template reads a value from (or any slot of a no-op) must be exact. Slots are
-        tried together (the k-th variant of each on one line), halves of a group that fails
-        apart, and a slot alone slot by slot: most lines pass whole, most that do not have one
-        slot to narrow (a token the line must keep), found in a few halvings."""
-        levels = list(levels)
-        wide = [i for i, lv in enumerate(levels) if lv != EXACT]
-        return levels if self._narrow_group(spec, levels, state, wide) else None
-
-    def _narrow_group(self, spec: tuple, levels: list[int], state, group: list[int]) -> bool:
-        """Narrows the slots of `group` in `levels`; False when one must not be narrowed so far."""
-        if not group or (len(group) > 1 and self._jointly_wide(spec, levels, state, group)):
-            return True
-        if len(group) > 1:
-            half = len(group) // 2
-            return self._narrow_group(spec, levels, state, group[:half]) and \
-                self._narrow_group(spec, levels, state, group[half:])
-        i = group[0]
-        tok = self.toks[i]
-        while levels[i] != EXACT:
-            lines = [self._with({i: v}) for v in variants(tok, levels[i], self.rng)]
-            if self._agrees(self._with_levels(spec, levels), [state], [x for x in lines if x], False):
-                return True
-            levels[i] += 1
-        # a value that matters only as this token: not a template (but in a line that sets the
-        # unmodelled state: `copypaste: AP,AP50,AP75` sets its names)
-        return not (i in _role_slots(spec) or (spec[1] in (NOOP, DETACH) and self.aux is None))
-
-    def _jointly_wide(self, spec: tuple, levels: list[int], state, group: list[int]) -> bool:
-        """Whether the slots of `group` keep their levels, tried at once: the k-th line has the
-        k-th variant of each (what a slot alone is tried with). False as well when a variant would
-        not keep the line's key."""
-        lines = []
-        for k in range(max((variant_count(levels[i]) for i in group), default=0)):
-            line = self._with({i: variant(self.toks[i], levels[i], k, self.rng)
-                               for i in group if k < variant_count(levels[i])})
-            if line is None:
-                return False
-            lines.append(line)
-        if not self._agrees(self._with_levels(spec, levels), [state], lines, False):
-            return False
-        if state is self.pre and len(lines) >= 3 + len(_RUN_LENGTHS) and \
-                group == [i for i, lv in enumerate(levels) if lv != EXACT]:
-            self.wide = (list(levels), lines)
-        return True
+        """Each slot's level, from `levels`, as wide as its variants alone allow in `state`; None
+        when a slot the template reads a value from (or any slot of a no-op) must be exact. A slot
+        is tried alone, the other tokens as they are: a token's length may matter only with the
+        others' own (mutated `2021-05-04 150:03:09` is no logging timestamp, `10:03:09` is one;
+        with every token changed at once no line is one, and such a template took `10:03:09`)."""
+        kind, roles, levels = spec[1], _role_slots(spec), list(levels)
+        for i, tok in enumerate(self.toks):
+            while levels[i] != EXACT:
+                lines = [self._with({i: v}) for v in variants(tok, levels[i], self.rng)]
+                if self._agrees(self._with_levels(spec, levels), [state], [x for x in lines if x], False):
+                    break
+                levels[i] += 1
+                if levels[i] == EXACT and (i in roles or (kind in (NOOP, DETACH) and self.aux is None)):
+                    return None  # a value that matters only as this token: not a template (but in
+                    # a line that sets the unmodelled state: `copypaste: AP,AP50,AP75` sets its names)
+        return levels
 
     def _copy_states(self) -> list:
         """The parser before the line with copypaste names and a task."""

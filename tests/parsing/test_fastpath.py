@@ -646,11 +646,14 @@ def own_body_shapes():
 
 
 @needs_fastcore
-@pytest.mark.xfail(strict=True, reason="known: on this randomly mutated log (lines cut, glued and shuffled "
-                   "across frameworks) fed in uneven chunks, the fast path reads best_avg from one CatBoost "
-                   "`best: 0.66 (12)` line and the pure parser does not: likely a body shape learned from an "
-                   "earlier mutated CatBoost line (bodies.read_body); not reduced yet")
-def test_known_chunking_difference_on_a_mutated_log(own_body_shapes):
+def test_a_mutated_log_reads_the_same_but_for_one_known_line(own_body_shapes):
+    """Known, not reduced yet: on this randomly mutated log (lines cut, glued and shuffled across
+    frameworks) fed in uneven chunks, the fast path reads best_avg from one CatBoost `best: 0.66
+    (12)` line, twice, and the pure parser does not (likely a body shape learned from an earlier
+    mutated CatBoost line, bodies.read_body). Every other record must be the same: as a strict xfail this
+    test hid any later difference (one template took mutated `2021-05-04 150:03:09` for no
+    timestamp and then stripped the timestamps of fairseq's real lines). Fix the known one and
+    this fails: then assert_same the whole log."""
     import gzip
 
     text = gzip.decompress((KNOWN_DIFFERENCES / "mutated_mixed.log.gz").read_bytes()).decode("utf-8")
@@ -659,7 +662,14 @@ def test_known_chunking_difference_on_a_mutated_log(own_body_shapes):
         n = rng.choice((1, 7, 100, 5000, 65536))
         chunks.append(text[at:at + n])
         at += n
-    assert_same(text, chunks)
+    want, _, _ = parse([text], pure=True)
+    got, _, _ = parse(chunks, pure=False)
+    assert len(got) == len(want)
+    differ = [(g, w) for g, w in zip(got, want) if g != w]
+    # (step, metrics, timestamp, line): the same but for best_avg, on CatBoost's two `best:` lines
+    assert [(g[-1], [m for m in g[2] if m not in w[2]]) for g, w in differ] == \
+        [(2733, [("best_avg", "12.0")]), (2908, [("best_avg", "12.0")])], differ[:3]
+    assert all(g[:2] + g[3:] == w[:2] + w[3:] for g, w in differ)
 
 
 def test_a_label_holding_a_number_is_not_learned_as_fixed_text(own_body_shapes):
@@ -857,3 +867,14 @@ def test_a_log_of_many_names_reads_the_same(lines, repeat):
     among lines of other names read as the pure parser reads them."""
     text = _MANY_NAMES + "".join(line.format(v=v, w=w, n=n) for line, v, w, n in lines)
     assert_same(text * repeat)
+
+
+def test_a_token_whose_length_matters_only_with_the_others_as_they_are_is_narrowed():
+    """Mutated `2021-05-04 150:03:09` is no logging timestamp (a 3-digit hour) and `10:03:09` is
+    one. Changed with every other token at once, no variant is a timestamp either way: each token is
+    also tried alone, the others as they are, so the template learned on the mutated line does not
+    take the real ones (it stripped their timestamps)."""
+    line = ("2021-05-04 {h}:03:09 | INFO | train_inner | epoch 002:     76 / 1124 loss={v}, nll_loss=9.163, "
+            "ppl=573.27, wps=17702.3, ups=4.86, wpb=3650.9, bsz=143.8, num_updates={n}, lr=0.00015, gnorm=1.497\n")
+    text = "".join(line.format(h=h, v=f"{k}.283", n=1200 + k) for k, h in enumerate(["150", "150", "10", "11", "150", "12"]))
+    assert_same(text * 3)
