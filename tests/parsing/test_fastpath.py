@@ -646,14 +646,14 @@ def own_body_shapes():
 
 
 @needs_fastcore
-def test_a_mutated_log_reads_the_same_but_for_one_known_line(own_body_shapes):
+def test_a_mutated_log_reads_the_same_but_for_the_known_catboost_lines(own_body_shapes):
     """Known, not reduced yet: on this randomly mutated log (lines cut, glued and shuffled across
-    frameworks) fed in uneven chunks, the fast path reads best_avg from one CatBoost `best: 0.66
-    (12)` line, twice, and the pure parser does not (likely a body shape learned from an earlier
-    mutated CatBoost line, bodies.read_body). Every other record must be the same: as a strict xfail this
-    test hid any later difference (one template took mutated `2021-05-04 150:03:09` for no
-    timestamp and then stripped the timestamps of fairseq's real lines). Fix the known one and
-    this fails: then assert_same the whole log."""
+    frameworks) fed in uneven chunks, the fast path reads best_avg from CatBoost's `best: 0.66
+    (12)` lines (two of them) and the pure parser does not (likely a body shape learned from an
+    earlier mutated CatBoost line, bodies.read_body). Every other record must be the same: as a
+    strict xfail this test hid any later difference (one template took mutated `2021-05-04
+    150:03:09` for no timestamp and then stripped the timestamps of fairseq's real lines). Fix the
+    known one and this fails: then assert_same the whole log."""
     import gzip
 
     text = gzip.decompress((KNOWN_DIFFERENCES / "mutated_mixed.log.gz").read_bytes()).decode("utf-8")
