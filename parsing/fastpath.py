@@ -579,7 +579,7 @@ def _trimmed(iso: _Isolated, pre, data: bytes, lineno: int) -> None:
     applies a template to, as Python does: a study in a state without the other names is as
     good (it tries a state with no last values anyway)."""
     if len(pre._last) + len(pre._shapes) < 64:
-        return
+        return  # copying so few costs less than the run that finds what the line reads
     p = clone(pre, caches=False)
     p._last, p._shapes = _Consulted(p._last), _Consulted(p._shapes)
     iso.fresh()
