@@ -2,15 +2,18 @@
 
 The log is made of runs of consecutive lines from the sample logs in `shared/logs` (every
 framework there, progress-bar redraws, ANSI codes and rank prefixes included), with the
-fractional digits of every number redrawn so that no two metric lines are alike; about half of
+fractional digits of every value redrawn so that no two metric lines are alike (a number that is
+part of a metric's name is kept: see _FRACTION); about half of
 the lines carry no metric. The baseline is one generic key/value `re.findall` over each line of
 the same file, measured in the same run. Prints figures; asserts nothing.
 
 With `--per-format`, each sample log is also repeated (fractions redrawn) into a log of one
-framework, the common case of a real run, and timed against the same baseline. The parser runs
-with its compiled fast path when it was built; `--pure` times the pure-Python parser as well.
+framework, the common case of a real run, and timed against the same baseline (`--format-lines`
+lines each: a tenth of `--lines` unless given; a long log shows the rate once its line shapes are
+learned). The parser runs with its compiled fast path when it was built; `--pure` times the
+pure-Python parser as well.
 
-    python bench/parse_bench.py [--lines N] [--seed S] [--profile] [--per-format] [--pure]
+    python bench/parse_bench.py [--lines N] [--seed S] [--profile] [--per-format [--format-lines N]] [--pure]
 """
 from __future__ import annotations
 
@@ -29,7 +32,15 @@ sys.path.insert(0, str(ROOT))
 from parsing import StreamParser, parse_file, parse_text  # noqa: E402
 
 BASELINE = re.compile(r"([A-Za-z_][\w./]*)\s*[:=]\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
-_FRACTION = re.compile(r"(?<=\d\.)\d+")
+# fractional digits to redraw, and what is kept as it is: a number that is part of a metric's name
+# (pycocotools' `IoU=0.50:0.95` reads as `ap_iou_050_095_...`; a real log never changes it, and
+# a redrawn one made thousands of names no log has)
+_FRACTION = re.compile(r"(IoU=[0-9.:]+)|(?<=\d\.)\d+")
+
+
+def redrawn(text: str, rng: random.Random) -> str:
+    """`text` with the fractional digits of its values redrawn at random."""
+    return _FRACTION.sub(lambda m: m.group(1) or "".join(rng.choice("0123456789") for _ in m.group()), text)
 
 
 def shared_logs() -> Path:
@@ -55,7 +66,6 @@ def generate(path: Path, n_lines: int, seed: int) -> tuple[int, int]:
     rng = random.Random(seed)
     runs = sample_runs()
     metric_lines = [{r.line for r in parse_text("".join(run))} for run in runs]
-    redraw = lambda m: "".join(rng.choice("0123456789") for _ in m.group())  # noqa: E731
     written = metric = 0
     with open(path, "w", encoding="utf-8", newline="") as f:
         while written < n_lines:
@@ -67,7 +77,7 @@ def generate(path: Path, n_lines: int, seed: int) -> tuple[int, int]:
             for i, line in enumerate(chunk, start + 1):
                 if i in metric_lines[k]:
                     metric += 1
-                    line = _FRACTION.sub(redraw, line)
+                    line = redrawn(line, rng)
                 out.append(line)
             f.write("".join(out))
             written += len(chunk)
@@ -77,13 +87,12 @@ def generate(path: Path, n_lines: int, seed: int) -> tuple[int, int]:
 def per_format(tmp: Path, n_lines: int, seed: int, pure: bool) -> None:
     """Lines/s of CPU for a log of each framework alone, and the baseline on the same file."""
     rng = random.Random(seed)
-    redraw = lambda m: "".join(rng.choice("0123456789") for _ in m.group())  # noqa: E731
     for log, run in zip(sorted(shared_logs().glob("*.log")), sample_runs()):
         path = tmp / f"{log.stem}.log"
         with open(path, "w", encoding="utf-8", newline="") as f:
             written = 0
             while written < n_lines:
-                f.write(_FRACTION.sub(redraw, "".join(run)))
+                f.write(redrawn("".join(run), rng))
                 written += len(run)
         _, cpu, records, _ = bench_parser(path)
         _, base_cpu, _ = bench_baseline(path)
@@ -120,6 +129,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--profile", action="store_true", help="run the parser under cProfile and print the top")
     ap.add_argument("--per-format", action="store_true", help="also time a log of each framework alone")
+    ap.add_argument("--format-lines", type=int, help="lines of each framework's log (default: a tenth of --lines)")
     ap.add_argument("--pure", action="store_true", help="also time the pure-Python parser (no compiled fast path)")
     a = ap.parse_args()
     on = StreamParser()._engine is not None
@@ -147,8 +157,9 @@ def main() -> None:
                   f"the Python parser alone; fast path {pure_cpu / cpu:.1f}x)")
         print(f"ratio:    {base_cpu / cpu:>12.2f} x baseline; target 1,000,000 lines/s")
         if a.per_format:
-            print(f"per format ({a.lines // 10:,} lines each):")
-            per_format(Path(tmp), a.lines // 10, a.seed, a.pure)
+            n = a.format_lines or a.lines // 10
+            print(f"per format ({n:,} lines each):")
+            per_format(Path(tmp), n, a.seed, a.pure)
 
 
 if __name__ == "__main__":
