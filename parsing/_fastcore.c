@@ -43,8 +43,9 @@ enum { ST_NONE, ST_SLOT, ST_EPT, ST_CTX, ST_NULL };
  * verified not to care (Python's _line reads a format's line before it looks at an open table;
  * only copypaste lines read their names): an open table (_table), copypaste names (_copy_names).
  * ASIDE_CLOSE: in an open markdown table, the line closes it (_table = None: it does not start
- * with `|`) and then does what it does where no table is open. */
-enum { ASIDE_TABLE = 1, ASIDE_COPY = 2, ASIDE_CLOSE = 4 };
+ * with `|`) and then does what it does where no table is open. ASIDE_CLOSE_BOX: the same in an
+ * open box that holds no row yet (it is no rule and no row: _close_box emits nothing). */
+enum { ASIDE_TABLE = 1, ASIDE_COPY = 2, ASIDE_CLOSE = 4, ASIDE_CLOSE_BOX = 8 };
 
 typedef struct { Py_ssize_t start, end; int plain; } Tok;   /* plain: digits only */
 
@@ -115,7 +116,7 @@ typedef struct {
                              * waiting for the bar's redraw (tqdm.write); held_dirty: push writes it */
     PyObject *held_list;    /* _held's list (held 1 and 2) */
     int aside;              /* the ASIDE_* states the parser is in */
-    int table_closable;     /* the open table is a markdown table (ASIDE_CLOSE) */
+    int table_closable;     /* the ASIDE_CLOSE* bit of the open table: a markdown table, a box of no row */
     int close_table;        /* a template closed it: push writes _table = None */
     long long kk_base;
     int bar_total_none, bar_done, header_epoch_none, expect_train_bar;
@@ -127,7 +128,8 @@ static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
     *s_slow_line, *s_read_line, *s_primary, *s_held, *s_step, *s_epoch, *s_ts_bases, *s_cf, *s_metrics,
     *s_row, *s_table_title, *s_copy_task;
-static PyObject *s_kind, *s_markdown;  /* an open table's "kind", and the kind ASIDE_CLOSE closes */
+static PyObject *s_kind, *s_markdown, *s_box, *s_rows;  /* an open table's "kind" and "rows", and the
+                                                       * kinds ASIDE_CLOSE and ASIDE_CLOSE_BOX close */
 static PyObject *one;  /* the int 1 */
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -587,8 +589,13 @@ static void set_aside(Engine *e)
     e->aside = (e->table != Py_None ? ASIDE_TABLE : 0) | (e->copy_names != Py_None ? ASIDE_COPY : 0);
     e->table_closable = 0;
     if (PyDict_CheckExact(e->table)) {
-        PyObject *kind = PyDict_GetItemWithError(e->table, s_kind);
-        e->table_closable = kind != NULL && PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_markdown) == 0;
+        PyObject *kind = PyDict_GetItemWithError(e->table, s_kind), *rows;
+        if (kind != NULL && PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_markdown) == 0)
+            e->table_closable = ASIDE_CLOSE;
+        else if (kind != NULL && PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_box) == 0 &&
+                 (rows = PyDict_GetItemWithError(e->table, s_rows)) != NULL && PyList_CheckExact(rows) &&
+                 PyList_GET_SIZE(rows) == 0)
+            e->table_closable = ASIDE_CLOSE_BOX;
     }
     PyErr_Clear();
 }
@@ -1412,7 +1419,7 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
             if (!aux_is(e, t->aux_pre))
                 continue;
             unmodelled = 0;  /* verified in this very state */
-        } else if (unmodelled == ASIDE_TABLE && (t->aside_ok & ASIDE_CLOSE) && e->table_closable)
+        } else if (unmodelled == ASIDE_TABLE && (t->aside_ok & e->table_closable))
             unmodelled = 0, closes = 1;
         if (unmodelled)
             continue;
@@ -1864,7 +1871,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     int bad = as_int(kind, K_NOOP, K_BLOCKROW, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
               parse_step(t, step) < 0 || parse_metrics(t, metrics) < 0 || parse_ts(t, ts) < 0 ||
               as_int(kk_base, -1000, 1000, &kk) < 0 ||
-              (aside != NULL && as_int(aside, 0, ASIDE_TABLE | ASIDE_COPY | ASIDE_CLOSE, &t->aside_ok) < 0);
+              (aside != NULL && as_int(aside, 0, ASIDE_TABLE | ASIDE_COPY | ASIDE_CLOSE | ASIDE_CLOSE_BOX, &t->aside_ok) < 0);
     t->kk_base = kk;
     if (!bad && table != Py_None) {
         if (!PyDict_CheckExact(table)) {
@@ -2138,7 +2145,7 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
         {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_read_line, "_read_line"}, {&s_primary, "_primary"}, {&s_held, "_held"}, {&s_step, "step"},
         {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"}, {&s_cf, "cf"}, {&s_metrics, "metrics"}, {&s_row, "row"}, {&s_table_title, "_table_title"}, {&s_copy_task, "_copy_task"},
-        {&s_kind, "kind"}, {&s_markdown, "markdown"},
+        {&s_kind, "kind"}, {&s_markdown, "markdown"}, {&s_box, "box"}, {&s_rows, "rows"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)

@@ -55,8 +55,9 @@ NOOP, DETACH, RECORD, BAR, BLOCKROW = range(5)  # what a template does (the C en
 ST_SLOT, ST_EPT, ST_CTX, ST_NULL = 1, 2, 3, 4
 # parser state no template models (the C enum): an open table, copypaste names; a template applies
 # in it only when verified there (a format's line: _line reads formats before an open table);
-# ASIDE_CLOSE: in an open markdown table the line closes it, then reads as without one
-ASIDE_TABLE, ASIDE_COPY, ASIDE_CLOSE = 1, 2, 4
+# ASIDE_CLOSE: in an open markdown table the line closes it, then reads as without one;
+# ASIDE_CLOSE_BOX: the same in an open box that holds no row yet (closing it emits nothing)
+ASIDE_TABLE, ASIDE_COPY, ASIDE_CLOSE, ASIDE_CLOSE_BOX = 1, 2, 4, 8
 
 TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _RUN = re.compile(rb"[0-9]+")
@@ -80,6 +81,16 @@ _OPEN_TABLES = (
     {"kind": "box", "rows": [(None, "loss", "0.5")], "section": None, "ts": None, "line": 1},
     {"kind": "columns", "names": _tables.column_header("Epoch  train_loss  valid_loss  accuracy")},
 )
+# boxes that hold no row yet, for the verification of ASIDE_CLOSE_BOX
+_EMPTY_BOXES = (
+    {"kind": "box", "rows": [], "section": None, "ts": None, "line": 1},
+    {"kind": "box", "rows": [], "section": "train", "ts": 1.7e9, "line": 3},
+)
+
+
+def _empty_box(table: dict | None) -> bool:
+    """An open box that holds no row yet: closing it emits nothing (what ASIDE_CLOSE_BOX closes)."""
+    return table is not None and table.get("kind") == "box" and table.get("rows") == []
 
 
 def aside(p) -> int:
@@ -620,10 +631,12 @@ class _Study:
     def template(self) -> tuple | None:
         base = self._run(self.pre, self.data)
         table = self.pre._table
-        if base is not None and table is not None and table.get("kind") == "markdown" \
-                and base.state["table"] == "None" and _ends_markdown(base.tables):
-            # it ends the open table (it is no row of it): studied where no table is open, then
-            # verified as closing one (ASIDE_CLOSE), this one among others
+        if base is not None and base.state["table"] == "None" and (
+                (table is not None and table.get("kind") == "markdown" and _ends_markdown(base.tables))
+                or (_empty_box(table) and _ends_box(base.tables))):
+            # it ends the open table (it is no row of it) or a box that holds no row: studied where
+            # no table is open, then verified as closing one (ASIDE_CLOSE, ASIDE_CLOSE_BOX), this
+            # one among others
             self.closed, self.pre = self.pre, clone(self.pre)
             self.pre._table = None
             self.study = self.pre
@@ -1086,10 +1099,11 @@ class _Study:
                 spec = wider
             elif mask & bit:
                 return None  # it would apply in some such states where Python reads otherwise
-            elif bit == ASIDE_TABLE:  # a line that is no row of a markdown table ends it
-                closing = spec[:9] + (spec[9] | ASIDE_CLOSE,) + spec[10:]
-                if self._agrees(closing, self._table_states(closable=True), lines, must_apply=False, tables=_ends_markdown):
-                    spec = closing
+            elif bit == ASIDE_TABLE:  # a line that is no row of a markdown table (no row of a box) ends it
+                for close, kind, ends in _CLOSES:
+                    closing = spec[:9] + (spec[9] | close,) + spec[10:]
+                    if self._agrees(closing, self._table_states(closable=kind), lines, must_apply=False, tables=ends):
+                        spec = closing
         return spec
 
     def _narrowed(self, spec: tuple, levels: list[int], state) -> list[int] | None:
@@ -1116,17 +1130,17 @@ class _Study:
         s._copy_task, s._copy_names = "bbox", ["AP", "AP50"]
         return [s]
 
-    def _table_states(self, closable: bool = False) -> list:
-        """The parser before the line with a table of each kind open (`closable`: a markdown
-        table, what ASIDE_CLOSE applies in)."""
+    def _table_states(self, closable: str | None = None) -> list:
+        """The parser before the line with a table of each kind open (`closable`: only tables of
+        that kind a line may close, what ASIDE_CLOSE / ASIDE_CLOSE_BOX applies in)."""
         states = []
-        for table in _OPEN_TABLES:
-            if closable and table["kind"] != "markdown":
-                continue
+        tables = _OPEN_TABLES if closable is None else _EMPTY_BOXES if closable == "box" else \
+            [t for t in _OPEN_TABLES if t["kind"] == closable]
+        for table in tables:
             s = clone(self.pre)
             s._table = copy_table(table)
             states.append(s)
-        if closable and self.closed is not None:
+        if closable is not None and self.closed is not None and self.closed._table["kind"] == closable:
             states.append(self.closed)
         return states
 
@@ -1163,6 +1177,17 @@ def _ends_markdown(tables: tuple) -> bool:
     """Only markdown's reader saw the line, and it does not start with `|`: it ends any markdown
     table, whatever its columns."""
     return all(name == "_table_line" and msg[:1] != "|" for name, msg in tables)
+
+
+def _ends_box(tables: tuple) -> bool:
+    """Only the box's reader saw the line (no rule, no row of it: the box closes, and the line reads
+    on as where no table is open)."""
+    return bool(tables) and all(name == "_box_line" for name, _ in tables)
+
+
+# how each kind of table a line may close is verified: its ASIDE_* bit, the table's kind, and
+# what the open table's readers must have seen of the line
+_CLOSES = ((ASIDE_CLOSE, "markdown", _ends_markdown), (ASIDE_CLOSE_BOX, "box", _ends_box))
 
 
 def _role_slots(spec: tuple) -> set[int]:

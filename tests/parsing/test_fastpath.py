@@ -480,7 +480,8 @@ _ASIDE_READERS = ["iter {i}: loss {v}, time 38.5ms, mfu 12.1%\n", "step {i}: tra
                   "loss: {v}\n", "Epoch 1: 100%|##########| {i}/{i} [00:01<00:00, 1.00it/s, loss={v}]\n",
                   "| {v} | 2.5 | 3.5 |\n", "{i}  {v}  0.25  0.75\n", "| lr        | {v}  |\n",
                   "[05/08 23:58:03 d2.engine.defaults]: Evaluation results for coco_{i}_val in csv format:\n",
-                  "-------------------------------------\n", "Saving checkpoint {i}\n"]
+                  "-------------------------------------\n", "Saving checkpoint {i}\n", "| train/    |       |\n",
+                  "03/25 10:13:48 - mmengine - INFO - Exp name: faster-rcnn_r{i}_fpn_1x_coco\n"]
 
 
 def _aside_log(rng: random.Random, lines: int) -> str:
@@ -579,6 +580,20 @@ def test_a_line_that_ends_an_open_table_is_read_in_c():
     text = "".join(table + closer.format(s=k) for k in range(40))
     seen = lines_read_in_python(text)
     assert sum("csv format" in line for line in seen) <= 3
+
+
+@needs_fastcore
+def test_a_line_that_closes_a_box_of_no_row_is_read_in_c():
+    """mmengine prints ` -------------------- ` between its hooks' stages: a rule, which opens a
+    box. The `Exp name:` line after it is no row of a box, so it closes it (a box of no row: no
+    record) and is then read as without one; C reads it in any box that holds no row yet."""
+    text = "".join(f" -------------------- \n03/25 10:13:{k % 60:02d} - mmengine - INFO - Exp name: r{k}_fpn_1x\n"
+                   for k in range(40))
+    seen = lines_read_in_python(text)
+    assert sum("Exp name" in line for line in seen) <= 3
+    # with a row in it, the box is closed by Python: its record is out
+    rows = "".join(f"----------\n| loss | 0.{k}5 |\n03/25 10:13:48 - mmengine - INFO - Exp name: r{k}_fpn\n" for k in range(20))
+    assert len(assert_same(text + rows + text).stats.metric_counts) == 1
 
 
 @needs_fastcore
