@@ -616,7 +616,7 @@ class _Study:
         self.sbase: Outcome | None = None
         self.extra_states: list = []  # contexts the verification adds for this kind of line
         self.engines: dict[tuple, object] = {}  # an engine holding each template tried
-        self.checked: dict[tuple, tuple] = {}  # (template, context, line) C was checked on
+        self.checked: dict[tuple, tuple] = {}  # (template's engine, context, line) C was checked on
         # a bar with text glued after it (which _bar reads as a line): where that text starts, as
         # (token, bytes after its end); the study runs the full parser without reading it (_run)
         self.rest: tuple[int, int] | None = None
@@ -1013,15 +1013,17 @@ class _Study:
         """C and the full parser agree on every line in the parser's own context, and on the line
         itself and a few variants in the other contexts; `tables`: what the open table's readers
         may have seen of the line where C applied (Outcome.tables), checked too."""
+        engine = self._engine(spec)
+        tried = id(engine)  # the template, hashed once (its engine lives as long as the study)
         for n, state in enumerate(states):
             for k, line in enumerate(lines if n == 0 else lines[:1] + lines[-3:]):
                 # a line this template was already checked on in this context (variants repeat:
                 # the line itself, short tokens redrawn alike): it agreed, or C declined it
-                done = self.checked.get((spec, id(state), line))
+                done = self.checked.get((tried, id(state), line))
                 if done is not None and done[0] is state:
                     declined = done[1]
                 else:
-                    got = run_c(self.iso, state, line, self.lineno, spec, self._engine(spec))
+                    got = run_c(self.iso, state, line, self.lineno, spec, engine)
                     declined = got is None
                     if not declined:
                         want = self._python(state, line, full=True)
@@ -1032,7 +1034,7 @@ class _Study:
                             return False
                         if tables is not None and not tables(want.tables):
                             return False
-                    self.checked[spec, id(state), line] = (state, declined)  # the state kept alive
+                    self.checked[tried, id(state), line] = (state, declined)  # the state kept alive
                 if declined and must_apply and k == 0 and n == 0:
                     return False  # it does not even take the line it was learned from
         return True
