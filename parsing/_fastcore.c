@@ -34,7 +34,7 @@
  * any digit), or this token only */
 enum { LV_NUMBER, LV_FORM, LV_SHAPE, LV_EXACT };
 #define NUMBER_MAX_RUN 9     /* fastpath.FORM_MAX_TRIED: the longest run the study verifies */
-enum { K_NOOP, K_DETACH, K_RECORD, K_BAR, K_BLOCKROW };  /* what a template does */
+enum { K_NOOP, K_DETACH, K_RECORD, K_BAR, K_BLOCKROW, K_HEADER, K_RULE };  /* what a template does */
 /* where a record's step comes from: none (bars), a token, (epoch - base) * total + pos, the context
  * (StreamParser._step(None): the bar position it follows, else None; the running count declines),
  * or None (an evaluation batch counter) */
@@ -121,6 +121,7 @@ typedef struct {
     long long kk_base;
     int bar_total_none, bar_done, header_epoch_none, expect_train_bar;
     long long bar_total, bar_n, bar_epoch, header_epoch;
+    int header_dirty;       /* an epoch header set header_epoch and kk_base: push writes them */
 } Engine;
 
 /* attribute names of StreamParser */
@@ -128,7 +129,7 @@ static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
     *s_slow_line, *s_read_line, *s_primary, *s_held, *s_step, *s_epoch, *s_ts_bases, *s_cf, *s_metrics,
     *s_row, *s_table_title, *s_copy_task;
-static PyObject *s_kind, *s_markdown, *s_box, *s_rows;  /* an open table's "kind" and "rows", and the
+static PyObject *s_kind, *s_markdown, *s_box, *s_rows, *s_section, *s_ts, *s_line;  /* an open table's "kind" and "rows", and the
                                                        * kinds ASIDE_CLOSE and ASIDE_CLOSE_BOX close */
 static PyObject *one;  /* the int 1 */
 
@@ -642,6 +643,7 @@ static int pull(Engine *e, PyObject *p)
     } else
         ok = 0;
     e->held_dirty = 0;
+    e->header_dirty = 0;
     set_aside(e);
     e->close_table = 0;
     int none;
@@ -700,6 +702,11 @@ static int push(Engine *e, PyObject *p)
     if (e->held_dirty) {
         e->held_dirty = 0;
         if (PyObject_SetAttr(p, s_held, e->held ? e->held_list : Py_None) < 0)
+            return -1;
+    }
+    if (e->header_dirty) {
+        e->header_dirty = 0;
+        if (set_ll(p, s_header_epoch, e->header_epoch) < 0 || set_ll(p, s_kk_base, e->kk_base) < 0)
             return -1;
     }
     if (PyObject_SetAttr(p, s_has_steps, e->has_steps ? Py_True : Py_False) < 0 ||
@@ -1258,6 +1265,50 @@ static int apply_block_row(Engine *e, const Template *t, const char *s, const To
     return r;
 }
 
+/* A dashed rule with no timestamp: where no table is open, StreamParser._box_line opens a box,
+ * {"kind": "box", "rows": [], "section": None, "ts": None, "line": lineno} (in that order: the
+ * study compares reprs). `closes`: it only ends the open table (a box that holds no row yet, as
+ * _box_line does; a markdown table, as _table_line does), which fast_line closes. */
+static int apply_rule(Engine *e, long lineno, int closes)
+{
+    if (closes)
+        return 1;
+    if (e->table != Py_None)
+        return 0;
+    PyObject *box = PyDict_New(), *rows = PyList_New(0), *line = PyLong_FromLong(lineno);
+    int ok = box != NULL && rows != NULL && line != NULL && PyDict_SetItem(box, s_kind, s_box) == 0 &&
+             PyDict_SetItem(box, s_rows, rows) == 0 && PyDict_SetItem(box, s_section, Py_None) == 0 &&
+             PyDict_SetItem(box, s_ts, Py_None) == 0 && PyDict_SetItem(box, s_line, line) == 0;
+    Py_XDECREF(rows);
+    Py_XDECREF(line);
+    if (!ok) {
+        Py_XDECREF(box);
+        return 0;
+    }
+    Py_SETREF(e->table, box);
+    set_aside(e);
+    e->close_table = 0;
+    e->aux_dirty = e->dirty = 1;  /* push writes _table (and the rest of the aux state, as it is) */
+    return 1;
+}
+
+/* StreamParser._epoch_header (Keras' `Epoch 3/10`): the epoch of the bars that follow (an epoch 0
+ * makes epochs count from 0: _kk_base), a training bar expected next, the bar context forgotten. */
+static int apply_header(Engine *e, const Template *t, const char *s, const Tok *toks)
+{
+    long long epoch;
+    if (t->kk_base != e->kk_base || !token_int(s, &toks[t->s_slot], MAX_FACTOR_DIGITS, &epoch))
+        return 0;
+    if (epoch == 0)
+        e->kk_base = 0;
+    e->header_epoch = epoch - e->kk_base;
+    e->header_epoch_none = 0;
+    e->expect_train_bar = 1;
+    set_attach(e, Py_NewRef(Py_None));
+    e->header_dirty = e->dirty = 1;
+    return 1;
+}
+
 /* StreamParser._release at the bar a redraw template reads (StreamParser._redraw_step): the
  * waiting records out, at the redrawn position when it is this bar's (same total, not back). 0
  * when C cannot (Python reads the line then; the records may have their step set already, which
@@ -1451,6 +1502,12 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
             break;
         case K_BLOCKROW:
             done = apply_block_row(e, t, s, toks);
+            break;
+        case K_HEADER:
+            done = apply_header(e, t, s, toks);
+            break;
+        case K_RULE:
+            done = apply_rule(e, lineno, closes);
             break;
         default:
             done = apply_bar(e, t, s, n, toks, lineno, out);
@@ -1868,7 +1925,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     memcpy(t->key, PyBytes_AS_STRING(key), (size_t)t->keylen + 1);
     t->hash = hash_bytes(t->key, t->keylen);
     int kk = 0;
-    int bad = as_int(kind, K_NOOP, K_BLOCKROW, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
+    int bad = as_int(kind, K_NOOP, K_RULE, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
               parse_step(t, step) < 0 || parse_metrics(t, metrics) < 0 || parse_ts(t, ts) < 0 ||
               as_int(kk_base, -1000, 1000, &kk) < 0 ||
               (aside != NULL && as_int(aside, 0, ASIDE_TABLE | ASIDE_COPY | ASIDE_CLOSE | ASIDE_CLOSE_BOX, &t->aside_ok) < 0);
@@ -1953,6 +2010,14 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     }
     if (!bad && t->nmetrics > MAX_TOKENS + 8) {
         PyErr_SetString(PyExc_ValueError, "too many metrics");
+        bad = 1;
+    }
+    if (!bad && t->kind == K_RULE && (t->step_kind != ST_NONE || t->nmetrics != 0 || t->table != NULL)) {
+        PyErr_SetString(PyExc_ValueError, "a rule: no step, no metrics, no table");
+        bad = 1;
+    }
+    if (!bad && t->kind == K_HEADER && (t->step_kind != ST_SLOT || t->nmetrics != 0)) {
+        PyErr_SetString(PyExc_ValueError, "an epoch header: its epoch as the step's token, no metrics");
         bad = 1;
     }
     if (!bad && t->kind == K_RECORD && (t->step_kind == ST_NONE || t->nmetrics == 0)) {
@@ -2145,7 +2210,8 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_bar_epoch, "_bar_epoch"}, {&s_header_epoch, "_header_epoch"},
         {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_read_line, "_read_line"}, {&s_primary, "_primary"}, {&s_held, "_held"}, {&s_step, "step"},
         {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"}, {&s_cf, "cf"}, {&s_metrics, "metrics"}, {&s_row, "row"}, {&s_table_title, "_table_title"}, {&s_copy_task, "_copy_task"},
-        {&s_kind, "kind"}, {&s_markdown, "markdown"}, {&s_box, "box"}, {&s_rows, "rows"},
+        {&s_kind, "kind"}, {&s_markdown, "markdown"}, {&s_box, "box"}, {&s_rows, "rows"}, {&s_section, "section"},
+        {&s_ts, "ts"}, {&s_line, "line"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)

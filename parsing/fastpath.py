@@ -7,10 +7,11 @@ as it was before the line:
 
 1. what the full parser did: nothing; only forget the bar context (`_attach = None`); one record
    with a step of its own (a format or generic line); a progress-bar move; or a metric added to
-   the open block (pycocotools' rows, a Trainer metrics block's); any of these that also sets a
-   table's title, header or stage or copypaste's task and names (`aux_state`: then bound to that
-   state as it was). Anything else (a failure, a block or a box opened or closed, any other
-   context touched) is not learned: such lines stay with Python.
+   the open block (pycocotools' rows, a Trainer metrics block's); an epoch header (Keras'
+   `Epoch 3/10`); a dashed rule that opens a box; any of these that also sets a table's title,
+   header or stage or copypaste's task and names (`aux_state`: then bound to that state as it
+   was). Anything else (a failure, a block opened or closed, a box's rows, any other context
+   touched) is not learned: such lines stay with Python.
 2. which token feeds what (studied where the last values and shapes are only the line's own:
    `_trimmed`): each token is changed alone and the full parser run again; the step,
    each metric value and the timestamp are matched to the tokens that changed them, as C will
@@ -51,7 +52,7 @@ except ImportError:  # no compiler at install time: the pure-Python parser does 
 log = logging.getLogger(__name__)
 
 NUMBER, FORM, SHAPE, EXACT = range(4)  # which tokens a slot admits (the C enum): see _fastcore.c
-NOOP, DETACH, RECORD, BAR, BLOCKROW = range(5)  # what a template does (the C enum)
+NOOP, DETACH, RECORD, BAR, BLOCKROW, HEADER, RULE = range(7)  # what a template does (the C enum)
 ST_SLOT, ST_EPT, ST_CTX, ST_NULL = 1, 2, 3, 4
 # parser state no template models (the C enum): an open table, copypaste names; a template applies
 # in it only when verified there (a format's line: _line reads formats before an open table);
@@ -86,6 +87,11 @@ _EMPTY_BOXES = (
     {"kind": "box", "rows": [], "section": None, "ts": None, "line": 1},
     {"kind": "box", "rows": [], "section": "train", "ts": 1.7e9, "line": 3},
 )
+
+
+def _opened_box(lineno: int) -> dict:
+    """The box a dashed rule with no timestamp opens (StreamParser._box_line), as C makes it."""
+    return {"kind": "box", "rows": [], "section": None, "ts": None, "line": lineno}
 
 
 def _empty_box(table: dict | None) -> bool:
@@ -659,6 +665,10 @@ class _Study:
             spec = self._noop(kind)
         elif kind == BLOCKROW:
             spec = self._block_row()
+        elif kind == HEADER:
+            spec = self._header(base)
+        elif kind == RULE:
+            spec = self._rule()
         elif kind == RECORD:
             spec = self._record(base)
         else:
@@ -694,6 +704,9 @@ class _Study:
         before, after = snapshot(self.pre), base.state
         changed = {k for k in before if before[k] != after[k]}
         block = self.pre._block
+        if changed == {"table"} and block is None and self.pre._table is None and not base.records \
+                and not base.emits and not base.ranks and base.aux[0] == _opened_box(self.lineno):
+            return RULE  # a dashed rule: it opens a box (and closes one that holds no row: _rule)
         if changed & _AUX_KEYS:  # it sets the unmodelled state: bound to the state it was read in
             if not self._bind_aux(base):
                 return None
@@ -725,6 +738,10 @@ class _Study:
             if got.records or got.emits or differ:
                 return None
             return DETACH if got.state["attach"] is None else NOOP if got.state["attach"] == _SENTINEL_ATTACH else None
+        if "header_epoch" in changed:  # an epoch header (Keras' `Epoch 3/10`): the bars' epoch
+            ok = changed <= {"header_epoch", "expect_train_bar", "attach", "kk_base"} and self.aux is None
+            return HEADER if ok and not base.records and not base.emits and not base.ranks \
+                and after["attach"] is None and after["expect_train_bar"] is True else None
         if {"bar_n", "bar_total", "bar_done", "bar_epoch", "expect_train_bar"} & changed:
             if self.aux is not None:
                 return None
@@ -974,6 +991,23 @@ class _Study:
         bound = cf if cf is not None else self.pre._block["row"]
         return (self.key, BLOCKROW, self._slots(levels), (), metrics, None, self.pre._kk_base, None, bound)
 
+    def _rule(self) -> tuple:
+        """A dashed rule (no timestamp): C opens a box where no table is open; the tables it closes
+        (a box that holds no row yet, a markdown table) are verified as any line's (_verified)."""
+        return (self.key, RULE, self._slots([FORM] * len(self.toks)), (), (), None, self.pre._kk_base, None, None)
+
+    def _header(self, base: Outcome) -> tuple | None:
+        """An epoch header: the one token its epoch is read from (`_header_epoch` is the epoch less
+        `_kk_base`, which an epoch 0 sets to 0); C applies it where `_kk_base` is as it was."""
+        after = base.state
+        moves = [i for i, v in enumerate(self._single_variants(self.pre))
+                 if v is not None and v.state["header_epoch"] != after["header_epoch"]]
+        if len(moves) != 1 or not self.toks[moves[0]].isdigit() \
+                or int(self.toks[moves[0]]) != after["header_epoch"] + after["kk_base"]:
+            return None
+        return (self.key, HEADER, self._slots([FORM] * len(self.toks)), (ST_SLOT, moves[0]), (), None,
+                self.pre._kk_base, None, None)
+
     def _bar_epoch(self, variants: list, structural: set, n_slot: int, t_slot: int, step: int) -> tuple | None:
         """() when the bar's epoch is the context's; (ST_EPT, e, n, t, base) when a token of its
         description is the epoch (`Epoch 3:  25%|...| 250/1000`: step (3 - base) * 1000 + 250);
@@ -1097,7 +1131,9 @@ class _Study:
             if bit == ASIDE_TABLE and self.row_of is not None:
                 continue  # bound to its table: applied under no other
             wider = spec[:9] + (spec[9] | bit,) + spec[10:]
-            if self._agrees(wider, states(), lines, must_apply=False, tables=tables):
+            # (a rule is read by the tables themselves: it applies only in those it is verified to close)
+            if not (bit == ASIDE_TABLE and spec[1] == RULE) and \
+                    self._agrees(wider, states(), lines, must_apply=False, tables=tables):
                 spec = wider
             elif mask & bit:
                 return None  # it would apply in some such states where Python reads otherwise

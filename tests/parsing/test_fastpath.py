@@ -379,6 +379,31 @@ def _coco_blocks(rng: random.Random, blocks: int) -> str:
     return "".join(parts)
 
 
+_KERAS = "{k}/10 [==============================] - 1s 5ms/step - loss: 0.{k}5 - accuracy: 0.9\n"
+
+
+@needs_fastcore
+def test_keras_epoch_headers_are_read_in_c():
+    """Keras' `Epoch 3/10` sets the epoch of the bars that follow (an `Epoch 0/...` makes epochs
+    count from 0): C reads it, epoch and all."""
+    text = "".join(f"Epoch {k}/{n}\n" + _KERAS.format(k=k) for n in (3, 12, 100) for k in range(n + 1))
+    seen = lines_read_in_python(text)
+    assert sum(line.startswith("Epoch") for line in seen) <= 3
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.tuples(st.sampled_from(["Epoch {e}/{n}\n", _KERAS, "Epoch {e}/{n}: 0.5\n", "loss: 0.{k}\n",
+                                           "Epoch {e}: 100%|##########| {k}/10 [00:01<00:00, 1.00it/s, loss=0.5]\n",
+                                           "   Epoch {e}/{n}\n", "Epoch {e}/{n}\r\n"]),
+                          st.sampled_from(["0", "1", "3", "12", "007", "123456789", "1234567890"]),
+                          st.sampled_from(["3", "10", "0", "99999"])), min_size=1, max_size=60), st.integers(1, 3))
+def test_epoch_headers_read_the_same(lines, repeat):
+    """Headers of any epoch (0 among them) and total, with and without bars between them."""
+    text = "".join(line.format(e=e, n=n, k=k % 10) for k, (line, e, n) in enumerate(lines))
+    assert_same(text * repeat)
+
+
 @needs_fastcore
 def test_rows_of_an_open_block_are_read_in_c():
     """pycocotools' rows after the first of a block: added to the block's metrics in C."""
@@ -594,6 +619,36 @@ def test_a_line_that_closes_a_box_of_no_row_is_read_in_c():
     # with a row in it, the box is closed by Python: its record is out
     rows = "".join(f"----------\n| loss | 0.{k}5 |\n03/25 10:13:48 - mmengine - INFO - Exp name: r{k}_fpn\n" for k in range(20))
     assert len(assert_same(text + rows + text).stats.metric_counts) == 1
+
+
+@needs_fastcore
+def test_dashed_rules_are_read_in_c():
+    """A dashed rule opens a box where no table is open and closes a box that holds no row yet
+    (Lightning's model summary, mmengine's hooks): C reads both."""
+    summary = "  | Name  | Type   | Params\n---------------------------------\n0 | model | ResNet | {k}.2 M\n" \
+              "---------------------------------\n{k}.2 M    Trainable params\n"
+    text = "".join(summary.format(k=k) + " -------------------- \n -------------------- \n" for k in range(40))
+    seen = lines_read_in_python(text)
+    assert sum(line.strip().startswith("---") for line in seen) <= 6
+
+
+_BOX_LINES = ["---------------------------------\n", " -------------------- \n", "--------\n", "-------\n",
+              "03/25 10:13:48 - mmengine - INFO - ----------------------\n", "[rank{k}]: ------------------\n",
+              "0: ----------------------\n", "| loss      | 0.{k}5  |\n", "| train/    |       |\n",
+              "| lr        | {k}e-4  |\n", "|   AP   |  AP50  |\n", "|:------:|:------:|\n", "| {k}.5 | 2.5 |\n",
+              "Epoch  train_loss  valid_loss\n", "{k}  0.5  0.25\n", "iter {k}: loss 0.{k}5, time 38.5ms\n",
+              "03/25 10:13:48 - mmengine - INFO - Exp name: r{k}_fpn\n", "Saving checkpoint {k}\n", "\n",
+              "{k}.2 M    Trainable params\n", "step {k}: train loss 0.5, val loss 0.{k}\n"]
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.sampled_from(_BOX_LINES), min_size=1, max_size=80), st.integers(1, 3))
+def test_rules_and_boxes_read_the_same(lines, repeat):
+    """Rules of any length, with prefixes or none, boxes with rows and sections or none, other
+    tables and lines in between."""
+    text = "".join(line.format(k=k % 10) for k, line in enumerate(lines))
+    assert_same(text * repeat)
 
 
 @needs_fastcore
