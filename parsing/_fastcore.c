@@ -137,17 +137,43 @@ static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 /* ---- tokens and keys -------------------------------------------------------------------------- */
 
-/* Cut s into tokens and write its key. Returns the number of tokens, or -1 for a line the fast
- * path does not take (too many numbers, or a NUL byte, which would be ambiguous in a key). */
-/* Whether the 8 bytes of w hold a digit or a NUL (SWAR: a byte below n is found by the borrow of
- * subtracting n from every byte; digits are the bytes below 10 once xored with '0'). Exact as a
- * test of "any", which is all it is used for. */
+/* A tqdm bar's fill between its `|`s (`|██▌       |`: block elements U+2588-U+258F, then spaces,
+ * FILL_MAX characters at most) is one FILL byte in a key: a bar's key does not change as it fills
+ * (fastpath.line_key does the same; the study verifies other fills). */
+#define FILL 1
+#define FILL_MAX 100
+
+/* Whether the 8 bytes of w hold a digit, a NUL or FILL byte, or a `|` (SWAR: a byte below n is found
+ * by the borrow of subtracting n from every byte; digits are the bytes below 10 once xored with
+ * '0', a `|` the zero byte once xored with it). Exact as a test of "any", which is all it is used for. */
 #define ONES 0x0101010101010101ULL
 #define HAS_LESS(x, n) (((x) - ONES * (n)) & ~(x) & (ONES * 0x80))
-static inline int word_has_digit_or_nul(uint64_t w)
+static inline int word_stops(uint64_t w)
 {
-    return HAS_LESS(w ^ (ONES * '0'), 10) != 0 || HAS_LESS(w, 1) != 0;
+    return HAS_LESS(w ^ (ONES * '0'), 10) != 0 || HAS_LESS(w, 2) != 0 || HAS_LESS(w ^ (ONES * '|'), 1) != 0;
 }
+
+/* Where the bar fill that starts at s[i] (just after a `|`) ends: at the `|` that closes it; i when
+ * there is no such fill. */
+static Py_ssize_t bar_fill(const char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    Py_ssize_t j = i, chars = 0;
+    while (j + 2 < n && u[j] == 0xE2 && u[j + 1] == 0x96 && u[j + 2] >= 0x88 && u[j + 2] <= 0x8F) {
+        j += 3;
+        chars++;
+    }
+    if (chars == 0)
+        return i;
+    while (j < n && u[j] == ' ') {
+        j++;
+        chars++;
+    }
+    return j < n && u[j] == '|' && chars <= FILL_MAX ? j : i;
+}
+
+/* Cut s into tokens and write its key. Returns the number of tokens, or -1 for a line the fast
+ * path does not take (too many numbers, or a NUL or FILL byte, which would be ambiguous in a key). */
 
 static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, Tok *toks)
 {
@@ -156,7 +182,7 @@ static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, 
     while (i < n) {
         /* literal text eight bytes at a time while no digit or NUL is among them */
         uint64_t w;
-        while (i + 8 <= n && (memcpy(&w, s + i, 8), !word_has_digit_or_nul(w))) {
+        while (i + 8 <= n && (memcpy(&w, s + i, 8), !word_stops(w))) {
             memcpy(key + k, &w, 8);
             k += 8;
             i += 8;
@@ -165,10 +191,17 @@ static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, 
             break;
         unsigned char c = (unsigned char)s[i];
         if (!is_digit(c)) {
-            if (c == 0)
+            if (c == 0 || c == FILL)
                 return -1;
             key[k++] = (char)c;
             i++;
+            if (c == '|') {
+                Py_ssize_t end = bar_fill(s, i, n);
+                if (end > i) {
+                    key[k++] = FILL;
+                    i = end;  /* the closing `|`: a literal, maybe the opening of another fill */
+                }
+            }
             continue;
         }
         if (nt == MAX_TOKENS)
@@ -1889,7 +1922,20 @@ static int parse_step(Template *t, PyObject *step)
     return 0;
 }
 
-/* ts: None | (first, last, extra) */
+/* The literal bytes after token `tok` in the key, up to the next token or bar fill: what the key
+ * fixes of the line there. */
+static Py_ssize_t literal_after(const Template *t, int tok)
+{
+    Py_ssize_t at = 0, gap = 0;
+    for (int k = -1; at < t->keylen; at++)
+        if (t->key[at] == '\0' && ++k == tok)
+            break;  /* at: the NUL of the token */
+    while (at + 1 + gap < t->keylen && t->key[at + 1 + gap] != '\0' && t->key[at + 1 + gap] != FILL)
+        gap++;
+    return gap;
+}
+
+/* ts: None | (first, last, extra); the extra bytes in the literal text after the last token */
 static int parse_ts(Template *t, PyObject *ts)
 {
     t->ts_first = t->ts_last = -1;
@@ -1899,6 +1945,10 @@ static int parse_ts(Template *t, PyObject *ts)
     if (!PyArg_ParseTuple(ts, "OOO", &a, &b, &x) || slot_index(a, t, &t->ts_first) < 0 ||
         slot_index(b, t, &t->ts_last) < 0 || as_int(x, 0, 64, &t->ts_extra) < 0)
         return -1;
+    if (t->ts_extra > literal_after(t, t->ts_last)) {
+        PyErr_SetString(PyExc_ValueError, "a timestamp ends beyond the literal text after its last token");
+        return -1;
+    }
     return 0;
 }
 
@@ -1977,13 +2027,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
         t->eval_noop &= 1;
         if (!bad && t->rest_tok >= 0) {
             /* the rest starts in the literal gap after its token: the key fixes that gap's length */
-            Py_ssize_t at = 0, gap = 0;
-            for (int k = -1; at < t->keylen; at++)
-                if (t->key[at] == '\0' && ++k == t->rest_tok)
-                    break;  /* at: the NUL of the token */
-            while (at + 1 + gap < t->keylen && t->key[at + 1 + gap] != '\0')
-                gap++;
-            if (t->rest_off > gap) {
+            if (t->rest_off > literal_after(t, t->rest_tok)) {
                 PyErr_SetString(PyExc_ValueError, "a bar's rest starts beyond the gap after its token");
                 bad = 1;
             }

@@ -61,6 +61,11 @@ ST_SLOT, ST_EPT, ST_CTX, ST_NULL = 1, 2, 3, 4
 ASIDE_TABLE, ASIDE_COPY, ASIDE_CLOSE, ASIDE_CLOSE_BOX = 1, 2, 4, 8
 
 TOKEN = re.compile(rb"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+# a tqdm bar's fill between its `|`s (block elements, then spaces; FILL_MAX characters at most): one
+# \x01 in a key, as _fastcore's bar_fill makes it, so that a filling bar keeps its key
+FILL_MAX = 100
+_FILL = re.compile(rb"(?<=\|)(?:\xe2\x96[\x88-\x8f])+ *(?=\|)")
+_GLYPH = "\u2588\u2589\u258a\u258b\u258c\u258d\u258e\u258f".encode()
 _RUN = re.compile(rb"[0-9]+")
 FORM_MAX_TRIED = 9  # the longest digit run variants() tries in a slot of the FORM level
 # a token a NUMBER slot admits (_fastcore.c is_number): digits, maybe a fraction, runs up to 9
@@ -168,7 +173,34 @@ def line_key(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
         parts.append(b"\0")
         at = b
     parts.append(data[at:])
-    return b"".join(parts), spans
+    key = b"".join(parts)
+    if b"|\xe2\x96" in key:  # (a fill holds no digit: the same in the key as in the line)
+        key = _FILL.sub(lambda m: b"\1" if _fill_chars(m.group()) <= FILL_MAX else m.group(), key)
+    return key, spans
+
+
+def _fill_chars(fill: bytes) -> int:
+    """Characters of a bar fill: three bytes a block element, one a space."""
+    spaces = len(fill) - len(fill.rstrip(b" "))
+    return (len(fill) - spaces) // 3 + spaces
+
+
+def fills(data: bytes, rng: random.Random) -> list[bytes]:
+    """The line with each bar fill as others (empty but one glyph, full, of other widths up to
+    FILL_MAX): what a template learned on one fill is verified with."""
+    found = [m for m in _FILL.finditer(data) if _fill_chars(m.group()) <= FILL_MAX]
+    if not found:
+        return []
+    out = []
+    for width, full in ((1, 1), (10, 10), (10, 1), (FILL_MAX, rng.randrange(1, FILL_MAX + 1)), (3, 2)):
+        glyph = _GLYPH[3 * rng.randrange(8):][:3]
+        new = b"\xe2\x96\x88" * (full - 1) + glyph + b" " * (width - full)
+        parts, at = [], 0
+        for m in found:
+            parts += [data[at:m.start()], new]
+            at = m.end()
+        out.append(b"".join(parts) + data[at:])
+    return out
 
 
 # ---- running the full parser on a copy ------------------------------------------------------------
@@ -1103,12 +1135,17 @@ class _Study:
             joint = [self.data] + [self._with({  # one variant drawn per slot (built alone: this runs often)
                 i: variant(tok, levels[i], self.rng.randrange(variant_count(levels[i])), self.rng)
                 for i, tok in enumerate(self.toks) if levels[i] != EXACT}) for _ in range(_JOINT_VARIANTS)]
+            # a bar's fill as others (the key holds none of it), in the other contexts too (with
+            # the run lengths below, the last of which they see)
+            joint += fills(self.data, self.rng)
             # every FORM slot at one run length at once: slots interact (`Epoch 99999999999/3` is no
             # header while either number is too long for its regex, `Epoch 6/3` is one)
-            for length in _RUN_LENGTHS:
-                joint.append(self._with({
+            for k, length in enumerate(_RUN_LENGTHS):
+                line = self._with({
                     i: with_runs(tok, length, self.rng)
-                    for i, tok in enumerate(self.toks) if levels[i] in (NUMBER, FORM)}))
+                    for i, tok in enumerate(self.toks) if levels[i] in (NUMBER, FORM)})
+                refilled = line and fills(line, self.rng)
+                joint.append(refilled[k % len(refilled)] if refilled else line)
             joint = [x for x in joint if x]
             self.disagreed = None
             if self._agrees(spec, self._states(), joint, must_apply=True):

@@ -345,13 +345,49 @@ def test_c_reads_a_number_token_as_float_does(whole, fraction, exponent):
 @needs_fastcore
 @settings(max_examples=1000, deadline=None)
 @given(st.lists(st.sampled_from([b"0", b"7", b".", b"e", b"E", b"+", b"-", b" ", b"abcdefgh", b"loss: ", b"\xe2\x96\x88",
-                                 b"\x00", b"12345678", b"1.5e-3", b","]), max_size=40).map(b"".join))
+                                 b"\x00", b"12345678", b"1.5e-3", b",", b"|", b"\xe2\x96\x8c", b"\xe2\x96", b"\x01",
+                                 b" " * 40]), max_size=40).map(b"".join))
 def test_c_keys_are_the_python_keys(line):
-    """The C tokenizer (eight literal bytes at a time) cuts a line where fastpath.TOKEN does."""
+    """The C tokenizer (eight literal bytes at a time) cuts a line where fastpath.TOKEN does, and
+    folds a bar's fill where fastpath.line_key does."""
     from parsing import _fastcore
     key, spans = fastpath.line_key(line)
-    want = None if b"\0" in line or len(spans) > _fastcore.MAX_TOKENS else (key, len(spans))
+    want = None if b"\0" in line or b"\1" in line or len(spans) > _fastcore.MAX_TOKENS else (key, len(spans))
     assert _fastcore.line_key(line) == want
+
+
+@needs_fastcore
+def test_a_bar_keeps_its_template_as_it_fills():
+    """tqdm draws `|█▏        |` ... `|█████████▉|` as a bar fills: one key (the fill is one byte
+    of it), one template, verified with other fills: a bar of a thousand steps is learned once,
+    not once per fill."""
+    glyphs = " ▏▎▍▌▋▊▉"
+    def fill(n):
+        full, part = divmod(n * 80 // 1000, 8)
+        return ("█" * full + (glyphs[part] if part else "")).ljust(10)[:10]
+    text = "".join(f" {n // 10:2d}%|{fill(n)}| {n}/1000 [00:{n % 60:02d}<00:15, 47.03it/s, loss=0.{n}]\n"
+                   for n in range(1, 1000, 3))
+    parser = assert_same(text)
+    assert len(parser._engine) <= 4  # (the percentage's padding: ` 1%`, `10%`)
+    seen = lines_read_in_python(text)
+    assert len(seen) <= 12
+
+
+_FILLED = [" {p:3d}%|{f}| {n}/1000 [00:01<00:15, 47.03it/s, loss=0.{n}]\n",
+           "Epoch 1: {p:3d}%|{f}| {n}/1000 [00:05<00:15, 47.03it/s, v_num=3, train_loss_step=0.{n}]\n",
+           "Validation: {p}%|{f}| {n}/37 [00:01<00:00]\n", "|{f}|{f}| {n}\n", "| {f} | 0.{n} |\n",
+           "{n}/1000 {f} 1s 5ms/step - loss: 0.{n}\n", "loss={n}|{f}|\n", "iter {n}: loss 0.{n}, time 38.5ms\n"]
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.tuples(st.sampled_from(_FILLED), st.lists(st.sampled_from(["█", "▏", "▌", "▉", " ", "#", "━"]),
+                                                              max_size=14).map("".join),
+                          st.integers(1, 12), st.integers(0, 1000)), min_size=1, max_size=60), st.integers(1, 3))
+def test_bars_of_any_fill_read_the_same(lines, repeat):
+    """Bars whose fill is glyphs, spaces, other characters, none, or longer than a fold takes."""
+    text = "".join(line.format(f=fill * wide, n=n, p=n // 10) for line, fill, wide, n in lines)
+    assert_same(text * repeat)
 
 
 @needs_fastcore
