@@ -129,8 +129,9 @@ static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy
     *s_shapes, *s_bar_total, *s_bar_n, *s_bar_done, *s_bar_epoch, *s_header_epoch, *s_expect_train_bar,
     *s_slow_line, *s_read_line, *s_primary, *s_held, *s_step, *s_epoch, *s_ts_bases, *s_cf, *s_metrics,
     *s_row, *s_table_title, *s_copy_task;
-static PyObject *s_kind, *s_markdown, *s_box, *s_rows, *s_section, *s_ts, *s_line;  /* an open table's "kind" and "rows", and the
-                                                       * kinds ASIDE_CLOSE and ASIDE_CLOSE_BOX close */
+/* an open table's "kind" and a box's "rows", "section", "ts", "line"; the kinds ASIDE_CLOSE and
+ * ASIDE_CLOSE_BOX close */
+static PyObject *s_kind, *s_markdown, *s_box, *s_rows, *s_section, *s_ts, *s_line;
 static PyObject *one;  /* the int 1 */
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -180,7 +181,7 @@ static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, 
     int nt = 0;
     Py_ssize_t i = 0, k = 0;
     while (i < n) {
-        /* literal text eight bytes at a time while no digit or NUL is among them */
+        /* literal text eight bytes at a time while no digit, NUL, FILL or `|` is among them */
         uint64_t w;
         while (i + 8 <= n && (memcpy(&w, s + i, 8), !word_stops(w))) {
             memcpy(key + k, &w, 8);
@@ -1300,8 +1301,8 @@ static int apply_block_row(Engine *e, const Template *t, const char *s, const To
 
 /* A dashed rule with no timestamp: where no table is open, StreamParser._box_line opens a box,
  * {"kind": "box", "rows": [], "section": None, "ts": None, "line": lineno} (in that order: the
- * study compares reprs). `closes`: it only ends the open table (a box that holds no row yet, as
- * _box_line does; a markdown table, as _table_line does), which fast_line closes. */
+ * study compares reprs). `closes`: it only ends the open box that holds no row yet, as _box_line
+ * does (fast_line closes it); no other open table is verified for it. */
 static int apply_rule(Engine *e, long lineno, int closes)
 {
     if (closes)

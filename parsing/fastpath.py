@@ -1024,8 +1024,8 @@ class _Study:
         return (self.key, BLOCKROW, self._slots(levels), (), metrics, None, self.pre._kk_base, None, bound)
 
     def _rule(self) -> tuple:
-        """A dashed rule (no timestamp): C opens a box where no table is open; the tables it closes
-        (a box that holds no row yet, a markdown table) are verified as any line's (_verified)."""
+        """A dashed rule (no timestamp): C opens a box where no table is open, and closes a box that
+        holds no row yet where verified to (_verified); in any other table Python reads it."""
         return (self.key, RULE, self._slots([FORM] * len(self.toks)), (), (), None, self.pre._kk_base, None, None)
 
     def _header(self, base: Outcome) -> tuple | None:
@@ -1176,6 +1176,10 @@ class _Study:
                 return None  # it would apply in some such states where Python reads otherwise
             elif bit == ASIDE_TABLE:  # a line that is no row of a markdown table (no row of a box) ends it
                 for close, kind, ends in _CLOSES:
+                    if spec[1] == RULE and kind != "box":
+                        # a rule that ends a markdown table is then read on, not as where no table
+                        # is open (where it opens a box): its context (`_attach`) moves otherwise
+                        continue
                     closing = spec[:9] + (spec[9] | close,) + spec[10:]
                     if self._agrees(closing, self._table_states(closable=kind), lines, must_apply=False, tables=ends):
                         spec = closing
@@ -1255,8 +1259,8 @@ def _ends_markdown(tables: tuple) -> bool:
 
 
 def _ends_box(tables: tuple) -> bool:
-    """Only the box's reader saw the line (no rule, no row of it: the box closes, and the line reads
-    on as where no table is open)."""
+    """Only the box's reader saw the line, which closed the box: a rule, or a line that is no row of
+    it (that line then reads on as where no table is open)."""
     return bool(tables) and all(name == "_box_line" for name, _ in tables)
 
 

@@ -661,11 +661,22 @@ def test_a_line_that_closes_a_box_of_no_row_is_read_in_c():
 def test_dashed_rules_are_read_in_c():
     """A dashed rule opens a box where no table is open and closes a box that holds no row yet
     (Lightning's model summary, mmengine's hooks): C reads both."""
-    summary = "  | Name  | Type   | Params\n---------------------------------\n0 | model | ResNet | {k}.2 M\n" \
-              "---------------------------------\n{k}.2 M    Trainable params\n"
+    summary = "0 | model | ResNet | {k}.2 M\n---------------------------------\n{k}.2 M    Trainable params\n"
     text = "".join(summary.format(k=k) + " -------------------- \n -------------------- \n" for k in range(40))
     seen = lines_read_in_python(text)
     assert sum(line.strip().startswith("---") for line in seen) <= 6
+
+
+@needs_fastcore
+def test_a_rule_that_ends_a_markdown_table_is_read_on():
+    """In a markdown table (Lightning's `  | Name | Type | Params` header) a rule ends the table
+    and is then read on: the bar context is dropped, where no table is open a rule keeps it (it
+    opens a box). A rule template learned without a bar context must not close such a table."""
+    learn = "".join("|   AP   |  AP50  |\n|:------:|:------:|\n---------------------------------\n" for _ in range(6))
+    bar = " 50%|█████     | 5/10 [00:01<00:01,  3.00it/s]\n"
+    trial = "".join(bar + "|   AP   |  AP50  |\n---------------------------------\n{'loss': 0.5, 'epoch': 0.5}\n"
+                    for _ in range(4))
+    assert_same(learn + trial)
 
 
 _BOX_LINES = ["---------------------------------\n", " -------------------- \n", "--------\n", "-------\n",
@@ -674,7 +685,8 @@ _BOX_LINES = ["---------------------------------\n", " -------------------- \n",
               "| lr        | {k}e-4  |\n", "|   AP   |  AP50  |\n", "|:------:|:------:|\n", "| {k}.5 | 2.5 |\n",
               "Epoch  train_loss  valid_loss\n", "{k}  0.5  0.25\n", "iter {k}: loss 0.{k}5, time 38.5ms\n",
               "03/25 10:13:48 - mmengine - INFO - Exp name: r{k}_fpn\n", "Saving checkpoint {k}\n", "\n",
-              "{k}.2 M    Trainable params\n", "step {k}: train loss 0.5, val loss 0.{k}\n"]
+              "{k}.2 M    Trainable params\n", "step {k}: train loss 0.5, val loss 0.{k}\n",
+              " 50%|█████     | {k}/10 [00:01<00:01,  3.00it/s]\n", "{{'loss': 0.5, 'epoch': 0.{k}}}\n"]
 
 
 @needs_fastcore
