@@ -34,7 +34,7 @@
  * any digit), or this token only */
 enum { LV_NUMBER, LV_FORM, LV_SHAPE, LV_EXACT };
 #define NUMBER_MAX_RUN 9     /* fastpath.FORM_MAX_TRIED: the longest run the study verifies */
-enum { K_NOOP, K_DETACH, K_RECORD, K_BAR, K_BLOCKROW, K_HEADER, K_RULE };  /* what a template does */
+enum { K_NOOP, K_DETACH, K_RECORD, K_BAR, K_BLOCKROW, K_HEADER, K_RULE, K_BLOCKOPEN };  /* what a template does */
 /* where a record's step comes from: none (bars), a token, (epoch - base) * total + pos, the context
  * (StreamParser._step(None): the bar position it follows, else None; the running count declines),
  * or None (an evaluation batch counter) */
@@ -80,7 +80,9 @@ typedef struct Template {
      * (in the literal text, which the key fixes); rest_tok -1: nothing glued */
     int rest_tok, rest_off;
     int rank_slot;          /* K_RECORD: the token of the rank (`[rank1]:`), else -1 */
-    PyObject *cf;           /* K_BLOCKROW: the format whose open block (_block["cf"]) takes the row */
+    PyObject *cf;           /* K_BLOCKROW: the format whose open block (_block["cf"]) takes the row;
+                             * K_BLOCKOPEN: the format of the block it opens (or None) */
+    PyObject *block_row;    /* K_BLOCKOPEN: the row regex of the block it opens (or None) */
     uint64_t hits;          /* lines it read (Python asks whether a key's templates pay: Engine.usage) */
     int attach_emit, attach_none;  /* K_RECORD: _attach = None after a record / after none */
     int aside_ok;           /* the ASIDE_* states it applies in */
@@ -122,6 +124,7 @@ typedef struct {
     int bar_total_none, bar_done, header_epoch_none, expect_train_bar;
     long long bar_total, bar_n, bar_epoch, header_epoch;
     int header_dirty;       /* an epoch header set header_epoch and kk_base: push writes them */
+    int block_dirty;        /* a template opened a block: push writes _block */
 } Engine;
 
 /* attribute names of StreamParser */
@@ -131,7 +134,7 @@ static PyObject *s_has_steps, *s_attach, *s_kk_base, *s_block, *s_table, *s_copy
     *s_row, *s_table_title, *s_copy_task;
 /* an open table's "kind" and a box's "rows", "section", "ts", "line"; the kinds ASIDE_CLOSE and
  * ASIDE_CLOSE_BOX close */
-static PyObject *s_kind, *s_markdown, *s_box, *s_rows, *s_section, *s_ts, *s_line;
+static PyObject *s_kind, *s_markdown, *s_box, *s_rows, *s_section, *s_ts, *s_line, *s_rank;
 static PyObject *one;  /* the int 1 */
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -464,6 +467,7 @@ static void template_free(Template *t)
     PyMem_Free(t->key);
     Py_XDECREF(t->shape);
     Py_XDECREF(t->cf);
+    Py_XDECREF(t->block_row);
     Py_XDECREF(t->table);
     Py_XDECREF(t->aux_pre);
     Py_XDECREF(t->aux_post);
@@ -678,6 +682,7 @@ static int pull(Engine *e, PyObject *p)
         ok = 0;
     e->held_dirty = 0;
     e->header_dirty = 0;
+    e->block_dirty = 0;
     set_aside(e);
     e->close_table = 0;
     int none;
@@ -736,6 +741,11 @@ static int push(Engine *e, PyObject *p)
     if (e->held_dirty) {
         e->held_dirty = 0;
         if (PyObject_SetAttr(p, s_held, e->held ? e->held_list : Py_None) < 0)
+            return -1;
+    }
+    if (e->block_dirty) {
+        e->block_dirty = 0;
+        if (PyObject_SetAttr(p, s_block, e->block) < 0)
             return -1;
     }
     if (e->header_dirty) {
@@ -1299,6 +1309,33 @@ static int apply_block_row(Engine *e, const Template *t, const char *s, const To
     return r;
 }
 
+/* A line that opens a block where none is open (StreamParser._block_header, _block_row_line), with
+ * no timestamp, rank or step: {"row": ..., "cf": ..., "ts": None, "rank": None, "line": lineno,
+ * "metrics": {its row's metric, if it is a format's first row}, "step": None}, keys in that order. */
+static int apply_block_open(Engine *e, const Template *t, const char *s, const Tok *toks, long lineno)
+{
+    PyObject *v = t->nmetrics == 1 ? metric_value(&t->metrics[0], s, toks) : NULL;
+    if (t->nmetrics == 1 && v == NULL)
+        return 0;
+    PyObject *metrics = PyDict_New(), *line = PyLong_FromLong(lineno), *block = PyDict_New();
+    int ok = metrics != NULL && line != NULL && block != NULL &&
+             (v == NULL || PyDict_SetItem(metrics, t->metrics[0].name, v) == 0) &&
+             PyDict_SetItem(block, s_row, t->block_row) == 0 && PyDict_SetItem(block, s_cf, t->cf) == 0 &&
+             PyDict_SetItem(block, s_ts, Py_None) == 0 && PyDict_SetItem(block, s_rank, Py_None) == 0 &&
+             PyDict_SetItem(block, s_line, line) == 0 && PyDict_SetItem(block, s_metrics, metrics) == 0 &&
+             PyDict_SetItem(block, s_step, Py_None) == 0;
+    Py_XDECREF(v);
+    Py_XDECREF(metrics);
+    Py_XDECREF(line);
+    if (!ok) {
+        Py_XDECREF(block);
+        return 0;
+    }
+    Py_SETREF(e->block, block);
+    e->block_dirty = e->dirty = 1;
+    return 1;
+}
+
 /* A dashed rule with no timestamp: where no table is open, StreamParser._box_line opens a box,
  * {"kind": "box", "rows": [], "section": None, "ts": None, "line": lineno} (in that order: the
  * study compares reprs). `closes`: it only ends the open box that holds no row yet, as _box_line
@@ -1542,6 +1579,9 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
             break;
         case K_RULE:
             done = apply_rule(e, lineno, closes);
+            break;
+        case K_BLOCKOPEN:
+            done = apply_block_open(e, t, s, toks, lineno);
             break;
         default:
             done = apply_bar(e, t, s, n, toks, lineno, out);
@@ -1976,7 +2016,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     memcpy(t->key, PyBytes_AS_STRING(key), (size_t)t->keylen + 1);
     t->hash = hash_bytes(t->key, t->keylen);
     int kk = 0;
-    int bad = as_int(kind, K_NOOP, K_RULE, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
+    int bad = as_int(kind, K_NOOP, K_BLOCKOPEN, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
               parse_step(t, step) < 0 || parse_metrics(t, metrics) < 0 || parse_ts(t, ts) < 0 ||
               as_int(kk_base, -1000, 1000, &kk) < 0 ||
               (aside != NULL && as_int(aside, 0, ASIDE_TABLE | ASIDE_COPY | ASIDE_CLOSE | ASIDE_CLOSE_BOX, &t->aside_ok) < 0);
@@ -2046,6 +2086,19 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
             bad = 1;
         } else
             t->cf = Py_NewRef(extra);
+    }
+    if (!bad && t->kind == K_BLOCKOPEN) {
+        /* extra: (row regex, format) of the block it opens; at most one metric (its first row), no step */
+        PyObject *row, *cf;
+        if (!PyArg_ParseTuple(extra, "OO", &row, &cf) || t->nmetrics > 1 || t->step_kind != ST_NONE ||
+            t->ts_first >= 0) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError, "a block opener: (row, format), at most one metric, no step or timestamp");
+            bad = 1;
+        } else {
+            t->block_row = Py_NewRef(row);
+            t->cf = Py_NewRef(cf);
+        }
     }
     if (!bad && t->kind == K_RECORD && extra != Py_None) {
         /* (rank_slot or -1, attach_emit, attach_none) */
@@ -2256,7 +2309,7 @@ PyMODINIT_FUNC PyInit__fastcore(void)
         {&s_expect_train_bar, "_expect_train_bar"}, {&s_slow_line, "_slow_line"}, {&s_read_line, "_read_line"}, {&s_primary, "_primary"}, {&s_held, "_held"}, {&s_step, "step"},
         {&s_epoch, "epoch"}, {&s_ts_bases, "_TS_BASES"}, {&s_cf, "cf"}, {&s_metrics, "metrics"}, {&s_row, "row"}, {&s_table_title, "_table_title"}, {&s_copy_task, "_copy_task"},
         {&s_kind, "kind"}, {&s_markdown, "markdown"}, {&s_box, "box"}, {&s_rows, "rows"}, {&s_section, "section"},
-        {&s_ts, "ts"}, {&s_line, "line"},
+        {&s_ts, "ts"}, {&s_line, "line"}, {&s_rank, "rank"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)

@@ -7,11 +7,12 @@ as it was before the line:
 
 1. what the full parser did: nothing; only forget the bar context (`_attach = None`); one record
    with a step of its own (a format or generic line); a progress-bar move; or a metric added to
-   the open block (pycocotools' rows, a Trainer metrics block's); an epoch header (Keras'
-   `Epoch 3/10`); a dashed rule that opens a box; any of these that also sets a table's title,
-   header or stage or copypaste's task and names (`aux_state`: then bound to that state as it
-   was). Anything else (a failure, a block opened or closed, a box's rows, any other context
-   touched) is not learned: such lines stay with Python.
+   the open block (pycocotools' rows, a Trainer metrics block's); a block opened (its header, or
+   a format's first row) with no timestamp or rank; an epoch header (Keras' `Epoch 3/10`); a
+   dashed rule that opens a box; any of these that also sets a table's title, header or stage or
+   copypaste's task and names (`aux_state`: then bound to that state as it was). Anything else (a
+   failure, a block closed, a box's rows, any other context touched) is not learned: such lines
+   stay with Python.
 2. which token feeds what (studied where the last values and shapes are only the line's own:
    `_trimmed`): each token is changed alone and the full parser run again; the step,
    each metric value and the timestamp are matched to the tokens that changed them, as C will
@@ -52,7 +53,7 @@ except ImportError:  # no compiler at install time: the pure-Python parser does 
 log = logging.getLogger(__name__)
 
 NUMBER, FORM, SHAPE, EXACT = range(4)  # which tokens a slot admits (the C enum): see _fastcore.c
-NOOP, DETACH, RECORD, BAR, BLOCKROW, HEADER, RULE = range(7)  # what a template does (the C enum)
+NOOP, DETACH, RECORD, BAR, BLOCKROW, HEADER, RULE, BLOCKOPEN = range(8)  # what a template does (the C enum)
 ST_SLOT, ST_EPT, ST_CTX, ST_NULL = 1, 2, 3, 4
 # parser state no template models (the C enum): an open table, copypaste names; a template applies
 # in it only when verified there (a format's line: _line reads formats before an open table);
@@ -92,6 +93,25 @@ _EMPTY_BOXES = (
     {"kind": "box", "rows": [], "section": None, "ts": None, "line": 1},
     {"kind": "box", "rows": [], "section": "train", "ts": 1.7e9, "line": 3},
 )
+
+
+# the keys of a block StreamParser opens (_block_header, _block_row_line), in their order
+_OPENED_BLOCK = ("row", "cf", "ts", "rank", "line", "metrics", "step")
+
+
+def _opened_block(row, cf, lineno: int, metrics: dict) -> dict:
+    """A block opened with no timestamp, rank or step, as _block_state shows it (what C makes)."""
+    return {"row": id(row), "cf": id(cf), "ts": None, "rank": None, "line": lineno, "metrics": _Floats(metrics),
+            "step": None}
+
+
+class _Opens:
+    """The row regex and format of the block a BLOCKOPEN template opens, in its (hashable) spec."""
+
+    __slots__ = ("row", "cf")
+
+    def __init__(self, row, cf) -> None:
+        self.row, self.cf = row, cf
 
 
 def _opened_box(lineno: int) -> dict:
@@ -156,7 +176,9 @@ def _constant_table(table: dict | None) -> bool:
 
 def add(engine, spec: tuple) -> bool:
     """engine.add of a spec (its table, when it has one, as the dict C compares _table with; its
-    aux states as tuples)."""
+    aux states as tuples; the block a BLOCKOPEN template opens as (row, cf))."""
+    if isinstance(spec[8], _Opens):
+        spec = spec[:8] + ((spec[8].row, spec[8].cf),) + spec[9:]
     table = spec[10].d if len(spec) > 10 and spec[10] is not None else None
     if len(spec) > 11 and spec[11] is not None:
         return engine.add(*spec[:10], table, (spec[11].pre, spec[11].post))
@@ -354,7 +376,7 @@ class Outcome:
     unmodelled: bool  # a failure counted, or more than one record asked for: not for a template
     ranks: tuple = ()  # the ranks _emit filtered by (`[rank1]:`)
     emits: tuple = ()  # the reprint flag of each _emit call (a record may be asked for and not made)
-    block: tuple | None = None  # (format, metrics) of the open block afterwards
+    block: tuple | None = None  # (format, metrics, row regex) of the open block afterwards
     rests: tuple = ()  # texts glued after a bar that _bar read as lines of their own
     tables: tuple = ()  # (reader, message) of each open-table reader called (only where a table was open)
     aux: tuple | None = None  # aux_state afterwards (the full parser's runs)
@@ -434,7 +456,7 @@ def run_python(iso: _Isolated, state, data: bytes, lineno: int, glued: bool = Fa
     except Exception:
         return None
     del p._primary_rank, p._failed, p._emit, p._line
-    block = None if p._block is None else (p._block["cf"], p._block["metrics"])
+    block = None if p._block is None else (p._block["cf"], p._block["metrics"], p._block["row"])
     return Outcome(out, snapshot(p), iso.texts, bool(flags) or len(emits) > 1, tuple(ranks), tuple(emits), block,
                    tuple(rests), tuple(tables), aux_state(p))  # p is not run on again: no copy
 
@@ -701,6 +723,8 @@ class _Study:
             spec = self._header(base)
         elif kind == RULE:
             spec = self._rule()
+        elif kind == BLOCKOPEN:
+            spec = self._block_open(base)
         elif kind == RECORD:
             spec = self._record(base)
         else:
@@ -745,6 +769,10 @@ class _Study:
             changed -= _AUX_KEYS
         if block is not None:  # in an open block C reads its rows and nothing else
             return BLOCKROW if changed == {"block"} and not base.records and not base.emits and not base.ranks else None
+        if changed == {"block"} and not base.records and not base.emits and not base.ranks and self.aux is None \
+                and after["block"] is not None and [k for k, _ in after["block"]] == list(_OPENED_BLOCK) \
+                and _opened_block(base.block[2], base.block[0], self.lineno, base.block[1]) == dict(after["block"]):
+            return BLOCKOPEN  # a block's header, or the first row of a format's block (no timestamp, no rank)
         if changed <= {"attach", "last", "shapes"} and len(base.records) <= 1 and not base.ranks and all(base.emits):
             # a bar redrawn at the same position changes nothing but its postfix values (Lightning's
             # last redraw, a checkpoint message glued on): try it where no bar was seen (other
@@ -1022,6 +1050,28 @@ class _Study:
         self.extra_states = [study, again]
         bound = cf if cf is not None else self.pre._block["row"]
         return (self.key, BLOCKROW, self._slots(levels), (), metrics, None, self.pre._kk_base, None, bound)
+
+    def _block_open(self, base: Outcome) -> tuple | None:
+        """A line that opens a block where none is open: a block header (transformers' `*****
+        train metrics *****`: no row yet) or a format's first row (pycocotools' first `Average
+        Precision` line: its metric in the block), with no timestamp or rank (C makes the block
+        StreamParser does: _opened_block). The row's metric is found as _block_row finds it."""
+        cf, metrics, row = base.block
+        if len(metrics) > 1 or (row is None) == (cf is None):
+            return None
+        levels = [FORM] * len(self.toks)
+        specs = ()
+        if metrics:
+            name = next(iter(metrics))
+            rows = [None if v is None or v.block is None or v.block[0] is not cf or len(v.block[1]) != 1
+                    else next(iter(v.block[1].items())) for v in self._single_variants(self.pre)]
+            structural = {i for i, r in enumerate(rows) if r is None or r[0] != name}
+            levels = [EXACT if i in structural else FORM for i in range(len(self.toks))]
+            as_records = [None if r is None else Outcome([Record(None, dict([r]), None, 0)], {}, [], False) for r in rows]
+            specs = self._metrics(Record(None, dict(metrics), None, 0), as_records, levels, structural)
+            if not specs:
+                return None
+        return (self.key, BLOCKOPEN, self._slots(levels), (), specs, None, self.pre._kk_base, None, _Opens(row, cf))
 
     def _rule(self) -> tuple:
         """A dashed rule (no timestamp): C opens a box where no table is open, and closes a box that

@@ -906,6 +906,22 @@ def test_rows_of_a_block_of_no_format_are_read_in_c():
     assert sum(line.startswith("  ") and "runtime" not in line for line in seen) < 20
 
 
+@needs_fastcore
+def test_a_line_that_opens_a_block_is_read_in_c():
+    """pycocotools' first `Average Precision` row and transformers' `***** eval metrics *****`
+    open a block where none is open (no timestamp, no rank): C opens it as StreamParser does,
+    the first row's metric in it."""
+    rng = random.Random(5)
+    coco = "".join("".join(row.format(f"0.{rng.randrange(1000):03d}") for row in _COCO_ROWS) + "Evaluation done.\n"
+                   for _ in range(40))
+    trainer = "".join(_METRICS_BLOCK.format(part=part, e=f"{k}.0", f=rng.randrange(10**6), v=f"{rng.random() * 4:.4f}",
+                                            s=k % 60, w=f"{rng.random() * 90:.3f}") + "iter 5: loss 2.5, time 1.0ms\n"
+                      for k in range(40) for part in ("train", "eval"))
+    seen = lines_read_in_python(coco + trainer)
+    assert sum(line.startswith(_COCO_ROWS[0].format("").rstrip("\n")) for line in seen) <= 5  # of 40
+    assert sum(line.startswith("*****") for line in seen) <= 5
+
+
 _BLOCK_LINES = ["***** train metrics *****\n", "***** eval metrics *****\n", "  epoch = {v}\n", "  train_loss = {v}\n",
                 "  eval_loss               =     {v}\n", "  total_flos = {v}GF\n", "  train_runtime = 0:04:{i}.23\n",
                 "  step = {v}\n", "  loss = n/a\n", "  {v} = {v}\n", "  Average Precision  (AP) @[ IoU=0.50 | area=   all | "
