@@ -1309,6 +1309,18 @@ static int apply_block_row(Engine *e, const Template *t, const char *s, const To
     return r;
 }
 
+/* A new dict of these keys and values, in this order (the study compares what C makes by repr);
+ * NULL on a memory error (cleared: the caller declines). */
+static PyObject *ordered_dict(PyObject **keys, PyObject **values, int n)
+{
+    PyObject *d = PyDict_New();
+    for (int i = 0; d != NULL && i < n; i++)
+        if (PyDict_SetItem(d, keys[i], values[i]) < 0)
+            Py_CLEAR(d);
+    PyErr_Clear();
+    return d;
+}
+
 /* A line that opens a block where none is open (StreamParser._block_header, _block_row_line), with
  * no timestamp, rank or step: {"row": ..., "cf": ..., "ts": None, "rank": None, "line": lineno,
  * "metrics": {its row's metric, if it is a format's first row}, "step": None}, keys in that order. */
@@ -1317,20 +1329,17 @@ static int apply_block_open(Engine *e, const Template *t, const char *s, const T
     PyObject *v = t->nmetrics == 1 ? metric_value(&t->metrics[0], s, toks) : NULL;
     if (t->nmetrics == 1 && v == NULL)
         return 0;
-    PyObject *metrics = PyDict_New(), *line = PyLong_FromLong(lineno), *block = PyDict_New();
-    int ok = metrics != NULL && line != NULL && block != NULL &&
-             (v == NULL || PyDict_SetItem(metrics, t->metrics[0].name, v) == 0) &&
-             PyDict_SetItem(block, s_row, t->block_row) == 0 && PyDict_SetItem(block, s_cf, t->cf) == 0 &&
-             PyDict_SetItem(block, s_ts, Py_None) == 0 && PyDict_SetItem(block, s_rank, Py_None) == 0 &&
-             PyDict_SetItem(block, s_line, line) == 0 && PyDict_SetItem(block, s_metrics, metrics) == 0 &&
-             PyDict_SetItem(block, s_step, Py_None) == 0;
+    PyObject *metrics = PyDict_New(), *line = PyLong_FromLong(lineno), *block = NULL;
+    if (metrics != NULL && line != NULL && (v == NULL || PyDict_SetItem(metrics, t->metrics[0].name, v) == 0)) {
+        PyObject *keys[7] = {s_row, s_cf, s_ts, s_rank, s_line, s_metrics, s_step};
+        PyObject *values[7] = {t->block_row, t->cf, Py_None, Py_None, line, metrics, Py_None};
+        block = ordered_dict(keys, values, 7);
+    }
     Py_XDECREF(v);
     Py_XDECREF(metrics);
     Py_XDECREF(line);
-    if (!ok) {
-        Py_XDECREF(block);
+    if (block == NULL)
         return 0;
-    }
     Py_SETREF(e->block, block);
     e->block_dirty = e->dirty = 1;
     return 1;
@@ -1346,16 +1355,16 @@ static int apply_rule(Engine *e, long lineno, int closes)
         return 1;
     if (e->table != Py_None)
         return 0;
-    PyObject *box = PyDict_New(), *rows = PyList_New(0), *line = PyLong_FromLong(lineno);
-    int ok = box != NULL && rows != NULL && line != NULL && PyDict_SetItem(box, s_kind, s_box) == 0 &&
-             PyDict_SetItem(box, s_rows, rows) == 0 && PyDict_SetItem(box, s_section, Py_None) == 0 &&
-             PyDict_SetItem(box, s_ts, Py_None) == 0 && PyDict_SetItem(box, s_line, line) == 0;
+    PyObject *rows = PyList_New(0), *line = PyLong_FromLong(lineno), *box = NULL;
+    if (rows != NULL && line != NULL) {
+        PyObject *keys[5] = {s_kind, s_rows, s_section, s_ts, s_line};
+        PyObject *values[5] = {s_box, rows, Py_None, Py_None, line};
+        box = ordered_dict(keys, values, 5);
+    }
     Py_XDECREF(rows);
     Py_XDECREF(line);
-    if (!ok) {
-        Py_XDECREF(box);
+    if (box == NULL)
         return 0;
-    }
     Py_SETREF(e->table, box);
     set_aside(e);
     e->close_table = 0;
