@@ -1063,8 +1063,7 @@ class _Study:
         specs = ()
         if metrics:
             name = next(iter(metrics))
-            rows = [None if v is None or v.block is None or v.block[0] is not cf or len(v.block[1]) != 1
-                    else next(iter(v.block[1].items())) for v in self._single_variants(self.pre)]
+            rows = [_row(v, cf) for v in self._single_variants(self.pre)]
             structural = {i for i, r in enumerate(rows) if r is None or r[0] != name}
             levels = [EXACT if i in structural else FORM for i in range(len(self.toks))]
             as_records = [None if r is None else Outcome([Record(None, dict([r]), None, 0)], {}, [], False) for r in rows]
@@ -1289,7 +1288,8 @@ class _Study:
 
 
 def _row(got: Outcome | None, cf) -> tuple | None:
-    """(name, value) of the one metric a line added to an emptied block of format cf, else None."""
+    """(name, value) of the one metric a line added to an emptied block of format cf (or put in the
+    block of format cf it opened), else None."""
     if got is None or got.unmodelled or got.records or got.emits or got.ranks or got.block is None \
             or got.block[0] is not cf or len(got.block[1]) != 1:
         return None
