@@ -112,6 +112,23 @@ def click(dash_duo, selector, timeout=30):
     WebDriverWait(dash_duo.driver, timeout, poll_frequency=0.2).until(attempt, f"could not click {selector}")
 
 
+def choose(dash_duo, selector, label, timeout=30):
+    """Pick `label` in the dropdown at `selector`, as dash_duo.select_dcc_dropdown does, each click
+    retried as click() retries it (under load a redraw took the dropdown's click once): the
+    dropdown is opened until its menu shows, then the option clicked."""
+    def attempt(_driver):
+        try:
+            menus = dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-options")
+            if not menus:
+                visible(dash_duo, selector).click()
+                return False
+            next(o for o in menus[0].find_elements(By.CSS_SELECTOR, ".dash-dropdown-option") if o.text == label).click()
+            return True
+        except (ElementClickInterceptedException, StaleElementReferenceException, StopIteration):
+            return False
+    WebDriverWait(dash_duo.driver, timeout, poll_frequency=0.2).until(attempt, f"could not choose {label} in {selector}")
+
+
 def js(dash_duo, script):
     return dash_duo.driver.execute_script(script)
 
@@ -139,7 +156,7 @@ def test_experiment_page_table_terminal_chart_and_lr_selector(dash_duo, app, db)
     loss_y = js(dash_duo, f"return Array.from({GD.format(chart='main')}._fullData[0].y)")
     assert 2.0 < min(loss_y) and max(loss_y) < 6.0
 
-    dash_duo.select_dcc_dropdown(visible(dash_duo, ".tb-chart[data-chart='main'] .tb-metric-select"), "LR")
+    choose(dash_duo, ".tb-chart[data-chart='main'] .tb-metric-select", "LR")
     wait(dash_duo, lambda: js(dash_duo, f"return {GD.format(chart='main')}?.layout?.yaxis?.title?.text") == "LR")
     lr_y = js(dash_duo, f"return Array.from({GD.format(chart='main')}._fullData[0].y)")
     assert max(lr_y) == pytest.approx(1e-4) and lr_y != loss_y
