@@ -178,7 +178,6 @@ static Py_ssize_t bar_fill(const char *s, Py_ssize_t i, Py_ssize_t n)
 
 /* Cut s into tokens and write its key. Returns the number of tokens, or -1 for a line the fast
  * path does not take (too many numbers, or a NUL or FILL byte, which would be ambiguous in a key). */
-
 static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, Tok *toks)
 {
     int nt = 0;

@@ -105,15 +105,6 @@ def _opened_block(row, cf, lineno: int, metrics: dict) -> dict:
             "step": None}
 
 
-class _Opens:
-    """The row regex and format of the block a BLOCKOPEN template opens, in its (hashable) spec."""
-
-    __slots__ = ("row", "cf")
-
-    def __init__(self, row, cf) -> None:
-        self.row, self.cf = row, cf
-
-
 def _opened_box(lineno: int) -> dict:
     """The box a dashed rule with no timestamp opens (StreamParser._box_line), as C makes it."""
     return {"kind": "box", "rows": [], "section": None, "ts": None, "line": lineno}
@@ -176,9 +167,7 @@ def _constant_table(table: dict | None) -> bool:
 
 def add(engine, spec: tuple) -> bool:
     """engine.add of a spec (its table, when it has one, as the dict C compares _table with; its
-    aux states as tuples; the block a BLOCKOPEN template opens as (row, cf))."""
-    if isinstance(spec[8], _Opens):
-        spec = spec[:8] + ((spec[8].row, spec[8].cf),) + spec[9:]
+    aux states as tuples)."""
     table = spec[10].d if len(spec) > 10 and spec[10] is not None else None
     if len(spec) > 11 and spec[11] is not None:
         return engine.add(*spec[:10], table, (spec[11].pre, spec[11].post))
@@ -210,7 +199,7 @@ def _fill_chars(fill: bytes) -> int:
 def fills(data: bytes, rng: random.Random) -> list[bytes]:
     """The line with each bar fill as others (empty but one glyph, full, of other widths up to
     FILL_MAX): what a template learned on one fill is verified with."""
-    found = [m for m in _FILL.finditer(data) if _fill_chars(m.group()) <= FILL_MAX]
+    found = [m for m in _FILL.finditer(data) if _fill_chars(m.group()) <= FILL_MAX] if b"|\xe2\x96" in data else []
     if not found:
         return []
     out = []
@@ -1070,7 +1059,7 @@ class _Study:
             specs = self._metrics(Record(None, dict(metrics), None, 0), as_records, levels, structural)
             if not specs:
                 return None
-        return (self.key, BLOCKOPEN, self._slots(levels), (), specs, None, self.pre._kk_base, None, _Opens(row, cf))
+        return (self.key, BLOCKOPEN, self._slots(levels), (), specs, None, self.pre._kk_base, None, (row, cf))
 
     def _rule(self) -> tuple:
         """A dashed rule (no timestamp): C opens a box where no table is open, and closes a box that
