@@ -2,6 +2,7 @@
 from parsing.names import CANONICAL_TYPES, canonical_type, normalize_name
 from parsing.parser import StreamParser, parse_file, parse_text
 from parsing.records import ParseStats, Record
+from parsing.templates import TemplateStore, shared_templates
 from parsing.user_patterns import PatternError, UserPattern, load_patterns
 
 
@@ -17,6 +18,7 @@ __all__ = [
     "PatternError",
     "Record",
     "StreamParser",
+    "TemplateStore",
     "UserPattern",
     "canonical_type",
     "fastcore_available",
@@ -24,4 +26,5 @@ __all__ = [
     "normalize_name",
     "parse_file",
     "parse_text",
+    "shared_templates",
 ]

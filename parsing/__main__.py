@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from parsing.parser import READ_BLOCK, StreamParser
+from parsing.templates import shared_templates
 from parsing.user_patterns import PatternError, load_patterns
 from parsing.values import json_value
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m parsing: error: {e}", file=sys.stderr)
         return 2
 
-    parser = StreamParser(patterns)
+    parser = StreamParser(patterns, templates=None if patterns else shared_templates())
     write = sys.stdout.write
     started = time.perf_counter()
     try:

@@ -573,8 +573,11 @@ def with_tokens(data: bytes, spans: list, new: dict[int, bytes], key: bytes | No
 class Learner:
     """Learns templates into an engine from lines the full parser read."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, store=None) -> None:
         self.engine = engine
+        self.store = store  # templates shared with other parsers (templates.TemplateStore), or None
+        self.taken: set[int] = set()  # the store's templates this engine holds (by id: the store keeps them)
+        self.own: dict[bytes, int] = {}  # templates learned here, by key
         self.rng = random.Random(0)  # the same log learns the same templates
         # keys tried in vain and how often, apart in an open block and out of one (a line that
         # closes a block is not learned there; the same line elsewhere may well be)
@@ -582,11 +585,27 @@ class Learner:
 
     def wants(self, key: bytes, block: dict | None = None) -> bool:
         """A key tried twice in vain is not tried again (C asks again on ever rarer misses), nor one
-        whose templates did not pay yet."""
-        templates, lines = self.engine.usage(key)
-        if templates >= 2 and lines < _PAYBACK_LINES * templates:
-            return False
+        whose templates learned here did not pay yet."""
+        if self.own.get(key, 0) >= 2:
+            templates, lines = self.engine.usage(key)
+            if lines < _PAYBACK_LINES * templates:
+                return False
         return self.failed.get((key, block is not None), 0) < 2
+
+    def adopt(self, key: bytes) -> bool:
+        """Takes the store's templates of a key that this engine lacks (learned by another parser,
+        or by an earlier process: see parsing/templates.py); True when it took any."""
+        if self.store is None:
+            return False
+        took = False
+        for spec in self.store.get(key):
+            if id(spec) not in self.taken:
+                self.taken.add(id(spec))
+                try:
+                    took = bool(add(self.engine, spec)) or took
+                except Exception:  # a template C refuses costs learning, never output
+                    log.debug("template of %r not taken", key, exc_info=True)
+        return took
 
     def learn(self, pre, line: str, key: bytes, lineno: int) -> bool:
         """Study `line` as read by the parser `pre` (a copy of the parser before it); add its
@@ -603,6 +622,9 @@ class Learner:
             log.debug("line %d: not learned", lineno, exc_info=True)
             spec = None
         if spec is not None and add(self.engine, spec):
+            self.own[key] = self.own.get(key, 0) + 1
+            if self.store is not None:
+                self.taken.add(id(self.store.put(spec)))
             return True
         if len(self.failed) > 100_000:
             self.failed.clear()

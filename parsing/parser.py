@@ -22,6 +22,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from parsing import patterns as P
 from parsing import tables
@@ -33,6 +34,9 @@ from parsing.records import ParseStats, Record
 from parsing.timestamps import parse_timestamp
 from parsing.user_patterns import UserPattern
 from parsing.values import NUM, to_float
+
+if TYPE_CHECKING:
+    from parsing.templates import TemplateStore
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +89,13 @@ def _same(a: float, b: float) -> bool:
 class StreamParser:
     """Feed text (or bytes) as it arrives; get Records back as lines complete."""
 
-    def __init__(self, patterns: list[UserPattern] | None = None, *, pure: bool = False) -> None:
+    def __init__(self, patterns: list[UserPattern] | None = None, *, pure: bool = False,
+                 templates: TemplateStore | None = None) -> None:
         """`pure=True` (or env TRAINBOARD_PARSER_PURE=1) reads every line in Python, without the
-        compiled fast path; the records are the same either way."""
+        compiled fast path; the records are the same either way. `templates`: a store of the fast
+        path's learned line templates to take from and add to (parsing/templates.py: what
+        parse_file, the CLIs and captures pass is the process's, kept on disk); by default the
+        parser learns alone."""
         self._user = list(patterns or ())
         self._pending = ""
         self._overflow = False
@@ -136,7 +144,7 @@ class StreamParser:
             from parsing import fastpath
             if fastpath.available():
                 self._engine = fastpath.new_engine()
-                self._learner = fastpath.Learner(self._engine)
+                self._learner = fastpath.Learner(self._engine, templates)
 
     # ---- input ------------------------------------------------------------------------------
     def feed(self, text: str) -> list[Record]:
@@ -290,6 +298,8 @@ class StreamParser:
     def _slow_line(self, line: str, lineno: int, out: list[Record], learn_key: bytes | None) -> None:
         """A line the fast path did not take; with `learn_key` (only for lines short enough for
         the fast path), it asks for the line's template to be learned."""
+        if learn_key is not None and self._learner.adopt(learn_key):
+            learn_key = None  # another parser's templates of the key, taken now: tried on its next lines
         before = fastpath_clone(self) if learn_key is not None and self._learner.wants(learn_key, self._block) else None
         if before is not None:
             # learned as read in the plain context: in the message after a tqdm.write() clear, C
@@ -1126,9 +1136,14 @@ def parse_text(text: str, patterns: list[UserPattern] | None = None, *, pure: bo
     return parser.feed(text) + parser.finish()
 
 
-def parse_file(path: str | Path, patterns: list[UserPattern] | None = None, *, pure: bool = False) -> Iterator[Record]:
-    """Records of a file, read in large blocks (bytes that are not UTF-8 are replaced)."""
-    parser = StreamParser(patterns, pure=pure)
+def parse_file(path: str | Path, patterns: list[UserPattern] | None = None, *, pure: bool = False,
+               templates: TemplateStore | None = None) -> Iterator[Record]:
+    """Records of a file, read in large blocks (bytes that are not UTF-8 are replaced); line
+    templates from and to `templates`, by default the process's (shared_templates())."""
+    if templates is None and not pure:
+        from parsing.templates import shared_templates
+        templates = shared_templates()
+    parser = StreamParser(patterns, pure=pure, templates=templates)
     with open(path, "rb") as f:
         while data := f.read(READ_BLOCK):
             yield from parser.feed_bytes(data)

@@ -12,6 +12,9 @@ from dashboard.db.engine import init_db, with_search_path
 
 PG_URL = os.environ.get("TRAINBOARD_TEST_PG_URL")
 HAVE_BROWSER = shutil.which("chromedriver") is not None
+# the parser's learned templates in memory only (parsing/templates.py), here and in every process a
+# test starts: no test reads what another session or the user learned (tests of the cache set a path)
+os.environ["TRAINBOARD_TEMPLATE_CACHE"] = "off"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -27,11 +27,12 @@ class CaptureError(Exception):
 
 def make_parser(patterns: Sequence[str] = (), patterns_file: str | None = None):
     """A StreamParser with the user's formats; a bad pattern raises parsing.PatternError now,
-    before any run exists."""
-    from parsing import StreamParser, load_patterns
+    before any run exists. Its learned line templates are the process's (parsing.shared_templates:
+    kept on disk, so a run starts with what earlier runs learned)."""
+    from parsing import StreamParser, load_patterns, shared_templates
 
     user = load_patterns(list(patterns), patterns_file) if (patterns or patterns_file) else None
-    return StreamParser(patterns=user)
+    return StreamParser(patterns=user, templates=None if user else shared_templates())
 
 
 @contextmanager

@@ -1,0 +1,172 @@
+"""Learned line templates kept beyond one parser: shared in a process, cached on disk (parsing/templates.py)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parsing import StreamParser, TemplateStore, fastpath, parse_file, templates
+from tests.parsing.test_fastpath import needs_fastcore, redrawn
+from tests.parsing.test_stream import TEXTS
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXT = "".join(TEXTS)
+
+
+def read(text: str, store: TemplateStore | None, pure: bool = False) -> list[tuple]:
+    parser = StreamParser(pure=pure, templates=store)
+    return [fastpath.record_key(r) for r in parser.feed(text) + parser.finish()]
+
+
+@pytest.fixture
+def studies(monkeypatch) -> list[bytes]:
+    """The keys the parsers study from now on (fastpath.Learner.learn calls)."""
+    seen: list[bytes] = []
+    learn = fastpath.Learner.learn
+
+    def counted(self, pre, line, key, lineno):
+        seen.append(key)
+        return learn(self, pre, line, key, lineno)
+
+    monkeypatch.setattr(fastpath.Learner, "learn", counted)
+    return seen
+
+
+def test_tests_keep_templates_in_memory():
+    assert templates.cache_dir() is None  # tests/conftest.py: no test reads the user's cache
+    assert templates.shared_templates().path is None
+
+
+@needs_fastcore
+def test_a_parser_takes_what_another_learned_and_studies_nothing(studies):
+    store = TemplateStore()
+    want = read(TEXT, None, pure=True)
+    assert read(TEXT, store) == want
+    first = len(studies)
+    assert len(store) > 20 and first > 20
+    del studies[:]
+    parser = StreamParser(templates=store)
+    assert [fastpath.record_key(r) for r in parser.feed(TEXT) + parser.finish()] == want
+    assert studies == []
+    assert len(parser._engine) > 20  # taken from the store, and reading
+    # the same line shapes, other numbers: some in contexts never met (digits redrawn make an
+    # `Epoch 0/3` that moves the epoch base, dates that are none)
+    text = redrawn(TEXT, 5)
+    assert read(text, store) == read(text, None, pure=True)
+    assert 0 < len(studies) < first / 4
+
+
+@needs_fastcore
+def test_every_template_of_the_samples_survives_the_file(tmp_path, studies):
+    path = tmp_path / "t.json"
+    store = TemplateStore(path)
+    read(TEXT, store)
+    assert store.save()
+    held = [spec for specs in store._by_key.values() for spec in specs]
+    codes = json.loads(path.read_text())
+    assert len(codes) == len(held) > 20
+    loaded = TemplateStore(path)
+    assert loaded.loaded == len(held)
+    # each comes back as it was: the same encoding, the formats and regexes C compares by identity the same objects
+    for spec in held:
+        back = loaded.get(spec[0])
+        assert templates._encoded(spec) in [templates._encoded(b) for b in back]
+    objects = {id(o) for specs in loaded._by_key.values() for spec in specs for o in _leaves(spec)}
+    assert objects & {id(cf) for cf in fastpath._FORMATS}  # block templates name their format
+    del studies[:]
+    text = redrawn(TEXT, 9)
+    assert read(text, loaded) == read(text, None, pure=True)
+    assert studies == []
+
+
+def _leaves(x):
+    if isinstance(x, (tuple, list)):
+        for v in x:
+            yield from _leaves(v)
+    else:
+        yield x
+
+
+@needs_fastcore
+def test_saving_merges_with_what_another_process_saved(tmp_path):
+    path = tmp_path / "t.json"
+    a, b = TemplateStore(path), TemplateStore(path)
+    read(TEXTS[0], a)
+    read(TEXTS[1], b)
+    assert a.save() and b.save()  # b read the file a wrote, and added its own
+    merged = TemplateStore(path)
+    want = {templates._encoded(s) for store in (a, b) for specs in store._by_key.values() for s in specs}
+    got = {templates._encoded(s) for specs in merged._by_key.values() for s in specs}
+    assert got == want and len(got) > len(a) and len(got) > len(b)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@needs_fastcore
+def test_a_damaged_file_costs_learning_never_output(tmp_path):
+    path = tmp_path / "t.json"
+    good = TemplateStore(path)
+    read(TEXTS[0], good)
+    good.save()
+    items = json.loads(path.read_text())
+    bad = [{"t": [{"b": "x"}, 99]}, "not a template", {"o": "no_such_object"}, {"zz": 1}, [1, 2]]
+    path.write_text(json.dumps(bad + items))
+    store = TemplateStore(path)
+    assert store.loaded == len(items)
+    text = redrawn(TEXTS[0], 3)
+    assert read(text, store) == read(text, None, pure=True)
+    for junk in ("", "{", "[1,", "\0\xff", "{}"):
+        path.write_text(junk, encoding="latin-1")
+        assert TemplateStore(path).loaded == 0
+
+
+def test_the_file_is_per_version_of_the_parser(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINBOARD_TEMPLATE_CACHE", str(tmp_path))
+    path = templates.cache_path()
+    if not fastpath.available():
+        assert path is None
+        return
+    assert path.parent == tmp_path and templates.code_version() in path.name
+    copy = tmp_path / "parsing"
+    copy.mkdir()
+    for f in templates._PARSING.glob("*.py"):
+        (copy / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(templates, "_PARSING", copy)
+    same = templates.code_version()
+    (copy / "parser.py").write_text((copy / "parser.py").read_text() + "\n# changed\n")
+    assert templates.code_version() != same  # a changed parser never reads its old templates
+    for off in ("off", "0", ""):
+        monkeypatch.setenv("TRAINBOARD_TEMPLATE_CACHE", off)
+        assert templates.cache_path() is None
+
+
+def test_old_versions_are_tidied(tmp_path):
+    for i in range(templates.KEEP_FILES + 3):
+        old = tmp_path / f"templates-old{i}.json"
+        old.write_text("[]")
+        os.utime(old, (i, i))
+    current = tmp_path / "templates-now.json"
+    current.write_text("[]")
+    templates._tidy(current)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["templates-now.json"] + [f"templates-old{i}.json" for i in range(3, templates.KEEP_FILES + 3)])
+
+
+@needs_fastcore
+def test_the_cli_saves_its_templates_and_the_next_run_starts_with_them(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(TEXT)
+    env = {**os.environ, "TRAINBOARD_TEMPLATE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    first = subprocess.run([sys.executable, "-m", "parsing", str(log)], capture_output=True, text=True, env=env, check=True)
+    files = list((tmp_path / "cache").glob("templates-*.json"))
+    assert len(files) == 1
+    saved = json.loads(files[0].read_text())
+    assert len(saved) > 20
+    again = subprocess.run([sys.executable, "-m", "parsing", str(log)], capture_output=True, text=True, env=env, check=True)
+    assert again.stdout == first.stdout and first.stdout.count("\n") > 50
+    assert len(json.loads(files[0].read_text())) == len(saved)  # nothing new learned from the same log
+    keys = fastpath.record_key
+    assert list(map(keys, parse_file(log, pure=True))) == list(map(keys, parse_file(log, templates=TemplateStore(files[0]))))
