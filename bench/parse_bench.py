@@ -7,6 +7,11 @@ part of a metric's name is kept: see _FRACTION); about half of
 the lines carry no metric. The baseline is one generic key/value `re.findall` over each line of
 the same file, measured in the same run. Prints figures; asserts nothing.
 
+The parser runs cold, learning its line templates as it reads (nothing from an earlier run), and
+then warm: on another log of the same frameworks (the next seed), starting from the templates the
+cold run learned, saved to a file and loaded again (what a later `parse_file`, `python -m parsing`,
+`trainboard run` or `ingest` of the same frameworks does: parsing/templates.py); the load is timed.
+
 With `--per-format`, each sample log is also repeated (fractions redrawn) into a log of one
 framework, the common case of a real run, and timed against the same baseline (`--format-lines`
 lines each: a tenth of `--lines` unless given; a long log shows the rate once its line shapes are
@@ -29,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from parsing import StreamParser, parse_file, parse_text  # noqa: E402
+from parsing import StreamParser, TemplateStore, parse_file, parse_text  # noqa: E402
 
 BASELINE = re.compile(r"([A-Za-z_][\w./]*)\s*[:=]\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
 # fractional digits to redraw, and what is kept as it is: a number that is part of a metric's name
@@ -104,11 +109,15 @@ def per_format(tmp: Path, n_lines: int, seed: int, pure: bool) -> None:
         print(line)
 
 
-def bench_parser(path: Path, pure: bool = False) -> tuple[float, float, int, int]:
-    """(wall seconds, CPU seconds, records, points); CPU time is what a shared machine does not blur."""
+def bench_parser(path: Path, pure: bool = False, templates: TemplateStore | Path | None = None) -> tuple[float, float, int, int]:
+    """(wall seconds, CPU seconds, records, points); CPU time is what a shared machine does not blur.
+    `templates`: a store to start from and learn into, or a file to load one from (timed); by
+    default a store of its own (cold)."""
     t0, c0 = time.perf_counter(), time.process_time()
+    if not isinstance(templates, TemplateStore):
+        templates = TemplateStore(templates)
     records = points = 0
-    for rec in parse_file(path, pure=pure):
+    for rec in parse_file(path, pure=pure, templates=templates):
         records += 1
         points += len(rec.metrics)
     return time.perf_counter() - t0, time.process_time() - c0, records, points
@@ -145,12 +154,21 @@ def main() -> None:
             cProfile.runctx("bench_parser(path)", globals(), {"path": path, "bench_parser": bench_parser}, "/tmp/parse_bench.prof")
             pstats.Stats("/tmp/parse_bench.prof").sort_stats("tottime").print_stats(25)
             return
-        dt, cpu, records, points = bench_parser(path)
+        store = TemplateStore(Path(tmp) / "templates.json")
+        dt, cpu, records, points = bench_parser(path, templates=store)
         base_dt, base_cpu, pairs = bench_baseline(path)
         print(f"parser:   {lines / cpu:>12,.0f} lines/s of CPU  ({lines / dt:,.0f} wall; {cpu:.2f} s, "
-              f"{records:,} records, {points:,} points)")
+              f"{records:,} records, {points:,} points; cold: {len(store)} templates learned)")
         print(f"baseline: {lines / base_cpu:>12,.0f} lines/s of CPU  ({lines / base_dt:,.0f} wall; {base_cpu:.2f} s, "
               f"one generic re.findall per line, {pairs:,} pairs)")
+        store.save()
+        other = Path(tmp) / "mixed-next.log"
+        warm_lines, _ = generate(other, a.lines, a.seed + 1)
+        warm_dt, warm_cpu, warm_records, _ = bench_parser(other, templates=store.path)
+        warm_base_cpu = bench_baseline(other)[1]
+        print(f"warm:     {warm_lines / warm_cpu:>12,.0f} lines/s of CPU  ({warm_lines / warm_dt:,.0f} wall; {warm_cpu:.2f} s, "
+              f"{warm_records:,} records; the next seed's log, the templates above loaded from their file; "
+              f"{base_cpu / cpu:.2f} x baseline cold, {warm_base_cpu / warm_cpu:.2f} x warm)")
         if a.pure:
             pure_dt, pure_cpu, _, _ = bench_parser(path, pure=True)
             print(f"pure:     {lines / pure_cpu:>12,.0f} lines/s of CPU  ({lines / pure_dt:,.0f} wall; {pure_cpu:.2f} s, "
