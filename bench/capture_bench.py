@@ -162,6 +162,9 @@ def main() -> None:
         db, rate, seconds, job = sys.argv[2:6]
         worker(db, float(rate), float(seconds), job)
         return
+    # cold: the parser learns its line templates in each process, none from the cache a run before
+    # left (parsing/templates.py), so that the figures do not depend on what ran here before
+    os.environ["TRAINBOARD_TEMPLATE_CACHE"] = "off"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds per live rate (default 10)")
     ap.add_argument("--mb", type=float, default=100.0, help="size of the backfilled log in MB (default 100)")

@@ -1140,7 +1140,7 @@ def parse_file(path: str | Path, patterns: list[UserPattern] | None = None, *, p
                templates: TemplateStore | None = None) -> Iterator[Record]:
     """Records of a file, read in large blocks (bytes that are not UTF-8 are replaced); line
     templates from and to `templates`, by default the process's (shared_templates())."""
-    if templates is None and not pure:
+    if templates is None and not pure and not patterns:  # (user patterns are read in Python)
         from parsing.templates import shared_templates
         templates = shared_templates()
     parser = StreamParser(patterns, pure=pure, templates=templates)

@@ -127,7 +127,10 @@ def cache_dir() -> Path | None:
     where = os.environ.get("TRAINBOARD_TEMPLATE_CACHE")
     if where is not None:
         return None if where.strip().lower() in ("", "off", "0", "no", "false") else Path(where).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except RuntimeError:  # no home directory to be found: memory only
+        return None
     return Path(base) / "trainboard"
 
 
