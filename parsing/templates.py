@@ -26,6 +26,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from parsing import bodies as _bodies
 from parsing import fastpath
 from parsing import patterns as _patterns
 from parsing.formats import MISS, STEP
@@ -142,8 +143,9 @@ def cache_path() -> Path | None:
 
 def code_version() -> str:
     """A hash of what decides how a line reads: the parser's sources, the compiled extension, the
-    Python that runs them, this encoding."""
-    h = hashlib.sha256(f"{FORMAT}|{sys.version}|{sys.platform}".encode())
+    Python that runs them, the JSON reader bodies.py found (orjson, or the stdlib's), this encoding."""
+    json_reader = f"{_bodies._json_loads.__module__}:{getattr(sys.modules.get('orjson'), '__version__', '')}"
+    h = hashlib.sha256(f"{FORMAT}|{sys.version}|{sys.platform}|{json_reader}".encode())
     files = sorted(_PARSING.glob("*.py")) + sorted(_PARSING.glob("*.c"))
     if fastpath._fastcore is not None and getattr(fastpath._fastcore, "__file__", None):
         files.append(Path(fastpath._fastcore.__file__))
