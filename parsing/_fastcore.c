@@ -55,7 +55,8 @@ typedef struct {
     PyObject *name;   /* interned str */
     PyObject *cval;   /* a constant value (a float), else NULL */
     int first, last;  /* tokens of the value; between them only ',' (thousands) */
-    int neg;          /* the value is the negated number (a '-' in the literal before it) */
+    int neg;          /* 1: the value is the negated number (a '-' in the literal before it); 2: a
+                       * duration `h:mm:ss.ff` in three tokens (first, first + 1, last), in seconds */
 } Metric;
 
 typedef struct Template {
@@ -940,10 +941,43 @@ static int fast_double(const char *b, Py_ssize_t k, double *out)
 
 /* float() of the metric's tokens (thousands separators dropped); NULL with no exception when C
  * declines, NULL with an exception on memory errors. */
+/* The seconds of `h:mm:ss.ff` in tokens t[0..2], as bodies.field_value computes them: the whole
+ * minutes as an int, then the seconds' float added. NULL (no exception) when a token is no number. */
+static PyObject *duration_value(const char *s, const Tok *t)
+{
+    long long whole = 0;
+    for (int k = 0; k < 2; k++) {
+        if (!t[k].plain || t[k].end - t[k].start > 9)
+            return NULL;
+        long long v = 0;
+        for (Py_ssize_t i = t[k].start; i < t[k].end; i++)
+            v = v * 10 + (s[i] - '0');
+        whole = whole * 60 + v;
+    }
+    char buf[64];
+    Py_ssize_t n = t[2].end - t[2].start;
+    if (n >= (Py_ssize_t)sizeof(buf))
+        return NULL;
+    memcpy(buf, s + t[2].start, (size_t)n);
+    buf[n] = 0;
+    double sec;
+    if (!fast_double(buf, n, &sec)) {
+        char *end = NULL;
+        sec = PyOS_string_to_double(buf, &end, NULL);
+        if ((sec == -1.0 && PyErr_Occurred()) || end != buf + n) {
+            PyErr_Clear();
+            return NULL;
+        }
+    }
+    return PyFloat_FromDouble((double)(whole * 60) + sec);
+}
+
 static PyObject *metric_value(const Metric *m, const char *s, const Tok *toks)
 {
     if (m->cval != NULL)
         return Py_NewRef(m->cval);
+    if (m->neg == 2)
+        return duration_value(s, toks + m->first);
     char buf[128];
     Py_ssize_t k = 0;
     for (Py_ssize_t i = toks[m->first].start; i < toks[m->last].end; i++) {
@@ -1929,9 +1963,9 @@ static int parse_metrics(Template *t, PyObject *metrics)
             continue;
         }
         if (slot_index(first, t, &m->first) < 0 || slot_index(last, t, &m->last) < 0 ||
-            as_int(neg, 0, 1, &m->neg) < 0)
+            as_int(neg, 0, 2, &m->neg) < 0)
             return -1;
-        if (m->last < m->first) {
+        if (m->last < m->first || (m->neg == 2 && m->last != m->first + 2)) {
             PyErr_SetString(PyExc_ValueError, "metric tokens out of order");
             return -1;
         }

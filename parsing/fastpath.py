@@ -867,16 +867,23 @@ class _Study:
                 specs.append((name, value, 0, 0, 0))
                 continue
             first, last = deps[0], deps[-1]
-            if deps != list(range(first, last + 1)) or any(
-                    self.data[self.spans[k][1]:self.spans[k + 1][0]] != b"," for k in range(first, last)):
+            gaps = {self.data[self.spans[k][1]:self.spans[k + 1][0]] for k in range(first, last)}
+            if deps != list(range(first, last + 1)) or not gaps <= {b","} and not (gaps == {b":"} and len(deps) == 3):
                 return None
-            number = float(self.data[self.spans[first][0]:self.spans[last][1]].replace(b",", b""))
-            if repr(number) == repr(value):
-                neg = 0
-            elif repr(-number) == repr(value):
-                neg = 1
+            if gaps == {b":"}:  # a duration, `0:04:50.23` (bodies.field_value: whole minutes, then seconds)
+                h, mnt, sec = self.toks[first:last + 1]
+                number = (int(h) * 60 + int(mnt)) * 60 + float(sec) if h.isdigit() and mnt.isdigit() else None
+                if repr(number) != repr(value):
+                    return None
+                neg = 2
             else:
-                return None
+                number = float(self.data[self.spans[first][0]:self.spans[last][1]].replace(b",", b""))
+                if repr(number) == repr(value):
+                    neg = 0
+                elif repr(-number) == repr(value):
+                    neg = 1
+                else:
+                    return None
             if first == last and levels[first] == FORM and first not in steps and _NUMBER.fullmatch(self.toks[first]):
                 levels[first] = NUMBER
             else:

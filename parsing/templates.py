@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1  # of the encoding below: part of the version
 MAX_SAVED = 3000  # templates in a file (each parser's engine holds at most 4096; it takes a key's on its misses)
+MAX_HELD = 20_000  # templates a store holds (a process reading endless new line shapes stops sharing more)
 KEEP_FILES = 4  # files of other versions kept (another checkout or venv may still use its own)
 _PARSING = Path(__file__).resolve().parent
 
@@ -72,6 +73,8 @@ class TemplateStore:
             held = self._held.get(code if code is not None else id(spec))
             if held is not None:
                 return held
+            if len(self._held) >= MAX_HELD:
+                return spec
             self._held[code if code is not None else id(spec)] = spec
             self._by_key.setdefault(spec[0], []).append(spec)
             if new and code is not None:

@@ -902,14 +902,29 @@ _METRICS_BLOCK = ("***** {part} metrics *****\n  epoch                    =     
 @needs_fastcore
 def test_rows_of_a_block_of_no_format_are_read_in_c():
     """transformers' `***** train metrics *****` opens a block of no format; its `  name = value`
-    rows are read in C by templates bound to the block's row regex. (The header, a row that adds no
-    metric, `train_runtime = 0:04:50.23`, and the line that ends the block are read in Python.)"""
+    rows are read in C by templates bound to the block's row regex, `train_runtime = 0:04:50.23`
+    (a duration in three tokens) among them. (The line that ends the block is read in Python.)"""
     rng = random.Random(3)
     text = "".join(_METRICS_BLOCK.format(part=rng.choice(["train", "eval"]), e=f"{k}.0", f=rng.randrange(10**6),
                                          v=f"{rng.random() * 4:.4f}", s=k % 60, w=f"{rng.random() * 90:.3f}")
                    + "iter 5: loss 2.5, time 1.0ms\n" for k in range(60))
     seen = lines_read_in_python(text)
-    assert sum(line.startswith("  ") and "runtime" not in line for line in seen) < 20
+    assert sum(line.startswith("  ") for line in seen) <= 20  # of 360: the two misses of each key that teach it
+    assert sum("runtime" in line for line in seen) <= 4  # of 60
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.tuples(st.sampled_from(["0", "1", "23", "999999", "1234567", "00", "07"]),
+                          st.sampled_from(["04", "4", "59", "60", "99", "004", "00"]),
+                          st.sampled_from(["50.23", "5.23", "50", "09.5", "59.123456789", "59.1234567891", "7",
+                                           "50e3", "00.00"]),
+                          st.sampled_from(["", "1 day, ", "2 days, "])), min_size=1, max_size=30))
+def test_durations_read_the_same(durations):
+    """`h:mm:ss.ff` rows (a Trainer block's `train_runtime`): any digit counts, days, exponents."""
+    text = "".join(f"***** train metrics *****\n  train_loss = 0.{k}\n  train_runtime            = {d}{h}:{m}:{sec}\n"
+                   f"  train_samples = 5\niter {k}: loss 2.5, time 1.0ms\n" for k, (h, m, sec, d) in enumerate(durations))
+    assert_same(text * 3)
 
 
 @needs_fastcore

@@ -170,3 +170,12 @@ def test_the_cli_saves_its_templates_and_the_next_run_starts_with_them(tmp_path)
     assert len(json.loads(files[0].read_text())) == len(saved)  # nothing new learned from the same log
     keys = fastpath.record_key
     assert list(map(keys, parse_file(log, pure=True))) == list(map(keys, parse_file(log, templates=TemplateStore(files[0]))))
+
+
+def test_a_store_holds_at_most_max_held(monkeypatch):
+    monkeypatch.setattr(templates, "MAX_HELD", 3)
+    store = TemplateStore()
+    specs = [(f"key {i}".encode(), 0, (), (), (), None, 1, None, None, 0) for i in range(5)]
+    assert [store.put(s) is s for s in specs] == [True] * 5
+    assert store.put(specs[0] + ()) is specs[0]  # an equal one: the one held
+    assert len(store) == 3 and store.get(b"key 3") == [] and store.get(b"key 2") == [specs[2]]
