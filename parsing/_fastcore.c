@@ -73,7 +73,7 @@ typedef struct Template {
     long long base;         /* epoch base of ST_EPT */
     long long kk_base;      /* _kk_base when learned; another value declines (it only changes once) */
     int ts_first, ts_last, ts_extra;  /* the timestamp text: tokens first..last and extra bytes */
-    int bar_n, bar_total;   /* K_BAR: the tokens of the position and the total */
+    int bar_n, bar_total;   /* K_BAR: the tokens of the position and the total (-1: none, `0/?`) */
     int eval_noop;          /* K_BAR: as an evaluation bar after training (another total) it does nothing */
     int redraw;             /* K_BAR: a tqdm bar StreamParser._redraw_step reads (a redraw after a message) */
     /* K_BAR: text glued after the bar (Lightning's checkpoint message after its last redraw) that
@@ -1245,27 +1245,30 @@ static int apply_record(Engine *e, const Template *t, const char *s, Py_ssize_t 
 static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, const Tok *toks, long lineno,
                      PyObject *out)
 {
-    long long pos, total;
+    long long pos, total = 0;
+    int total_none = t->bar_total < 0;  /* `0/?`: a bar of no total (its step is its position) */
     if (!token_int(s, &toks[t->bar_n], MAX_FACTOR_DIGITS, &pos) ||
-        !token_int(s, &toks[t->bar_total], MAX_FACTOR_DIGITS, &total))
+        (!total_none && !token_int(s, &toks[t->bar_total], MAX_FACTOR_DIGITS, &total)))
         return 0;
+    /* total == _bar_total, None included */
+    int same_total = total_none ? e->bar_total_none : !e->bar_total_none && total == e->bar_total;
     long long bar_epoch = e->bar_epoch, epoch;
     if (t->step_kind == ST_EPT) {  /* an epoch in the description: never an evaluation bar */
         if (t->kk_base != e->kk_base || !token_int(s, &toks[t->e_slot], MAX_FACTOR_DIGITS, &epoch))
             return 0;
         epoch -= t->base;
-    } else if (!e->expect_train_bar && !e->bar_total_none && total != e->bar_total && e->bar_done)
+    } else if (!e->expect_train_bar && !e->bar_total_none && !same_total && e->bar_done)
         return t->eval_noop;  /* an evaluation bar after training: nothing, or Python reads it */
     else if (!e->header_epoch_none)
         epoch = e->header_epoch;
     else {
-        if (pos < e->bar_n && !e->bar_total_none && total == e->bar_total)
+        if (pos < e->bar_n && same_total)
             bar_epoch++;  /* the bar restarted without printing an epoch */
         epoch = bar_epoch;
     }
-    if (epoch > (1LL << 31) || epoch < -(1LL << 31))
+    if (!total_none && (epoch > (1LL << 31) || epoch < -(1LL << 31)))
         return 0;
-    PyObject *step = PyLong_FromLongLong(epoch * total + pos);
+    PyObject *step = PyLong_FromLongLong(total_none ? pos : epoch * total + pos);
     if (step == NULL)
         return 0;
     if (t->nmetrics > 0) {
@@ -1311,10 +1314,10 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
     }
     e->bar_epoch = bar_epoch;
     e->expect_train_bar = 0;
-    e->bar_total_none = 0;
+    e->bar_total_none = total_none;
     e->bar_total = total;
     e->bar_n = pos;
-    e->bar_done = pos >= total;
+    e->bar_done = !total_none && pos >= total;
     e->has_steps = 1;
     set_attach(e, step);
     e->dirty = 1;
@@ -1429,7 +1432,7 @@ static int apply_header(Engine *e, const Template *t, const char *s, const Tok *
 static int release_held(Engine *e, const Template *t, const char *s, const Tok *toks, PyObject *out)
 {
     long long pos, total;
-    if (!token_int(s, &toks[t->bar_n], MAX_FACTOR_DIGITS, &pos) ||
+    if (t->bar_total < 0 || !token_int(s, &toks[t->bar_n], MAX_FACTOR_DIGITS, &pos) ||
         !token_int(s, &toks[t->bar_total], MAX_FACTOR_DIGITS, &total))
         return 0;
     PyObject *step = NULL;
@@ -2099,11 +2102,12 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     t->rank_slot = -1;
     t->attach_emit = 1;
     if (!bad && t->kind == K_BAR) {
-        /* (position token, total token[, flags[, rest_tok, rest_off]]); flags: 1 eval_noop, 2 redraw */
+        /* (position token, total token (-1: none, `0/?`)[, flags[, rest_tok, rest_off]]); flags: 1
+         * eval_noop, 2 redraw */
         PyObject *bn, *bt, *ev = NULL, *rt = NULL, *ro = NULL;
         t->rest_tok = -1;
         bad = !PyArg_ParseTuple(bar, "OO|OOO", &bn, &bt, &ev, &rt, &ro) || slot_index(bn, t, &t->bar_n) < 0 ||
-              slot_index(bt, t, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 3, &t->eval_noop) < 0) ||
+              as_int(bt, -1, t->nslots - 1, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 3, &t->eval_noop) < 0) ||
               (rt != NULL && (ro == NULL || as_int(rt, -1, t->nslots - 1, &t->rest_tok) < 0 ||
                               as_int(ro, 0, MAX_FAST_LINE, &t->rest_off) < 0));
         t->redraw = t->eval_noop >> 1;
@@ -2115,7 +2119,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
                 bad = 1;
             }
         }
-        if (!bad && !(t->step_kind == ST_NONE || (t->step_kind == ST_EPT && t->p_slot == t->bar_n &&
+        if (!bad && !(t->step_kind == ST_NONE || (t->step_kind == ST_EPT && t->bar_total >= 0 && t->p_slot == t->bar_n &&
                                                   t->t_slot == t->bar_total))) {
             PyErr_SetString(PyExc_ValueError, "a bar's step: () or (ST_EPT, epoch, its position, its total, base)");
             bad = 1;

@@ -1018,11 +1018,13 @@ class _Study:
         levels = [EXACT if i in structural else FORM for i in range(len(self.toks))]
         n_slot = [i for i, v in enumerate(variants) if i not in structural and v.state["bar_n"] != after["bar_n"]]
         t_slot = [i for i, v in enumerate(variants) if i not in structural and v.state["bar_total"] != after["bar_total"]]
+        if not t_slot and after["bar_total"] is None:
+            t_slot = [-1]  # a bar of no total (`0/?`): its step is its position
         if len(n_slot) != 1 or len(t_slot) != 1 or n_slot == t_slot:
             return None
         n_slot, t_slot = n_slot[0], t_slot[0]
-        if not (self.toks[n_slot].isdigit() and self.toks[t_slot].isdigit()
-                and int(self.toks[n_slot]) == after["bar_n"] and int(self.toks[t_slot]) == after["bar_total"]):
+        if not (self.toks[n_slot].isdigit() and int(self.toks[n_slot]) == after["bar_n"]
+                and (t_slot < 0 or (self.toks[t_slot].isdigit() and int(self.toks[t_slot]) == after["bar_total"]))):
             return None
         step = self._bar_epoch(variants, structural, n_slot, t_slot, after["attach"])
         if step is None:
@@ -1030,18 +1032,18 @@ class _Study:
         metrics, ts = (), None
         if first.records:
             metrics = self._metrics(first.records[0], [v if v is None or v.records else None for v in variants],
-                                    levels, structural, {n_slot, t_slot} | _step_slots(step))
+                                    levels, structural, {n_slot, t_slot} - {-1} | _step_slots(step))
             ts = metrics and self._timestamp(first.timestamps, levels)
             if not metrics or ts is False or (first.records[0].timestamp is not None and ts is None):
                 return None
         # after training, a bar of another length is an evaluation bar: does it do nothing?
         done = clone(self.pre)
-        done._bar_total, done._bar_n, done._bar_done, done._expect_train_bar = after["bar_total"] + 1, 10**6, True, False
+        done._bar_total, done._bar_n, done._bar_done, done._expect_train_bar = (after["bar_total"] or 999_983) + 1, 10**6, True, False
         got = self._python(done, self.data)
         eval_noop = int(got is not None and not got.records and not got.emits and got.state == snapshot(done))
         self.extra_states = [done]
         # a plain tqdm bar, which StreamParser._redraw_step reads as the redraw after a message
-        redraw = int(_parser.redraw_position(self.data.decode("utf-8")) == (after["bar_n"], after["bar_total"]))
+        redraw = int(t_slot >= 0 and _parser.redraw_position(self.data.decode("utf-8")) == (after["bar_n"], after["bar_total"]))
         bar = (n_slot, t_slot, eval_noop | redraw << 1) + (self.rest or ())
         return (self.key, BAR, self._slots(levels), step, metrics, ts, self.pre._kk_base, bar, None)
 
@@ -1116,7 +1118,7 @@ class _Study:
         if not moves:
             return ()
         e = moves[0]
-        if len(moves) != 1 or not self.toks[e].isdigit():
+        if len(moves) != 1 or not self.toks[e].isdigit() or t_slot < 0:  # (a bar of no total: its position)
             return None
         ints = {i: int(self.toks[i]) for i in (e, n_slot, t_slot)}
         cases = [(ints, step)] + [({**ints, i: int(successor(self.toks[i]))}, variants[i].state["attach"])
