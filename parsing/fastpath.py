@@ -16,8 +16,8 @@ as it was before the line:
 2. which token feeds what (studied where the last values and shapes are only the line's own:
    `_trimmed`): each token is changed alone and the full parser run again; the step,
    each metric value and the timestamp are matched to the tokens that changed them, as C will
-   compute them (int of a token, `(epoch - base) * total + pos`, float of tokens, the timestamp
-   text handed to `parser._timestamp`).
+   compute them (int of a token, `(epoch - base) * total + pos`, float of tokens or a duration's
+   seconds, the timestamp text handed to `parser._timestamp`).
 3. which tokens a template admits: any integer or decimal (a metric's value, which a log may print
    as `16707` on one line and `16844.1` on the next), the same form (each run of digits up to a
    length), the same digit shape, or only this token.
