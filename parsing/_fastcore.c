@@ -1387,8 +1387,15 @@ static int apply_block_open(Engine *e, const Template *t, const char *s, const T
  * does (fast_line closes it); no other open table is verified for it. */
 static int apply_rule(Engine *e, long lineno, int closes)
 {
-    if (closes)
+    if (closes) {
+        /* a markdown table: the rule ends it and is read on, where nothing takes it (_generic):
+         * the bar context dropped; a box of no row: _box_line closes it, nothing more */
+        if (e->table_closable == ASIDE_CLOSE) {
+            set_attach(e, Py_NewRef(Py_None));
+            e->dirty = 1;
+        }
         return 1;
+    }
     if (e->table != Py_None)
         return 0;
     PyObject *rows = PyList_New(0), *line = PyLong_FromLong(lineno), *box = NULL;

@@ -1245,10 +1245,9 @@ class _Study:
                 return None  # it would apply in some such states where Python reads otherwise
             elif bit == ASIDE_TABLE:  # a line that is no row of a markdown table (no row of a box) ends it
                 for close, kind, ends in _CLOSES:
-                    if spec[1] == RULE and kind != "box":
-                        # a rule that ends a markdown table is then read on, not as where no table
-                        # is open (where it opens a box): its context (`_attach`) moves otherwise
-                        continue
+                    # (a rule that ends a markdown table is then read on, not as where no table is
+                    # open, where it opens a box: C drops `_attach` there, as _generic does; the
+                    # table states hold a bar context and none, so that this shows)
                     closing = spec[:9] + (spec[9] | close,) + spec[10:]
                     if self._agrees(closing, self._table_states(closable=kind), lines, must_apply=False, tables=ends):
                         spec = closing
@@ -1288,8 +1287,15 @@ class _Study:
             s = clone(self.pre)
             s._table = copy_table(table)
             states.append(s)
-        if closable is not None and self.closed is not None and self.closed._table["kind"] == closable:
-            states.append(self.closed)
+        if closable is not None:
+            if self.closed is not None and self.closed._table["kind"] == closable:
+                states.append(self.closed)
+            # each with the bar context the line's own lacks, or none: what a closing line does to it
+            # after the close is what shows which reading C took (a rule read on, or a box opened)
+            for s in list(states):
+                other = clone(s)
+                other._attach = None if s._attach is not None else _SENTINEL_ATTACH
+                states.append(other)
         return states
 
     def _with(self, new: dict[int, bytes]) -> bytes | None:

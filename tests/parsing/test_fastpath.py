@@ -712,6 +712,16 @@ def test_a_rule_that_ends_a_markdown_table_is_read_on():
     assert_same(learn + trial)
 
 
+@needs_fastcore
+def test_a_rule_that_ends_a_markdown_table_is_read_in_c():
+    """There C ends the table and drops the bar context, as the table's reader and _generic do."""
+    bar = " 50%|█████     | {k}/10 [00:01<00:01,  3.00it/s]\n"
+    text = "".join(bar.format(k=k % 10) + "|   AP   |  AP50  |\n|:------:|:------:|\n| {k}.5 | 2.5 |\n"
+                   "---------------------------------\n{{'loss': 0.5, 'epoch': 0.{k}}}\n".format(k=k) for k in range(40))
+    seen = lines_read_in_python(text)
+    assert sum(line.startswith("---") for line in seen) <= 4  # of 40
+
+
 _BOX_LINES = ["---------------------------------\n", " -------------------- \n", "--------\n", "-------\n",
               "03/25 10:13:48 - mmengine - INFO - ----------------------\n", "[rank{k}]: ------------------\n",
               "0: ----------------------\n", "| loss      | 0.{k}5  |\n", "| train/    |       |\n",
