@@ -85,6 +85,8 @@ typedef struct Template {
                              * K_BLOCKOPEN: the format of the block it opens (or None) */
     PyObject *block_row;    /* K_BLOCKOPEN: the row regex of the block it opens (or None) */
     uint64_t hits;          /* lines it read (Python asks whether a key's templates pay: Engine.usage) */
+    PyObject *flush;        /* a line it reads ends an open block of this format (or row regex: a block
+                             * of no format) where it is no row of it: flush_block, then read on */
     int attach_emit, attach_none;  /* K_RECORD: _attach = None after a record / after none */
     int aside_ok;           /* the ASIDE_* states it applies in */
     PyObject *table;        /* a line read by the open markdown table (a row): applies only while
@@ -471,6 +473,7 @@ static void template_free(Template *t)
     Py_XDECREF(t->table);
     Py_XDECREF(t->aux_pre);
     Py_XDECREF(t->aux_post);
+    Py_XDECREF(t->flush);
     PyMem_Free(t);
 }
 
@@ -1547,6 +1550,133 @@ static void aux_set(Engine *e, PyObject **v)
 
 /* 1: the line is done, but for the text from *rest on (when *rest >= 0), a line of its own that
  * the caller reads next; 0: Python must read it (*h is its key hash when it has one). */
+/* StreamParser._flush_block of the open block, of format (or row regex) `bound`, for a line that is
+ * no row of it: its metrics as one record (_emit: stale values of evaluation names dropped, and no
+ * record when only `epoch` is left of them), at its step (_step: its own, else the bar context's),
+ * the bar context dropped; then no block. Returns 1, or 0 with nothing changed: a block with a
+ * timestamp or a rank, a step C does not compute (the running count), the message after a clear. */
+static int flush_block(Engine *e, PyObject *bound, PyObject *out)
+{
+    PyObject *b = e->block;
+    if (!PyDict_CheckExact(b) || e->held != 0)
+        return 0;
+    PyObject *cf = PyDict_GetItemWithError(b, s_cf);
+    if (cf == Py_None)
+        cf = PyDict_GetItemWithError(b, s_row);
+    PyObject *metrics = cf != NULL && cf == bound ? PyDict_GetItemWithError(b, s_metrics) : NULL;
+    if (metrics == NULL || !PyDict_CheckExact(metrics)) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_ssize_t nm = PyDict_GET_SIZE(metrics);
+    if (nm == 0) {  /* nothing to emit; the bar context stays */
+        Py_SETREF(e->block, Py_NewRef(Py_None));
+        e->block_dirty = e->dirty = 1;
+        return 1;
+    }
+    PyObject *rank = PyDict_GetItemWithError(b, s_rank), *ts = PyDict_GetItemWithError(b, s_ts),
+             *stepv = PyDict_GetItemWithError(b, s_step), *line = PyDict_GetItemWithError(b, s_line);
+    if (rank != Py_None || ts != Py_None || stepv == NULL || line == NULL || !PyLong_CheckExact(line) ||
+        nm > MAX_TOKENS + 8) {
+        PyErr_Clear();
+        return 0;
+    }
+    long lineno = PyLong_AsLong(line);
+    if (lineno == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *step;
+    int own = 0;
+    if (stepv != Py_None) {
+        int overflow = 0;
+        if (!PyLong_CheckExact(stepv))
+            return 0;
+        long long v = PyLong_AsLongLongAndOverflow(stepv, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return 0;  /* beyond STEP_MAX _step drops it: Python */
+        }
+        step = stepv, own = 1;
+    } else if (e->attach != Py_None)
+        step = e->attach;
+    else if (!e->has_steps)
+        return 0;  /* the running count of a log without steps: Python */
+    else
+        step = Py_None;
+    /* which values are stale (an evaluation name printed again unchanged) */
+    unsigned char stale[MAX_TOKENS + 8];
+    Py_ssize_t pos = 0, i = 0, nstale = 0;
+    PyObject *k, *v, *epoch_kept = NULL;
+    while (PyDict_Next(metrics, &pos, &k, &v)) {
+        if (!PyUnicode_CheckExact(k) || !PyFloat_CheckExact(v))
+            return 0;
+        stale[i] = 0;
+        PyObject *old = PyDict_GetItemWithError(e->last, k);
+        if (old == NULL && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        if (old != NULL && e->evalish != NULL) {
+            int ev = PySet_Contains(e->evalish, k);
+            if (ev < 0) {
+                PyErr_Clear();
+                return 0;
+            }
+            if (ev && !PyFloat_Check(old))
+                return 0;  /* (no float: Python compares it) */
+            if (ev && !same_float(old, v))
+                ev = 0;
+            stale[i] = (unsigned char)ev;
+            nstale += ev;
+        }
+        if (!stale[i] && PyUnicode_Compare(k, s_epoch) == 0)
+            epoch_kept = k;
+        i++;
+    }
+    Py_ssize_t kept = nm - nstale;
+    int record = kept > 0 && !(nstale > 0 && kept == 1 && epoch_kept != NULL);
+    PyObject *rec_metrics = NULL, *shape = NULL;
+    if (record) {
+        rec_metrics = nstale ? PyDict_New() : Py_NewRef(metrics);
+        shape = PyTuple_New(kept);
+        if (rec_metrics == NULL || shape == NULL)
+            goto fail;
+        pos = 0, i = 0;
+        Py_ssize_t j = 0;
+        while (PyDict_Next(metrics, &pos, &k, &v)) {
+            if (!stale[i++]) {
+                PyTuple_SET_ITEM(shape, j++, Py_NewRef(k));
+                if (nstale && PyDict_SetItem(rec_metrics, k, v) < 0)
+                    goto fail;
+            }
+        }
+        if (PyDict_GET_SIZE(e->shapes) >= 4096) {
+            int has = PyDict_Contains(e->shapes, shape);
+            if (has != 1)
+                goto fail;  /* a new shape in a full table: Python counts it per name */
+        }
+    }
+    /* commit: nothing below declines */
+    Py_INCREF(step);
+    if (record)
+        emit(e, step, rec_metrics, shape, -1, Py_None, lineno, out);
+    Py_DECREF(step);
+    if (own)
+        e->has_steps = 1;
+    set_attach(e, Py_NewRef(Py_None));
+    Py_SETREF(e->block, Py_NewRef(Py_None));
+    e->block_dirty = e->dirty = 1;
+    Py_XDECREF(rec_metrics);
+    Py_XDECREF(shape);
+    return 1;
+fail:
+    PyErr_Clear();
+    Py_XDECREF(rec_metrics);
+    Py_XDECREF(shape);
+    return 0;
+}
+
 static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObject *out, uint64_t *h,
                      Py_ssize_t *rest)
 {
@@ -1576,6 +1706,22 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
     if (nt < 0)
         return 0;
     *h = hash_bytes(key, keylen);
+    if (block_open && PyDict_CheckExact(e->block) && !is_blank(s, n)) {
+        /* a line verified to be no row of such a block ends it (flush_block), then reads on (a
+         * blank line ends only a block of no format, and may start a tqdm.write() message: Python) */
+        PyObject *bound = PyDict_GetItemWithError(e->block, s_cf);
+        if (bound == Py_None)
+            bound = PyDict_GetItemWithError(e->block, s_row);
+        PyErr_Clear();
+        for (Template *t = lookup(e, key, keylen, *h); bound != NULL && t != NULL; t = t->next) {
+            if (t->flush != bound || t->nslots != nt || !slots_admit(t, s, toks))
+                continue;
+            if (!flush_block(e, t->flush, out))
+                return 0;
+            block_open = 0;
+            break;
+        }
+    }
     for (Template *t = lookup(e, key, keylen, *h); t != NULL; t = t->next) {
         /* with a block open only its rows are read here: any other line closes it in Python */
         if (t->nslots != nt || (t->kind == K_BLOCKROW) != block_open || !slots_admit(t, s, toks))
@@ -2052,9 +2198,9 @@ PyDoc_STRVAR(add_doc, "add(key: bytes, kind, slots, step, metrics, ts, kk_base, 
 static PyObject *Engine_add(Engine *e, PyObject *args)
 {
     PyObject *key, *kind, *slots, *step, *metrics, *ts, *kk_base, *bar, *extra = Py_None, *aside = NULL;
-    PyObject *table = Py_None, *aux = Py_None;
-    if (!PyArg_ParseTuple(args, "SOOOOOOO|OOOO", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar, &extra,
-                          &aside, &table, &aux))
+    PyObject *table = Py_None, *aux = Py_None, *flush = Py_None;
+    if (!PyArg_ParseTuple(args, "SOOOOOOO|OOOOO", &key, &kind, &slots, &step, &metrics, &ts, &kk_base, &bar, &extra,
+                          &aside, &table, &aux, &flush))
         return NULL;
     Template *t = PyMem_Calloc(1, sizeof(Template));
     if (t == NULL)
@@ -2079,6 +2225,13 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
             bad = 1;
         } else
             t->table = Py_NewRef(table);
+    }
+    if (!bad && flush != Py_None) {
+        if (t->kind == K_BLOCKROW || t->kind == K_BLOCKOPEN) {
+            PyErr_SetString(PyExc_ValueError, "flush: not of a template that reads or opens a block");
+            bad = 1;
+        } else
+            t->flush = Py_NewRef(flush);
     }
     if (!bad && aux != Py_None) {
         /* (aux_pre, aux_post): (_table, _table_title, _copy_task, _copy_names) before and after */

@@ -10,9 +10,10 @@ as it was before the line:
    the open block (pycocotools' rows, a Trainer metrics block's); a block opened (its header, or
    a format's first row) with no timestamp or rank; an epoch header (Keras' `Epoch 3/10`); a
    dashed rule that opens a box; any of these that also sets a table's title, header or stage or
-   copypaste's task and names (`aux_state`: then bound to that state as it was). Anything else (a
-   failure, a block closed, a box's rows, any other context touched) is not learned: such lines
-   stay with Python.
+   copypaste's task and names (`aux_state`: then bound to that state as it was); any of these read
+   after ending an open block (then studied after its flush, and bound to its format where verified
+   flushing it: _flushing). Anything else (a failure, a box's rows, any other context touched) is
+   not learned: such lines stay with Python.
 2. which token feeds what (studied where the last values and shapes are only the line's own:
    `_trimmed`): each token is changed alone and the full parser run again; the step,
    each metric value and the timestamp are matched to the tokens that changed them, as C will
@@ -167,10 +168,13 @@ def _constant_table(table: dict | None) -> bool:
 
 def add(engine, spec: tuple) -> bool:
     """engine.add of a spec (its table, when it has one, as the dict C compares _table with; its
-    aux states as tuples)."""
+    aux states as tuples; the block it flushes, when it does)."""
     table = spec[10].d if len(spec) > 10 and spec[10] is not None else None
-    if len(spec) > 11 and spec[11] is not None:
-        return engine.add(*spec[:10], table, (spec[11].pre, spec[11].post))
+    aux = (spec[11].pre, spec[11].post) if len(spec) > 11 and spec[11] is not None else None
+    if len(spec) > 12 and spec[12] is not None:
+        return engine.add(*spec[:10], table, aux, spec[12])
+    if aux is not None:
+        return engine.add(*spec[:10], table, aux)
     if table is not None:
         return engine.add(*spec[:10], table)
     return engine.add(*spec[:10])
@@ -693,6 +697,7 @@ class _Study:
         self.rest: tuple[int, int] | None = None
         self.disagreed = None  # the context of the last line C and Python read apart (_agrees)
         self.closed = None  # the parser before the line, when the line closed its open table
+        self.flushed = None  # the parser before the line, when the line ended its open block (no row)
         self.row_of = None  # the open markdown table whose row the line is (_Table), if it is one
         self.aux = None  # the unmodelled state the line sets, from that it was read in (_Aux), if it sets it
         self.ignored = frozenset()  # snapshot keys _kind leaves to the aux state (_AUX_KEYS then)
@@ -701,6 +706,15 @@ class _Study:
 
     def template(self) -> tuple | None:
         base = self._run(self.pre, self.data)
+        if base is not None and self.pre._block is not None and base.state["block"] is None \
+                and self.data.strip():  # (C leaves a blank line in a block to Python)
+            # (the flush's record and the line's own make two emits: the line is judged as read after it)
+            # it ends the open block (it is no row of it): studied after the block's flush, then
+            # verified flushing it (_flushing)
+            self.flushed, self.pre = self.pre, clone(self.pre)
+            self.pre._flush_block([])
+            self.study = self.pre
+            base = self._run(self.pre, self.data)
         table = self.pre._table
         if base is not None and base.state["table"] == "None" and (
                 (table is not None and table.get("kind") == "markdown" and _ends_markdown(base.tables))
@@ -740,7 +754,31 @@ class _Study:
             spec = self._record(base)
         else:
             spec = self._bar(base)
-        return spec and self._verified(spec)
+        spec = spec and self._verified(spec)
+        return self._flushing(spec) if spec and self.flushed is not None else spec
+
+    def _flushing(self, spec: tuple) -> tuple:
+        """The template also ending an open block of the format (or row regex) of the one the line
+        ended (fast_line: flush_block, then the line read on) where C and the full parser agree on
+        the line and its variants in that block, with other metrics, values stale, a step of its
+        own, another bar context; else as it is (it applies where no block is open)."""
+        block = self.flushed._block
+        bound = block["cf"] if block["cf"] is not None else block["row"]
+        flushing = spec[:12] + (bound,)
+        states = [self.flushed]
+        for change in ({"_attach": None if self.flushed._attach is not None else _SENTINEL_ATTACH},
+                       {"_last": {**self.flushed._last, **block["metrics"]}}, {"step": 7}, {"metrics": {}},
+                       {"_has_steps": not self.flushed._has_steps}):
+            s = clone(self.flushed)
+            for k, v in change.items():
+                if k.startswith("_"):
+                    setattr(s, k, v)
+                else:
+                    s._block[k] = v
+            states.append(s)
+        lines = [self.data] + [line for i, tok in enumerate(self.toks) if spec[2][i][0] != EXACT
+                               for line in map(lambda v: self._with({i: v}), variants(tok, spec[2][i][0], self.rng)) if line]
+        return flushing if self._agrees(flushing, states, lines, must_apply=True) else spec
 
     def _run(self, state, line: bytes) -> Outcome | None:
         """The full parser on a line of the study (a glued bar's rest not read: see _rest_start)."""

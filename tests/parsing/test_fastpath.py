@@ -987,6 +987,47 @@ _BLOCK_LINES = ["***** train metrics *****\n", "***** eval metrics *****\n", "  
                 "\n", "  \n"]
 
 
+# blocks (a Trainer's metrics block, with a step of its own or none; pycocotools' rows) and what
+# ends them: a format's line, a dict, a bar, a logger line, blank lines, ranks, timestamps
+_FLUSHED = ["***** train metrics *****\n  epoch = {e}\n  train_loss = 0.{v}\n",
+            "***** eval metrics *****\n  epoch = {e}\n  eval_loss = 0.{v}\n  eval_accuracy = 0.5\n",
+            "***** eval metrics *****\n  epoch = {e}\n",
+            "***** Running Evaluation at step {v} *****\n  eval_loss = 0.{v}\n",
+            " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.{v}\n"
+            " Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ] = 0.5\n",
+            "05/02/2024 09:18:56 - INFO - __main__ - *** Evaluate ***\n",
+            "03/25 10:13:48 - mmengine - INFO - bbox_mAP_copypaste: 0.{v} 0.389 0.214 0.118 0.237 0.271\n",
+            "03/25 10:13:48 - mmengine - INFO - Epoch(val) [{e}][8/8]    coco/bbox_mAP: 0.{v}  data_time: 0.0150\n",
+            "[rank1]: *** Evaluate ***\n", "{{'eval_loss': 0.{v}, 'epoch': {e}.0}}\n", "iter {v}: loss 0.{e}, time 1.0ms\n",
+            " {e}%|█▏        | {e}/870 [00:33<04:16,  3.00it/s]\n", "Training completed.\n", "\n", "                \n",
+            "Epoch {e}/3\n", "{e}0/100 ━━━━━━━━━━━━━━━━━━━━ 1s 4ms/step - loss: 0.{v}\n", "  train_loss = 0.{v}\n"]
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.tuples(st.sampled_from(_FLUSHED), st.integers(0, 99), st.integers(0, 9)), min_size=1, max_size=60),
+       st.integers(1, 3))
+def test_lines_that_end_a_block_read_the_same(lines, repeat):
+    """A line that is no row of the open block ends it (its record: step, stale values, only an
+    epoch left) and is read on: C does both where verified to."""
+    text = "".join(line.format(v=v, e=e) for line, v, e in lines)
+    assert_same(text * repeat)
+
+
+@needs_fastcore
+def test_lines_that_end_a_block_are_read_in_c():
+    rng = random.Random(9)
+    trainer = "".join(f"iter {k}: loss 2.{k}, time 1.0ms\n***** eval metrics *****\n  epoch = {k}.0\n"
+                      f"  eval_loss = 0.{rng.randrange(1000)}\n05/02/2024 09:18:56 - INFO - __main__ - *** Evaluate ***\n"
+                      for k in range(40))
+    coco = "".join("".join(row.format(f"0.{rng.randrange(1000):03d}") for row in _COCO_ROWS)
+                   + f"03/25 10:13:48 - mmengine - INFO - bbox_mAP_copypaste: 0.{k} 0.389 0.214 0.118 0.237 0.271\n"
+                   for k in range(40))
+    seen = lines_read_in_python(trainer + coco)
+    assert sum("Evaluate" in line for line in seen) <= 4  # of 40
+    assert sum("copypaste" in line for line in seen) <= 4  # of 40
+
+
 @needs_fastcore
 @DIFF
 @given(st.lists(st.tuples(st.sampled_from(_BLOCK_LINES), st.sampled_from(["3.0", "2318", "0.4336", "nan", "1e-05", "12"])),
