@@ -77,6 +77,11 @@ _JOINT_VARIANTS = 8
 # `IoU=0.50:0.95` where a log redraws it) is learned again only once its templates read this many
 # lines each: learning one costs about what Python spends on a few hundred lines
 _PAYBACK_LINES = 100
+# a line that ends an open block is studied once its key ended 128 blocks (C asks on the 2nd, 4th,
+# ..., 2**k-th miss; this many asks first): such a study costs what Python spends on about a thousand
+# lines (the flush verified on every variant), and a key may end blocks only now and then (in a log
+# of several frameworks any line may follow one; a real closer prints once per evaluation)
+_FLUSH_ASKS = 6
 _SENTINEL_ATTACH = 987_654_321
 _FORMATS = FMTS + (GENERIC,)
 _BAR_STATE = ("_bar_total", "_bar_n", "_bar_done", "_bar_epoch", "_expect_train_bar", "_header_epoch")
@@ -582,6 +587,8 @@ class Learner:
         self.store = store  # templates shared with other parsers (templates.TemplateStore), or None
         self.taken: set[int] = set()  # the store's templates this engine holds (by id: the store keeps them)
         self.own: dict[bytes, int] = {}  # templates learned here, by key
+        # asks of a key whose line ended the open block, not studied yet (_FLUSH_ASKS)
+        self.flush_asks: dict[bytes, int] = {}
         self.rng = random.Random(0)  # the same log learns the same templates
         # keys tried in vain and how often, apart in an open block and out of one (a line that
         # closes a block is not learned there; the same line elsewhere may well be)
@@ -618,13 +625,19 @@ class Learner:
         own_key, spans = line_key(data)
         if own_key != key or len(data) > _fastcore.MAX_FAST_LINE or len(spans) > _fastcore.MAX_TOKENS:
             return False
+        study = None
         try:
             with _Isolated() as iso:
                 _trimmed(iso, pre, data, lineno)
-                spec = _Study(iso, pre, data, spans, key, lineno, self.rng).template()
+                study = _Study(iso, pre, data, spans, key, lineno, self.rng,
+                               flush_ok=self.flush_asks.get(key, 0) >= _FLUSH_ASKS)
+                spec = study.template()
         except Exception:  # learning is an optimisation: a bug here costs speed, never output
             log.debug("line %d: not learned", lineno, exc_info=True)
             spec = None
+        if study is not None and study.deferred:
+            self.flush_asks[key] = self.flush_asks.get(key, 0) + 1
+            return False
         if spec is not None and add(self.engine, spec):
             self.own[key] = self.own.get(key, 0) + 1
             if self.store is not None:
@@ -682,8 +695,10 @@ def _trimmed(iso: _Isolated, pre, data: bytes, lineno: int) -> None:
 class _Study:
     """One line, its variants and the template they support."""
 
-    def __init__(self, iso, pre, data: bytes, spans: list, key: bytes, lineno: int, rng) -> None:
+    def __init__(self, iso, pre, data: bytes, spans: list, key: bytes, lineno: int, rng, flush_ok: bool = True) -> None:
         self.iso, self.pre, self.data, self.spans, self.key, self.lineno, self.rng = iso, pre, data, spans, key, lineno, rng
+        self.flush_ok = flush_ok  # a line that ends the open block is studied (else: deferred)
+        self.deferred = False
         self.toks = [data[a:b] for a, b in spans]
         self.seen: dict[tuple, Outcome | None] = {}  # the full parser's outcomes by (state, line)
         self.alive: list = []
@@ -708,9 +723,12 @@ class _Study:
         base = self._run(self.pre, self.data)
         if base is not None and self.pre._block is not None and base.state["block"] is None \
                 and self.data.strip():  # (C leaves a blank line in a block to Python)
-            # (the flush's record and the line's own make two emits: the line is judged as read after it)
             # it ends the open block (it is no row of it): studied after the block's flush, then
-            # verified flushing it (_flushing)
+            # verified flushing it (_flushing); the flush's record and the line's own make two emits:
+            # the line is judged as read after it
+            if not self.flush_ok:
+                self.deferred = True
+                return None
             self.flushed, self.pre = self.pre, clone(self.pre)
             self.pre._flush_block([])
             self.study = self.pre

@@ -6,6 +6,7 @@ import os
 import random
 import re
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -1009,13 +1010,17 @@ _FLUSHED = ["***** train metrics *****\n  epoch = {e}\n  train_loss = 0.{v}\n",
        st.integers(1, 3))
 def test_lines_that_end_a_block_read_the_same(lines, repeat):
     """A line that is no row of the open block ends it (its record: step, stale values, only an
-    epoch left) and is read on: C does both where verified to."""
+    epoch left) and is read on: C does both where verified to (such lines studied at once here)."""
     text = "".join(line.format(v=v, e=e) for line, v, e in lines)
-    assert_same(text * repeat)
+    with mock.patch.object(fastpath, "_FLUSH_ASKS", 0):
+        assert_same(text * repeat)
 
 
 @needs_fastcore
-def test_lines_that_end_a_block_are_read_in_c():
+def test_lines_that_end_a_block_are_read_in_c(monkeypatch):
+    # (studied once a key asks twice in a block here; by default only after 128 of its lines ended
+    # blocks: see _FLUSH_ASKS)
+    monkeypatch.setattr(fastpath, "_FLUSH_ASKS", 1)
     rng = random.Random(9)
     trainer = "".join(f"iter {k}: loss 2.{k}, time 1.0ms\n***** eval metrics *****\n  epoch = {k}.0\n"
                       f"  eval_loss = 0.{rng.randrange(1000)}\n05/02/2024 09:18:56 - INFO - __main__ - *** Evaluate ***\n"
@@ -1026,6 +1031,16 @@ def test_lines_that_end_a_block_are_read_in_c():
     seen = lines_read_in_python(trainer + coco)
     assert sum("Evaluate" in line for line in seen) <= 4  # of 40
     assert sum("copypaste" in line for line in seen) <= 4  # of 40
+
+
+@needs_fastcore
+def test_a_key_that_ends_blocks_now_and_then_costs_no_study(monkeypatch):
+    flushes = []
+    monkeypatch.setattr(fastpath._Study, "_flushing", lambda self, spec: flushes.append(spec) or spec)
+    text = "".join(f"iter {k}: loss 2.{k}, time 1.0ms\n***** eval metrics *****\n  eval_loss = 0.{k}\n" for k in range(100))
+    seen = lines_read_in_python(text)
+    assert sum(line.startswith("iter") for line in seen) > 90  # it ends each block: Python reads it there
+    assert flushes == []  # and no study of it there (100 lines: fewer than a study costs)
 
 
 @needs_fastcore
