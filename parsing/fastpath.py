@@ -784,16 +784,14 @@ class _Study:
         bound = block["cf"] if block["cf"] is not None else block["row"]
         flushing = spec[:12] + (bound,)
         states = [self.flushed]
-        for change in ({"_attach": None if self.flushed._attach is not None else _SENTINEL_ATTACH},
-                       {"_last": {**self.flushed._last, **block["metrics"]}}, {"step": 7}, {"metrics": {}},
-                       {"_has_steps": not self.flushed._has_steps}):
-            s = clone(self.flushed)
-            for k, v in change.items():
-                if k.startswith("_"):
-                    setattr(s, k, v)
-                else:
-                    s._block[k] = v
-            states.append(s)
+        for name, value in (("_attach", None if self.flushed._attach is not None else _SENTINEL_ATTACH),
+                            ("_last", {**self.flushed._last, **block["metrics"]}),  # all stale
+                            ("_has_steps", not self.flushed._has_steps)):
+            states.append(clone(self.flushed))
+            setattr(states[-1], name, value)
+        for name, value in (("step", 7), ("metrics", {})):  # a block with a step of its own; an empty one
+            states.append(clone(self.flushed))
+            states[-1]._block[name] = value
         lines = [self.data] + [line for i, tok in enumerate(self.toks) if spec[2][i][0] != EXACT
                                for line in map(lambda v: self._with({i: v}), variants(tok, spec[2][i][0], self.rng)) if line]
         return flushing if self._agrees(flushing, states, lines, must_apply=True) else spec
