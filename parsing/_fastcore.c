@@ -1329,14 +1329,23 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
 
 /* StreamParser._block_row of a format's row (pycocotools' `Average Precision ... = 0.334`) in the
  * block that format opened: _block["metrics"][name] = the value; nothing else changes. */
+/* What a template is bound to in the open block (a dict): its format (`cf`), or for a block of no
+ * format its row regex (`row`); borrowed, NULL (no exception) when it has neither. */
+static PyObject *block_binding(PyObject *block)
+{
+    PyObject *cf = PyDict_GetItemWithError(block, s_cf);
+    if (cf == Py_None)
+        cf = PyDict_GetItemWithError(block, s_row);
+    PyErr_Clear();
+    return cf;
+}
+
 static int apply_block_row(Engine *e, const Template *t, const char *s, const Tok *toks)
 {
     if (!PyDict_CheckExact(e->block) || t->nmetrics != 1)
         return 0;
     /* the block's format; a block of no format (`***** train metrics *****`) by its row regex */
-    PyObject *cf = PyDict_GetItemWithError(e->block, s_cf);
-    if (cf == Py_None)
-        cf = PyDict_GetItemWithError(e->block, s_row);
+    PyObject *cf = block_binding(e->block);
     PyObject *metrics = cf != NULL && cf == t->cf ? PyDict_GetItemWithError(e->block, s_metrics) : NULL;
     if (metrics == NULL || !PyDict_CheckExact(metrics))
         return 0;
@@ -1550,20 +1559,17 @@ static void aux_set(Engine *e, PyObject **v)
 
 /* 1: the line is done, but for the text from *rest on (when *rest >= 0), a line of its own that
  * the caller reads next; 0: Python must read it (*h is its key hash when it has one). */
-/* StreamParser._flush_block of the open block, of format (or row regex) `bound`, for a line that is
- * no row of it: its metrics as one record (_emit: stale values of evaluation names dropped, and no
+/* StreamParser._flush_block of the open block (a dict; the caller matched its binding) for a line
+ * that is no row of it: its metrics as one record (_emit: stale values of evaluation names dropped, and no
  * record when only `epoch` is left of them), at its step (_step: its own, else the bar context's),
  * the bar context dropped; then no block. Returns 1, or 0 with nothing changed: a block with a
  * timestamp or a rank, a step C does not compute (the running count), the message after a clear. */
-static int flush_block(Engine *e, PyObject *bound, PyObject *out)
+static int flush_block(Engine *e, PyObject *out)
 {
     PyObject *b = e->block;
-    if (!PyDict_CheckExact(b) || e->held != 0)
+    if (e->held != 0)
         return 0;
-    PyObject *cf = PyDict_GetItemWithError(b, s_cf);
-    if (cf == Py_None)
-        cf = PyDict_GetItemWithError(b, s_row);
-    PyObject *metrics = cf != NULL && cf == bound ? PyDict_GetItemWithError(b, s_metrics) : NULL;
+    PyObject *metrics = PyDict_GetItemWithError(b, s_metrics);
     if (metrics == NULL || !PyDict_CheckExact(metrics)) {
         PyErr_Clear();
         return 0;
@@ -1593,7 +1599,7 @@ static int flush_block(Engine *e, PyObject *bound, PyObject *out)
         if (!PyLong_CheckExact(stepv))
             return 0;
         long long v = PyLong_AsLongLongAndOverflow(stepv, &overflow);
-        if (overflow || (v == -1 && PyErr_Occurred())) {
+        if (overflow || v == LLONG_MIN || (v == -1 && PyErr_Occurred())) {
             PyErr_Clear();
             return 0;  /* beyond STEP_MAX _step drops it: Python */
         }
@@ -1709,14 +1715,11 @@ static int fast_line(Engine *e, const char *s, Py_ssize_t n, long lineno, PyObje
     if (block_open && PyDict_CheckExact(e->block) && !is_blank(s, n)) {
         /* a line verified to be no row of such a block ends it (flush_block), then reads on (a
          * blank line ends only a block of no format, and may start a tqdm.write() message: Python) */
-        PyObject *bound = PyDict_GetItemWithError(e->block, s_cf);
-        if (bound == Py_None)
-            bound = PyDict_GetItemWithError(e->block, s_row);
-        PyErr_Clear();
+        PyObject *bound = block_binding(e->block);
         for (Template *t = lookup(e, key, keylen, *h); bound != NULL && t != NULL; t = t->next) {
             if (t->flush != bound || t->nslots != nt || !slots_admit(t, s, toks))
                 continue;
-            if (!flush_block(e, t->flush, out))
+            if (!flush_block(e, out))
                 return 0;
             block_open = 0;
             break;
