@@ -57,6 +57,7 @@ typedef struct {
     int first, last;  /* tokens of the value; between them only ',' (thousands) */
     int neg;          /* 1: the value is the negated number (a '-' in the literal before it); 2: a
                        * duration `h:mm:ss.ff` in three tokens (first, first + 1, last), in seconds */
+    int evalish;      /* the name is an evaluation's (is_evalish): an unchanged value is stale */
 } Metric;
 
 typedef struct Template {
@@ -103,7 +104,8 @@ typedef struct {
     Py_ssize_t record_slots[4]; /* offsets of step, metrics, timestamp, line; 0: call the type */
     PyObject *ts_fn;
     PyObject *ts_bases;         /* the timestamp cache ts_fn reads (its module's _TS_BASES) */
-    PyObject *evalish;          /* formats.EVALISH: names whose unchanged reprint is dropped */
+    PyObject *evalish;          /* formats.EVALISH_PREFIXES (a tuple of str): what the names start
+                                 * with whose unchanged reprint is dropped */
     Template **buckets;     /* open addressing on the key hash; each entry a chain */
     size_t cap, used, ntemplates;
     uint64_t *miss_hash;
@@ -1121,6 +1123,18 @@ static int same_float(PyObject *a, PyObject *b)
     return x == y || (x != x && y != y);
 }
 
+/* Whether a name is an evaluation's (`eval_loss`: it starts with one of formats.EVALISH_PREFIXES,
+ * as _emit tests); -1 on errors. */
+static int is_evalish(PyObject *prefixes, PyObject *name)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(prefixes); i++) {
+        Py_ssize_t r = PyUnicode_Tailmatch(name, PyTuple_GET_ITEM(prefixes, i), 0, PY_SSIZE_T_MAX, -1);
+        if (r != 0)
+            return (int)r;
+    }
+    return 0;
+}
+
 /* StreamParser._emit of a non-reprint record with the format / dict / generic paths around it:
  * a rank keeps only the metrics it is the lowest to print (_primary_rank), unchanged values of
  * evaluation names are dropped, and the context moves as the template says. Everything that can
@@ -1166,19 +1180,15 @@ static int apply_record(Engine *e, const Template *t, const char *s, Py_ssize_t 
         }
         if (!ok || !keep[i])
             continue;
-        PyObject *old = PyDict_GetItemWithError(e->last, name);
+        /* (only an evaluation's value is compared with its last one) */
+        PyObject *old = t->metrics[i].evalish ? PyDict_GetItemWithError(e->last, name) : NULL;
         if (old == NULL) {
             ok = !PyErr_Occurred();
         } else if (!PyFloat_Check(old) || !PyFloat_Check(vals[i])) {
             ok = 0;
         } else if (same_float(old, vals[i])) {
-            int ev = e->evalish != NULL ? PySet_Contains(e->evalish, name) : -1;
-            if (ev < 0)
-                ok = 0;
-            else if (ev) {
-                keep[i] = 2;  /* stale */
-                nstale++;
-            }
+            keep[i] = 2;  /* stale */
+            nstale++;
         }
         if (keep[i] == 1) {
             nkept++;
@@ -1623,8 +1633,8 @@ static int flush_block(Engine *e, PyObject *out)
             PyErr_Clear();
             return 0;
         }
-        if (old != NULL && e->evalish != NULL) {
-            int ev = PySet_Contains(e->evalish, k);
+        if (old != NULL) {
+            int ev = is_evalish(e->evalish, k);
             if (ev < 0) {
                 PyErr_Clear();
                 return 0;
@@ -1871,16 +1881,21 @@ static int find_record_slots(Engine *e)
 
 static int Engine_init(Engine *e, PyObject *args, PyObject *kw)
 {
-    PyObject *record_type, *ts_fn, *evalish = NULL;
-    if (!PyArg_ParseTuple(args, "OO|O", &record_type, &ts_fn, &evalish))
+    PyObject *record_type, *ts_fn, *evalish;
+    if (!PyArg_ParseTuple(args, "OOO!", &record_type, &ts_fn, &PyTuple_Type, &evalish))
         return -1;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(evalish); i++)
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(evalish, i))) {
+            PyErr_SetString(PyExc_TypeError, "evalish: a tuple of str");
+            return -1;
+        }
     if (e->buckets != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Engine already initialised");
         return -1;
     }
     e->record_type = Py_NewRef(record_type);
     e->ts_fn = Py_NewRef(ts_fn);
-    e->evalish = evalish != NULL && PyAnySet_Check(evalish) ? Py_NewRef(evalish) : NULL;
+    e->evalish = Py_NewRef(evalish);
     if (find_record_slots(e) < 0)
         return -1;
     e->cap = 16;
@@ -2093,7 +2108,7 @@ static int parse_slots(Template *t, PyObject *slots)
 static int slot_index(PyObject *o, const Template *t, int *out) { return as_int(o, 0, t->nslots - 1, out); }
 
 /* metrics: ((name, const_float_or_None, first, last, neg), ...) */
-static int parse_metrics(Template *t, PyObject *metrics)
+static int parse_metrics(Template *t, PyObject *metrics, PyObject *evalish)
 {
     if (!PyTuple_Check(metrics)) {
         PyErr_SetString(PyExc_ValueError, "metrics: a tuple");
@@ -2113,6 +2128,8 @@ static int parse_metrics(Template *t, PyObject *metrics)
         PyUnicode_InternInPlace(&name);
         m->name = name;
         PyTuple_SET_ITEM(t->shape, i, Py_NewRef(name));
+        if ((m->evalish = is_evalish(evalish, name)) < 0)
+            return -1;
         if (cval != Py_None) {
             if (!PyFloat_CheckExact(cval)) {
                 PyErr_SetString(PyExc_ValueError, "a constant metric is a float");
@@ -2218,7 +2235,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     t->hash = hash_bytes(t->key, t->keylen);
     int kk = 0;
     int bad = as_int(kind, K_NOOP, K_BLOCKOPEN, &t->kind) < 0 || parse_slots(t, slots) < 0 ||
-              parse_step(t, step) < 0 || parse_metrics(t, metrics) < 0 || parse_ts(t, ts) < 0 ||
+              parse_step(t, step) < 0 || parse_metrics(t, metrics, e->evalish) < 0 || parse_ts(t, ts) < 0 ||
               as_int(kk_base, -1000, 1000, &kk) < 0 ||
               (aside != NULL && as_int(aside, 0, ASIDE_TABLE | ASIDE_COPY | ASIDE_CLOSE | ASIDE_CLOSE_BOX, &t->aside_ok) < 0);
     t->kk_base = kk;
@@ -2497,7 +2514,7 @@ static PyTypeObject EngineType = {
     .tp_basicsize = sizeof(Engine),
     .tp_dealloc = (destructor)Engine_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Engine(record_type, timestamp_fn, evalish=None): learned line templates, applied in C.",
+    .tp_doc = "Engine(record_type, timestamp_fn, evalish): learned line templates, applied in C (evalish: the prefixes of evaluation names, formats.EVALISH_PREFIXES).",
     .tp_methods = Engine_methods,
     .tp_as_sequence = &Engine_seq,
     .tp_init = (initproc)Engine_init,

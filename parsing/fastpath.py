@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from parsing import parser as _parser
 from parsing import tables as _tables
-from parsing.formats import EVALISH, FMTS, GENERIC
+from parsing.formats import EVALISH_PREFIXES, FMTS, GENERIC
 from parsing.records import ParseStats, Record
 
 try:
@@ -132,7 +132,7 @@ def available() -> bool:
 
 
 def new_engine():
-    return _fastcore.Engine(Record, _parser._timestamp, EVALISH)
+    return _fastcore.Engine(Record, _parser._timestamp, EVALISH_PREFIXES)
 
 
 class _Table:

@@ -16,8 +16,11 @@ LABEL = re.compile(r"[A-Za-z_(@][\w@%/.()\-]{0,63}(?: [A-Za-z_(@][\w@%/.()\-]{0,
 STEP = object()  # a label that carries the step, not a metric
 MISS = object()
 _FAST_GROUPS = {"step", "section", "epoch", "pos", "total"}
-# Final names that belong to an evaluation; a line reprinting one unchanged is not a new point.
-EVALISH: set[str] = set()
+# What final names that belong to an evaluation start with (`eval_loss`, `best_acc`): a line
+# reprinting one unchanged is not a new point. A test of the name alone: what a parser reads never
+# depends on the names the process met before (a set of the names final_name had made did; a
+# template loaded from the cache reads its names without it). _fastcore applies the same prefixes.
+EVALISH_PREFIXES: tuple[str, ...] = P.SECTION_PREFIXES + ("best_",)
 
 
 def final_name(raw: str, section: str | None) -> object:
@@ -31,8 +34,6 @@ def final_name(raw: str, section: str | None) -> object:
         name = base if base.startswith(P.SECTION_PREFIXES) else f"{section}_{base}"
     else:
         name = canonical_type(raw)
-    if name.startswith(P.SECTION_PREFIXES) or name.startswith("best_"):
-        EVALISH.add(name)
     return name
 
 

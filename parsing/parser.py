@@ -28,7 +28,7 @@ from parsing import patterns as P
 from parsing import tables
 from parsing.bodies import (STEP_MAX, as_step, bar_metrics, dict_pairs, eval_word, field_value, generic_pairs, head_metrics,
                             metric_words, read_body)
-from parsing.formats import BY_START, EVALISH, GENERIC, HINTED, MISS, PREFIXES, STEP, Fmt, final_name
+from parsing.formats import BY_START, EVALISH_PREFIXES, GENERIC, HINTED, MISS, PREFIXES, STEP, Fmt, final_name
 from parsing.names import canonical_type, normalize_name
 from parsing.records import ParseStats, Record
 from parsing.timestamps import parse_timestamp
@@ -474,8 +474,8 @@ class StreamParser:
                        if k == "epoch" or (o := last.get(k, _ABSENT)) is _ABSENT or not (o == v or (o != o and v != v))}
             if len(metrics) == 1 and "epoch" in metrics and "epoch" in last and _same(last["epoch"], metrics["epoch"]):
                 return False
-        elif not EVALISH.isdisjoint(metrics):
-            stale = [k for k in metrics if k in EVALISH and k in last and _same(last[k], metrics[k])]
+        else:
+            stale = [k for k in metrics if k.startswith(EVALISH_PREFIXES) and k in last and _same(last[k], metrics[k])]
             if stale:
                 metrics = {k: v for k, v in metrics.items() if k not in stale}
                 if len(metrics) == 1 and "epoch" in metrics:

@@ -142,6 +142,19 @@ def test_tqdm_postfix_and_epoch_global_steps():
     assert steps == sorted(steps)
 
 
+def test_an_unchanged_evaluation_value_is_stale_whatever_made_its_name():
+    # timm's running averages (`Loss: 5.679 ( 6.179)` makes test_loss_avg, a name no label prints) and
+    # its `best_epoch` are evaluation names as much as test_loss is: printed again unchanged, they
+    # are no new point (they were until seen through final_name: the answer hung on what the process
+    # had read before)
+    text = ("*** Best metric: 12.80 (epoch 1)\n*** Best metric: 12.90 (epoch 1)\n"
+            + "Test: [ 195/195]  Time: 0.995 (0.792)  Loss:   5.679 ( 6.179)  Acc@1:   5.436 (  3.149)\n" * 2)
+    assert [m for _, m in records(text)] == [
+        {"best_metric": 12.8, "best_epoch": 1.0}, {"best_metric": 12.9},
+        {"test_time": 0.995, "test_time_avg": 0.792, "test_loss": 5.679, "test_loss_avg": 6.179, "test_acc1": 5.436,
+         "test_acc1_avg": 3.149}]
+
+
 def test_tqdm_redraws_give_one_record_per_state():
     bar = "\r 50%|█████     | 5/10 [00:01<00:01,  4.2it/s, loss=0.5]"
     text = bar * 3 + "\r 60%|██████    | 6/10 [00:01<00:01,  4.2it/s, loss=0.4]" * 2 + "\n"

@@ -172,6 +172,28 @@ def test_the_cli_saves_its_templates_and_the_next_run_starts_with_them(tmp_path)
     assert list(map(keys, parse_file(log, pure=True))) == list(map(keys, parse_file(log, templates=TemplateStore(files[0]))))
 
 
+@needs_fastcore
+def test_a_new_process_reads_with_saved_templates_as_the_pure_parser(tmp_path):
+    """An unchanged evaluation value is stale (_emit drops it) whichever path made its name. The
+    names were a set that final_name filled as Python read lines: a new process that took a block
+    row's template from the file on a line read elsewhere (here out of any block) never had Python
+    make `eval_samples`, so C kept the unchanged 240 of every later block. Now a name's prefix
+    tells, in Python and in C."""
+    row = "  eval_samples            =        240\n"
+    block = "***** eval metrics *****\n  epoch                   =        {e}.0\n  eval_loss               =     2.{l}\n" + row + "\n"
+    log = tmp_path / "train.log"
+    log.write_text(f"step 1 loss 1.5\n{row}" * 3 + "".join(block.format(e=i, l=1000 + 7 * i) for i in range(3)))
+    env = {**os.environ, "TRAINBOARD_TEMPLATE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    runs = [subprocess.run([sys.executable, "-m", "parsing", str(log)], capture_output=True, text=True, check=True,
+                           env={**env, **extra}).stdout
+            for extra in ({}, {}, {"TRAINBOARD_PARSER_PURE": "1", "TRAINBOARD_TEMPLATE_CACHE": "off"})]
+    assert list((tmp_path / "cache").glob("templates-*.json"))  # the first run saved what it learned
+    first, again, pure = ([json.loads(line) for line in out.splitlines()] for out in runs)
+    assert [list(r["metrics"]) for r in pure] == [["epoch", "eval_loss", "eval_samples"], ["epoch", "eval_loss"],
+                                                  ["epoch", "eval_loss"]]
+    assert first == pure and again == pure
+
+
 def test_a_store_holds_at_most_max_held(monkeypatch):
     monkeypatch.setattr(templates, "MAX_HELD", 3)
     store = TemplateStore()
