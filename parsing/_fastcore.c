@@ -47,9 +47,28 @@ enum { ST_NONE, ST_SLOT, ST_EPT, ST_CTX, ST_NULL };
  * open box that holds no row yet (it is no rule and no row: _close_box emits nothing). */
 enum { ASIDE_TABLE = 1, ASIDE_COPY = 2, ASIDE_CLOSE = 4, ASIDE_CLOSE_BOX = 8 };
 
-typedef struct { Py_ssize_t start, end; int plain; } Tok;   /* plain: digits only */
+/* A number token and what tokenize learned of it on its way, so that no one reads its digits
+ * again: plain (digits only); the lengths of its runs of digits (before the `.`, after it: -1 for
+ * none); whether an exponent follows, and its letter, sign and digits; and its significand and
+ * power of ten as fast_double computes them (sig: its significant digits, counted past 19 where the
+ * significand stops; e10: the exponent's value less the fraction's digits). */
+typedef struct {
+    Py_ssize_t start, end;
+    int plain, ilen, flen, has_exp, elen, sig, e10;
+    char echar, esign;  /* the exponent's letter and sign (0: none) */
+    uint64_t m;
+} Tok;
 
-typedef struct { int level; char *text; Py_ssize_t len; } Slot;
+/* A slot; a FORM slot whose form is a number's (`999.99e-99`, as forms are) also as the longest runs
+ * it admits: fi digits, then ff after a `.` (-1: no `.`), then fe after echar and esign (-1: no
+ * exponent; esign 0: no sign), which slots_admit compares with tokenize's counts. */
+typedef struct {
+    int level;
+    char *text;
+    Py_ssize_t len;
+    int num_form, fi, ff, fe;
+    char echar, esign;
+} Slot;
 
 typedef struct {
     PyObject *name;   /* interned str */
@@ -181,6 +200,54 @@ static Py_ssize_t bar_fill(const char *s, Py_ssize_t i, Py_ssize_t n)
     return j < n && u[j] == '|' && chars <= FILL_MAX ? j : i;
 }
 
+/* The number token that starts at s[i] (a digit) into *t; returns where it ends. */
+static Py_ssize_t scan_number(const char *s, Py_ssize_t i, Py_ssize_t n, Tok *t)
+{
+    Py_ssize_t start = i;
+    uint64_t m = 0;
+    int sig = 0, flen = -1, has_exp = 0, exp = 0, elen = 0;
+    char echar = 0, esign = 0;
+    /* (the significand as fast_double reads it: leading zeros are no significant digits) */
+    for (; i < n && is_digit((unsigned char)s[i]); i++)
+        if ((m != 0 || s[i] != '0') && ++sig <= 19)
+            m = m * 10 + (uint64_t)(s[i] - '0');
+    t->ilen = (int)(i - start);
+    if (i + 1 < n && s[i] == '.' && is_digit((unsigned char)s[i + 1])) {
+        Py_ssize_t f = ++i;
+        for (; i < n && is_digit((unsigned char)s[i]); i++)
+            if ((m != 0 || s[i] != '0') && ++sig <= 19)
+                m = m * 10 + (uint64_t)(s[i] - '0');
+        flen = (int)(i - f);
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        Py_ssize_t j = i + 1;
+        char sign = 0;
+        if (j < n && (s[j] == '+' || s[j] == '-'))
+            sign = s[j++];
+        if (j < n && is_digit((unsigned char)s[j])) {
+            echar = s[i], esign = sign;
+            for (i = j; i < n && is_digit((unsigned char)s[i]); i++)
+                if (exp < 100000)
+                    exp = exp * 10 + (s[i] - '0');
+            elen = (int)(i - j);
+            has_exp = 1;
+            exp = sign == '-' ? -exp : exp;
+        }
+    }
+    t->start = start;
+    t->end = i;
+    t->plain = flen < 0 && !has_exp;
+    t->flen = flen;
+    t->has_exp = has_exp;
+    t->elen = elen;
+    t->echar = echar;
+    t->esign = esign;
+    t->sig = sig;
+    t->m = m;
+    t->e10 = exp - (flen > 0 ? flen : 0);
+    return i;
+}
+
 /* Cut s into tokens and write its key. Returns the number of tokens, or -1 for a line the fast
  * path does not take (too many numbers, or a NUL or FILL byte, which would be ambiguous in a key). */
 static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, Tok *toks)
@@ -214,30 +281,7 @@ static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, 
         }
         if (nt == MAX_TOKENS)
             return -1;
-        Py_ssize_t start = i;
-        int plain = 1;
-        while (i < n && is_digit((unsigned char)s[i]))
-            i++;
-        if (i + 1 < n && s[i] == '.' && is_digit((unsigned char)s[i + 1])) {
-            i++;
-            while (i < n && is_digit((unsigned char)s[i]))
-                i++;
-            plain = 0;
-        }
-        if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-            Py_ssize_t j = i + 1;
-            if (j < n && (s[j] == '+' || s[j] == '-'))
-                j++;
-            if (j < n && is_digit((unsigned char)s[j])) {
-                i = j;
-                while (i < n && is_digit((unsigned char)s[i]))
-                    i++;
-                plain = 0;
-            }
-        }
-        toks[nt].start = start;
-        toks[nt].end = i;
-        toks[nt].plain = plain;
+        i = scan_number(s, i, n, &toks[nt]);
         nt++;
         key[k++] = 0;
     }
@@ -804,24 +848,6 @@ static int same_form(const char *a, Py_ssize_t len, const char *f, Py_ssize_t fl
     return i == len;
 }
 
-/* An integer or a decimal, each run of digits at most NUMBER_MAX_RUN long (a token is digits,
- * then maybe `.` and digits, then maybe an exponent: none here). */
-static int is_number(const char *a, Py_ssize_t len)
-{
-    Py_ssize_t i = 0, run = 0;
-    for (; i < len && is_digit((unsigned char)a[i]); i++)
-        run++;
-    if (run == 0 || run > NUMBER_MAX_RUN)
-        return 0;
-    if (i == len)
-        return 1;
-    if (a[i] != '.')
-        return 0;
-    for (run = 0, i++; i < len && is_digit((unsigned char)a[i]); i++)
-        run++;
-    return i == len && run > 0 && run <= NUMBER_MAX_RUN;
-}
-
 static int slots_admit(const Template *t, const char *s, const Tok *toks)
 {
     for (int i = 0; i < t->nslots; i++) {
@@ -829,12 +855,18 @@ static int slots_admit(const Template *t, const char *s, const Tok *toks)
         const char *a = s + toks[i].start;
         Py_ssize_t len = toks[i].end - toks[i].start;
         switch (sl->level) {
-        case LV_NUMBER:
-            if (!is_number(a, len))
+        case LV_NUMBER:  /* is_number, from tokenize's counts */
+            if (toks[i].has_exp || toks[i].ilen > NUMBER_MAX_RUN || toks[i].flen > NUMBER_MAX_RUN)
                 return 0;
             break;
         case LV_FORM:
-            if (!same_form(a, len, sl->text, sl->len))
+            if (sl->num_form) {  /* same_form, from tokenize's counts */
+                const Tok *tk = &toks[i];
+                if (tk->ilen > sl->fi || (sl->ff < 0 ? tk->flen >= 0 : tk->flen < 0 || tk->flen > sl->ff) ||
+                    (sl->fe < 0 ? tk->has_exp
+                                : !tk->has_exp || tk->echar != sl->echar || tk->esign != sl->esign || tk->elen > sl->fe))
+                    return 0;
+            } else if (!same_form(a, len, sl->text, sl->len))
                 return 0;
             break;
         case LV_SHAPE:
@@ -944,6 +976,23 @@ static int fast_double(const char *b, Py_ssize_t k, double *out)
     return 1;
 }
 
+/* fast_double of a token, from what tokenize computed of it: the same answer, without reading
+ * its digits again. */
+static inline int tok_double(const Tok *t, double *out)
+{
+    if (t->sig > 19 || t->flen > 100000)
+        return 0;
+    if (t->m == 0) {
+        *out = 0.0;
+        return 1;
+    }
+    if (t->m > (1ULL << 53) || t->e10 > 22 || t->e10 < -22)
+        return 0;
+    double v = (double)t->m;
+    *out = t->e10 >= 0 ? v * POW10[t->e10] : v / POW10[-t->e10];
+    return 1;
+}
+
 /* float() of the metric's tokens (thousands separators dropped); NULL with no exception when C
  * declines, NULL with an exception on memory errors. */
 /* The seconds of `h:mm:ss.ff` in tokens t[0..2], as bodies.field_value computes them: the whole
@@ -983,6 +1032,9 @@ static PyObject *metric_value(const Metric *m, const char *s, const Tok *toks)
         return Py_NewRef(m->cval);
     if (m->neg == 2)
         return duration_value(s, toks + m->first);
+    double v;
+    if (m->first == m->last && tok_double(&toks[m->first], &v))
+        return PyFloat_FromDouble(m->neg ? -v : v);
     char buf[128];
     Py_ssize_t k = 0;
     for (Py_ssize_t i = toks[m->first].start; i < toks[m->last].end; i++) {
@@ -993,7 +1045,6 @@ static PyObject *metric_value(const Metric *m, const char *s, const Tok *toks)
         buf[k++] = s[i];
     }
     buf[k] = 0;
-    double v;
     if (!fast_double(buf, k, &v)) {
         char *end = NULL;
         v = PyOS_string_to_double(buf, &end, NULL);
@@ -2081,6 +2132,39 @@ static int as_int(PyObject *o, int lo, int hi, int *out)
     return 0;
 }
 
+/* A form's runs of '9's, when it is a number's: 9+ (.9+)? ([eE][+-]?9+)? (see Slot). */
+static void number_form(Slot *sl)
+{
+    const char *f = sl->text;
+    Py_ssize_t n = sl->len, i = 0, a;
+    sl->num_form = 0;
+    sl->ff = sl->fe = -1;
+    sl->echar = sl->esign = 0;
+    for (a = i; i < n && f[i] == '9'; i++)
+        ;
+    if (i == a || i - a > 100000)
+        return;
+    sl->fi = (int)(i - a);
+    if (i < n && f[i] == '.') {
+        for (a = ++i; i < n && f[i] == '9'; i++)
+            ;
+        if (i == a || i - a > 100000)
+            return;
+        sl->ff = (int)(i - a);
+    }
+    if (i < n && (f[i] == 'e' || f[i] == 'E')) {
+        sl->echar = f[i++];
+        if (i < n && (f[i] == '+' || f[i] == '-'))
+            sl->esign = f[i++];
+        for (a = i; i < n && f[i] == '9'; i++)
+            ;
+        if (i == a || i - a > 100000)
+            return;
+        sl->fe = (int)(i - a);
+    }
+    sl->num_form = i == n;
+}
+
 static int parse_slots(Template *t, PyObject *slots)
 {
     if (!PyTuple_Check(slots) || PyTuple_GET_SIZE(slots) > MAX_TOKENS) {
@@ -2101,6 +2185,7 @@ static int parse_slots(Template *t, PyObject *slots)
         if (t->slots[i].text == NULL)
             return -1;
         memcpy(t->slots[i].text, PyBytes_AS_STRING(text), (size_t)t->slots[i].len + 1);
+        number_form(&t->slots[i]);
     }
     return 0;
 }
@@ -2430,14 +2515,41 @@ static PyObject *module_to_float(PyObject *mod, PyObject *data)
         return NULL;
     }
     Py_ssize_t k = PyBytes_GET_SIZE(data);
-    Tok tok = {0, k, 0};
-    Metric m = {NULL, NULL, 0, 0, 0};
+    const char *s = PyBytes_AS_STRING(data);
+    Tok tok;
+    Metric m = {NULL, NULL, 0, 0, 0, 0};
     if (k == 0 || k > 100)
         Py_RETURN_NONE;
-    PyObject *v = metric_value(&m, PyBytes_AS_STRING(data), &tok);
+    if (!is_digit((unsigned char)s[0]) || scan_number(s, 0, k, &tok) != k) {
+        tok.start = 0, tok.end = k, tok.sig = 20;  /* no one token: its text read as a whole (fast_double) */
+    }
+    PyObject *v = metric_value(&m, s, &tok);
     if (v == NULL && !PyErr_Occurred())
         Py_RETURN_NONE;
     return v;
+}
+
+PyDoc_STRVAR(form_admits_doc, "form_admits(form: bytes, token: bytes) -> tuple[bool, bool] | None\n\n"
+             "Whether a FORM slot of this form admits the number token, as slots_admit tells it from\n"
+             "tokenize's counts and as same_form reads the text (for tests: they must agree); None when\n"
+             "the token is not one number token or the form not a number's.");
+
+static PyObject *module_form_admits(PyObject *mod, PyObject *args)
+{
+    const char *form, *s;
+    Py_ssize_t flen, n;
+    if (!PyArg_ParseTuple(args, "y#y#", &form, &flen, &s, &n))
+        return NULL;
+    Slot sl = {LV_FORM, (char *)form, flen, 0, 0, 0, 0, 0, 0};
+    Template t = {0};
+    Tok tok;
+    number_form(&sl);
+    if (n == 0 || n > MAX_FAST_LINE || !sl.num_form || !is_digit((unsigned char)s[0]) || scan_number(s, 0, n, &tok) != n)
+        Py_RETURN_NONE;
+    t.nslots = 1;
+    t.slots = &sl;
+    return Py_BuildValue("(OO)", slots_admit(&t, s, &tok) ? Py_True : Py_False,
+                         same_form(s, n, form, flen) ? Py_True : Py_False);
 }
 
 PyDoc_STRVAR(same_items_doc, "same_items(a: dict, b: dict, floats: bool) -> bool | None\n\n"
@@ -2493,6 +2605,7 @@ static PyObject *module_same_items(PyObject *mod, PyObject *args)
 static PyMethodDef module_methods[] = {
     {"same_items", (PyCFunction)module_same_items, METH_VARARGS, same_items_doc},
     {"to_float", (PyCFunction)module_to_float, METH_O, to_float_doc},
+    {"form_admits", (PyCFunction)module_form_admits, METH_VARARGS, form_admits_doc},
     {"clean", (PyCFunction)module_clean, METH_O, clean_doc},
     {"line_key", (PyCFunction)module_line_key, METH_O, line_key_doc},
     {NULL, NULL, 0, NULL},

@@ -338,14 +338,39 @@ def test_bars_with_an_epoch_in_their_description_read_the_same(bars, repeat):
 _TOKEN_DIGITS = st.text("0123456789", min_size=1, max_size=24)
 
 
+def _token_text(whole: str, fraction: str | None, exponent: tuple | None) -> str:
+    return whole + ("." + fraction if fraction is not None else "") + ("".join(exponent) if exponent else "")
+
+
+_EXPONENTS = st.one_of(st.none(), st.tuples(st.sampled_from("eE"), st.sampled_from(["", "+", "-"]),
+                                            st.text("0123456789", min_size=1, max_size=4)))
+
+
 @needs_fastcore
 @settings(max_examples=2000, deadline=None)
-@given(_TOKEN_DIGITS, st.one_of(st.none(), _TOKEN_DIGITS),
-       st.one_of(st.none(), st.tuples(st.sampled_from("eE"), st.sampled_from(["", "+", "-"]), st.text("0123456789", min_size=1, max_size=4))))
+@given(_TOKEN_DIGITS, st.one_of(st.none(), _TOKEN_DIGITS), _EXPONENTS,
+       st.integers(1, 12), st.one_of(st.none(), st.integers(1, 12)),
+       st.one_of(st.none(), st.tuples(st.sampled_from("eE"), st.sampled_from(["", "+", "-"]), st.integers(1, 12))))
+def test_c_tells_a_form_from_its_counts_as_from_its_text(whole, fraction, exponent, fi, ff, fe):
+    """slots_admit admits a token in a FORM slot by the runs tokenize counted; same_form, which reads
+    the text, must say the same, for forms of a token's own runs and of other lengths."""
+    from parsing import _fastcore
+    token = _token_text(whole, fraction, exponent)
+    forms = [fastpath.form(token.encode()),
+             ("9" * fi + ("." + "9" * ff if ff else "") + (fe[0] + fe[1] + "9" * fe[2] if fe else "")).encode()]
+    for form in forms:
+        by_counts, by_text = _fastcore.form_admits(form, token.encode())
+        assert by_counts == by_text, (form, token)
+    assert _fastcore.form_admits(forms[0], token.encode()) == (True, True)
+
+
+@needs_fastcore
+@settings(max_examples=2000, deadline=None)
+@given(_TOKEN_DIGITS, st.one_of(st.none(), _TOKEN_DIGITS), _EXPONENTS)
 def test_c_reads_a_number_token_as_float_does(whole, fraction, exponent):
     """C's float of a token (an exact fast path, else Python's own conversion) is float()'s, bit for bit."""
     from parsing import _fastcore
-    token = whole + ("." + fraction if fraction is not None else "") + ("".join(exponent) if exponent else "")
+    token = _token_text(whole, fraction, exponent)
     assert repr(_fastcore.to_float(token.encode())) == repr(float(token))
 
 
