@@ -89,6 +89,9 @@ typedef struct Template {
     Metric *metrics;
     PyObject *shape;        /* tuple of the metric names (the record shape counted in _shapes) */
     Py_hash_t shape_hash;   /* its hash: a tuple does not cache it */
+    /* the key of _shapes equal to shape (count_shape: Python's _emit counted the shape first, with
+     * a tuple of its own, which a lookup by shape compares item by item), NULL until found */
+    PyObject *shape_key;
     int step_kind, s_slot, e_slot, p_slot, t_slot;
     long long base;         /* epoch base of ST_EPT */
     long long kk_base;      /* _kk_base when learned; another value declines (it only changes once) */
@@ -514,6 +517,7 @@ static void template_free(Template *t)
     PyMem_Free(t->metrics);
     PyMem_Free(t->key);
     Py_XDECREF(t->shape);
+    Py_XDECREF(t->shape_key);
     Py_XDECREF(t->cf);
     Py_XDECREF(t->block_row);
     Py_XDECREF(t->table);
@@ -1113,18 +1117,57 @@ static PyObject *template_timestamp(Engine *e, const Template *t, const char *s,
     return ts;
 }
 
-/* _shapes[shape] += 1 as _emit counts it; 0 (nothing changed) when the table is full and the
- * shape is new: Python counts such records per name. */
-static int count_shape(Engine *e, PyObject *shape, Py_hash_t h)
+/* The key of _shapes to look a template's shape up by (see Template.shape_key). */
+static PyObject *shape_lookup_key(const Template *t, PyObject *shape)
 {
-    PyObject *n = _PyDict_GetItem_KnownHash(e->shapes, shape, h);
+    return t != NULL && shape == t->shape && t->shape_key != NULL ? t->shape_key : shape;
+}
+
+/* Notes which key of _shapes is equal to the template's shape, once: the one found there (a
+ * lookup by it then ends at the identity test), or the shape itself when it was just added. */
+static void note_shape_key(Engine *e, Template *t, PyObject *shape, int added)
+{
+    if (t == NULL || shape != t->shape || t->shape_key != NULL)
+        return;
+    if (added) {
+        t->shape_key = Py_NewRef(shape);
+        return;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    Py_hash_t h;
+    while (_PyDict_Next(e->shapes, &pos, &k, &v, &h)) {
+        if (h != t->shape_hash)
+            continue;
+        int eq = k == shape ? 1 : PyObject_RichCompareBool(k, shape, Py_EQ);
+        if (eq < 0) {
+            PyErr_Clear();  /* (tuples of str: not seen) a lookup by the shape itself is as right */
+            return;
+        }
+        if (eq) {
+            t->shape_key = Py_NewRef(k);
+            return;
+        }
+    }
+}
+
+/* _shapes[shape] += 1 as _emit counts it; 0 (nothing changed) when the table is full and the
+ * shape is new: Python counts such records per name. `t`: the template whose shape it may be. */
+static int count_shape(Engine *e, PyObject *shape, Py_hash_t h, Template *t)
+{
+    PyObject *key = shape_lookup_key(t, shape);
+    PyObject *n = _PyDict_GetItem_KnownHash(e->shapes, key, h);
     if (n == NULL) {
         if (PyErr_Occurred() || PyDict_GET_SIZE(e->shapes) >= 4096)
             return 0;
-        return _PyDict_SetItem_KnownHash(e->shapes, shape, one, h) == 0;
+        if (_PyDict_SetItem_KnownHash(e->shapes, key, one, h) < 0)
+            return 0;
+        note_shape_key(e, t, key, 1);
+        return 1;
     }
-    PyObject *m = PyNumber_Add(n, one);
-    int r = m != NULL && _PyDict_SetItem_KnownHash(e->shapes, shape, m, h) == 0;
+    note_shape_key(e, t, key, 0);
+    PyObject *m = PyNumber_Add(n, one);  /* (n, borrowed, stays the dict's: note_shape_key changes nothing) */
+    int r = m != NULL && _PyDict_SetItem_KnownHash(e->shapes, shape_lookup_key(t, shape), m, h) == 0;
     Py_XDECREF(m);
     return r;
 }
@@ -1145,13 +1188,14 @@ static PyObject *new_record(Engine *e, PyObject *step, PyObject *metrics, PyObje
     return rec;
 }
 
-/* Builds and appends a Record; updates _last. Returns 1, or 0 (nothing changed) on failure. */
+/* Builds and appends a Record; updates _last. Returns 1, or 0 (nothing changed) on failure. `t`:
+ * the template whose shape `shape` may be (its hash then h), or NULL. */
 static int emit(Engine *e, PyObject *step, PyObject *metrics, PyObject *shape, Py_hash_t h, PyObject *ts,
-                long lineno, PyObject *out)
+                long lineno, PyObject *out, Template *t)
 {
     if (h == -1 && (h = PyObject_Hash(shape)) == -1)
         return 0;
-    if (PyDict_GET_SIZE(e->shapes) >= 4096 && !PyDict_Contains(e->shapes, shape))
+    if (PyDict_GET_SIZE(e->shapes) >= 4096 && !PyDict_Contains(e->shapes, shape_lookup_key(t, shape)))
         return 0;
     PyObject *line = PyLong_FromLong(lineno);
     if (line == NULL)
@@ -1162,7 +1206,7 @@ static int emit(Engine *e, PyObject *step, PyObject *metrics, PyObject *shape, P
         return 0;
     int r = PyList_Append(out, rec);
     Py_DECREF(rec);
-    if (r < 0 || PyDict_Update(e->last, metrics) < 0 || !count_shape(e, shape, h))
+    if (r < 0 || PyDict_Update(e->last, metrics) < 0 || !count_shape(e, shape, h, t))
         return 0;  /* memory errors only; the line's record may be half-counted, as in Python */
     return 1;
 }
@@ -1285,7 +1329,8 @@ static int apply_record(Engine *e, const Template *t, const char *s, Py_ssize_t 
     }
     int done = ok;
     if (ok && emit_it)
-        emit(e, step_obj, metrics, shape, shape == t->shape ? t->shape_hash : -1, ts, lineno, out);
+        emit(e, step_obj, metrics, shape, shape == t->shape ? t->shape_hash : -1, ts, lineno, out,
+             (Template *)t);  /* (its shape_key is a cache) */
     if (done) {
         if (own)
             e->has_steps = 1;
@@ -1364,7 +1409,7 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
         if (ok && kept > 0) {
             shape = PyList_AsTuple(names);
             ts = shape != NULL ? template_timestamp(e, t, s, n, toks) : NULL;
-            ok = ts != NULL && emit(e, step, metrics, shape, -1, ts, lineno, out);
+            ok = ts != NULL && emit(e, step, metrics, shape, -1, ts, lineno, out, NULL);
         }
         Py_XDECREF(metrics);
         Py_XDECREF(names);
@@ -1727,7 +1772,7 @@ static int flush_block(Engine *e, PyObject *out)
     /* commit: nothing below declines */
     Py_INCREF(step);
     if (record)
-        emit(e, step, rec_metrics, shape, -1, Py_None, lineno, out);
+        emit(e, step, rec_metrics, shape, -1, Py_None, lineno, out, NULL);
     Py_DECREF(step);
     if (own)
         e->has_steps = 1;
