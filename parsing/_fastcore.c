@@ -99,6 +99,9 @@ typedef struct Template {
     int bar_n, bar_total;   /* K_BAR: the tokens of the position and the total (-1: none, `0/?`) */
     int eval_noop;          /* K_BAR: as an evaluation bar after training (another total) it does nothing */
     int redraw;             /* K_BAR: a tqdm bar StreamParser._redraw_step reads (a redraw after a message) */
+    /* K_BAR of no total (`Epoch 3: | 5/?`): its description holds an epoch, which _bar reads there
+     * (never an evaluation bar after training, never a restart; its step is its position) */
+    int described;
     /* K_BAR: text glued after the bar (Lightning's checkpoint message after its last redraw) that
      * _bar reads as a line of its own: it starts rest_off bytes after the end of token rest_tok
      * (in the literal text, which the key fixes); rest_tok -1: nothing glued */
@@ -1366,7 +1369,9 @@ static int apply_bar(Engine *e, const Template *t, const char *s, Py_ssize_t n, 
         if (t->kk_base != e->kk_base || !token_int(s, &toks[t->e_slot], MAX_FACTOR_DIGITS, &epoch))
             return 0;
         epoch -= t->base;
-    } else if (!e->expect_train_bar && !e->bar_total_none && !same_total && e->bar_done)
+    } else if (t->described)
+        epoch = bar_epoch;  /* (unused: the step of a bar of no total is its position) */
+    else if (!e->expect_train_bar && !e->bar_total_none && !same_total && e->bar_done)
         return t->eval_noop;  /* an evaluation bar after training: nothing, or Python reads it */
     else if (!e->header_epoch_none)
         epoch = e->header_epoch;
@@ -2413,15 +2418,20 @@ static PyObject *Engine_add(Engine *e, PyObject *args)
     t->attach_emit = 1;
     if (!bad && t->kind == K_BAR) {
         /* (position token, total token (-1: none, `0/?`)[, flags[, rest_tok, rest_off]]); flags: 1
-         * eval_noop, 2 redraw */
+         * eval_noop, 2 redraw, 4 described (a bar of no total only) */
         PyObject *bn, *bt, *ev = NULL, *rt = NULL, *ro = NULL;
         t->rest_tok = -1;
         bad = !PyArg_ParseTuple(bar, "OO|OOO", &bn, &bt, &ev, &rt, &ro) || slot_index(bn, t, &t->bar_n) < 0 ||
-              as_int(bt, -1, t->nslots - 1, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 3, &t->eval_noop) < 0) ||
+              as_int(bt, -1, t->nslots - 1, &t->bar_total) < 0 || (ev != NULL && as_int(ev, 0, 7, &t->eval_noop) < 0) ||
               (rt != NULL && (ro == NULL || as_int(rt, -1, t->nslots - 1, &t->rest_tok) < 0 ||
                               as_int(ro, 0, MAX_FAST_LINE, &t->rest_off) < 0));
-        t->redraw = t->eval_noop >> 1;
+        t->redraw = (t->eval_noop >> 1) & 1;
+        t->described = t->eval_noop >> 2;
         t->eval_noop &= 1;
+        if (!bad && t->described && (t->bar_total >= 0 || t->step_kind == ST_EPT)) {
+            PyErr_SetString(PyExc_ValueError, "only a bar of no total is described");
+            bad = 1;
+        }
         if (!bad && t->rest_tok >= 0) {
             /* the rest starts in the literal gap after its token: the key fixes that gap's length */
             if (t->rest_off > literal_after(t, t->rest_tok)) {

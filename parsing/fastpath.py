@@ -1095,10 +1095,19 @@ class _Study:
         done._bar_total, done._bar_n, done._bar_done, done._expect_train_bar = (after["bar_total"] or 999_983) + 1, 10**6, True, False
         got = self._python(done, self.data)
         eval_noop = int(got is not None and not got.records and not got.emits and got.state == snapshot(done))
-        self.extra_states = [done]
+        # where a bar of the same total ran further and no epoch header was seen, a bar restarts (its
+        # epoch moves on), unless its description holds an epoch, which _bar reads there (`Epoch 3: |
+        # 5/?`: in a bar of no total it moves no step, so _bar_epoch found no such token)
+        restart = clone(self.pre)
+        restart._bar_total, restart._bar_n, restart._bar_done, restart._header_epoch, restart._expect_train_bar = \
+            after["bar_total"], 10**6, False, None, False
+        got = self._python(restart, self.data)
+        described = int(t_slot < 0 and step == () and got is not None and got.state["bar_n"] == after["bar_n"]
+                        and got.state["bar_epoch"] == restart._bar_epoch)
+        self.extra_states = [done, restart]
         # a plain tqdm bar, which StreamParser._redraw_step reads as the redraw after a message
         redraw = int(t_slot >= 0 and _parser.redraw_position(self.data.decode("utf-8")) == (after["bar_n"], after["bar_total"]))
-        bar = (n_slot, t_slot, eval_noop | redraw << 1) + (self.rest or ())
+        bar = (n_slot, t_slot, eval_noop | redraw << 1 | described << 2) + (self.rest or ())
         return (self.key, BAR, self._slots(levels), step, metrics, ts, self.pre._kk_base, bar, None)
 
     def _block_row(self) -> tuple | None:

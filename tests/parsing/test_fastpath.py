@@ -185,10 +185,11 @@ def _sample(name: str) -> str:
     return (LOGS / f"{name}.log").read_text(encoding="utf-8", errors="replace")
 
 
-def lines_read_in_python(text: str) -> list[str]:
-    """The lines the fast path hands to Python on `text`, its records checked against the pure parser."""
+def lines_read_in_python(text: str, templates: TemplateStore | None = None) -> list[str]:
+    """The lines the fast path hands to Python on `text` (starting from `templates`), its records
+    checked against the pure parser."""
     seen = []
-    parser = StreamParser()
+    parser = StreamParser(templates=templates)
     slow = parser._slow_line
     parser._slow_line = lambda *a: (seen.append(a[0]), slow(*a))[1]
     got = [fastpath.record_key(r) for r in parser.feed(text) + parser.finish()]
@@ -448,6 +449,26 @@ def test_bars_of_no_total_are_read_in_c():
     seen = lines_read_in_python(text)
     assert sum("0/?" in line for line in seen) <= 4  # of 80: the misses of the two keys that teach them
 
+
+
+@needs_fastcore
+def test_a_bar_of_no_total_with_an_epoch_in_its_description_never_restarts():
+    """`Epoch 0: | 1/?` then `Epoch 0: | 0/?` is no restart: _bar reads the epoch from the
+    description. Such a bar's template, learned under an epoch header (where no bar restarts), took
+    it for one that does, found by the differential test reading with what other texts taught: a
+    later dict got the next epoch's step (1 for 0). Its template now knows the bar is described,
+    verified where a bar of the same total ran further and no header was seen."""
+    teach = ("Epoch 0: |          | 211/? [00:00<?, ?it/s]\nEpoch 0/3\nEpoch 0: |          | 2/? [00:00<?, ?it/s]\n"
+             "Epoch 1: |          | 2/? [00:00<?, ?it/s]\n")
+    store = TemplateStore()
+    parse([teach], pure=False, templates=store)
+    text = ("Epoch 0: |          | 1/? [00:00<?, ?it/s]\nEpoch 0: |          | 0/? [00:00<?, ?it/s]\n"
+            " 0%|█▏        | 0/1 [00:33<04:16,  3.00it/s]\n{'loss': 0.0, 'epoch': 0}\n") * 3
+    got, _, _ = parse([text], pure=False, templates=store)
+    assert got == parse([text], pure=True)[0]
+    assert [r[1] for r in got] == [0, 0, 0]
+    text = "".join(f"Epoch {e}: |          | {n}/? [00:00<?, ?it/s]\n" for e in range(3) for n in (0, 1, 2, 1, 0))
+    assert len(lines_read_in_python(text, templates=store)) <= 2  # of 15: read in C
 
 @needs_fastcore
 def test_evaluation_bars_after_training_are_read_in_c():
