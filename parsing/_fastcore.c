@@ -177,14 +177,15 @@ static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 #define FILL 1
 #define FILL_MAX 100
 
-/* Whether the 8 bytes of w hold a digit, a NUL or FILL byte, or a `|` (SWAR: a byte below n is found
- * by the borrow of subtracting n from every byte; digits are the bytes below 10 once xored with
- * '0', a `|` the zero byte once xored with it). Exact as a test of "any", which is all it is used for. */
+/* The bytes of w that are a digit, a NUL or FILL byte, or a `|`, each marked by its high bit (SWAR:
+ * a byte below n is found by the borrow of subtracting n from every byte; digits are the bytes below
+ * 10 once xored with '0', a `|` the zero byte once xored with it). A borrow may mark a byte above a
+ * marked one too, never one below: the lowest mark is the first such byte. */
 #define ONES 0x0101010101010101ULL
 #define HAS_LESS(x, n) (((x) - ONES * (n)) & ~(x) & (ONES * 0x80))
-static inline int word_stops(uint64_t w)
+static inline uint64_t word_stops(uint64_t w)
 {
-    return HAS_LESS(w ^ (ONES * '0'), 10) != 0 || HAS_LESS(w, 2) != 0 || HAS_LESS(w ^ (ONES * '|'), 1) != 0;
+    return HAS_LESS(w ^ (ONES * '0'), 10) | HAS_LESS(w, 2) | HAS_LESS(w ^ (ONES * '|'), 1);
 }
 
 /* Where the bar fill that starts at s[i] (just after a `|`) ends: at the `|` that closes it; i when
@@ -262,12 +263,20 @@ static int tokenize(const char *s, Py_ssize_t n, char *key, Py_ssize_t *keylen, 
     Py_ssize_t i = 0, k = 0;
     while (i < n) {
         /* literal text eight bytes at a time while no digit, NUL, FILL or `|` is among them */
-        uint64_t w;
-        while (i + 8 <= n && (memcpy(&w, s + i, 8), !word_stops(w))) {
+        uint64_t w, stops = 0;
+        while (i + 8 <= n && (memcpy(&w, s + i, 8), (stops = word_stops(w)) == 0)) {
             memcpy(key + k, &w, 8);
             k += 8;
             i += 8;
         }
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (stops != 0) {  /* the literal bytes before the first stop, at once (s[i] is w's lowest byte) */
+            int lit = __builtin_ctzll(stops) >> 3;
+            memcpy(key + k, &w, 8);
+            k += lit;
+            i += lit;
+        }
+#endif
         if (i >= n)
             break;
         unsigned char c = (unsigned char)s[i];
