@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from parsing import StreamParser, TemplateStore, fastpath, parse_file, templates
-from tests.parsing.test_fastpath import needs_fastcore, redrawn
+from tests.parsing.test_fastpath import CORPUS, bench_log, needs_fastcore, redrawn
 from tests.parsing.test_stream import TEXTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,6 +192,42 @@ def test_a_new_process_reads_with_saved_templates_as_the_pure_parser(tmp_path):
     assert [list(r["metrics"]) for r in pure] == [["epoch", "eval_loss", "eval_samples"], ["epoch", "eval_loss"],
                                                   ["epoch", "eval_loss"]]
     assert first == pure and again == pure
+
+
+# Run in a new process: the texts (a JSON file) read with the templates of a file, then by the pure
+# parser; prints the indexes of the texts read otherwise.
+_READ_ELSEWHERE = r"""
+import json, sys
+from parsing import StreamParser, TemplateStore, fastpath
+texts, store = json.load(open(sys.argv[1], encoding="utf-8")), TemplateStore(sys.argv[2])
+def read(text, pure):
+    parser = StreamParser(pure=pure, templates=None if pure else store)
+    return [list(map(repr, fastpath.record_key(r))) for r in parser.feed(text) + parser.finish()]
+fast = [read(text, False) for text in texts]  # before Python has read a line of them
+print(json.dumps([i for i, (text, got) in enumerate(zip(texts, fast)) if got != read(text, True)]))
+"""
+
+
+@needs_fastcore
+def test_templates_learned_in_one_process_read_in_another_as_the_pure_parser(tmp_path):
+    """What a process learns as it reads (names it made, body shapes, cached prefixes) must be
+    nothing a template relies on: a new process takes them from the file before Python has read
+    anything. The sample and test texts and a mixed log of their frameworks (runs cut anywhere: a
+    block's rows without its head) learned in one process, read in another."""
+    texts = CORPUS + [bench_log(tmp_path, 20_000)]
+    (tmp_path / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
+    path = tmp_path / "templates.json"
+    learn = ("import json, sys\nfrom parsing import StreamParser, TemplateStore\n"
+             "store = TemplateStore(sys.argv[2])\n"
+             "for text in json.load(open(sys.argv[1], encoding='utf-8')):\n"
+             "    parser = StreamParser(templates=store); parser.feed(text); parser.finish()\n"
+             "store.save()\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for code in (learn, _READ_ELSEWHERE):
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "texts.json"), str(path)],
+                              capture_output=True, text=True, env=env, check=True)
+    assert len(json.loads(path.read_text())) > 100
+    assert json.loads(done.stdout) == []
 
 
 def test_a_store_holds_at_most_max_held(monkeypatch):
