@@ -8,9 +8,10 @@ the lines carry no metric. The baseline is one generic key/value `re.findall` ov
 the same file, measured in the same run. Prints figures; asserts nothing.
 
 The parser runs cold, learning its line templates as it reads (nothing from an earlier run), and
-then warm: on another log of the same frameworks (the next seed), starting from the templates the
-cold run learned, saved to a file and loaded again (what a later `parse_file`, `python -m parsing`,
-`trainboard run` or `ingest` of the same frameworks does: parsing/templates.py); the load is timed.
+then warm: on another log of the same frameworks (the next seed), in a new process that starts from
+the templates the cold run learned, saved to a file (what a later `parse_file`, `python -m parsing`,
+`trainboard run` or `ingest` of the same frameworks does: parsing/templates.py); the load is timed,
+and nothing else the cold run's process learned (name and prefix caches, body shapes) is there.
 
 With `--per-format`, each sample log is also repeated (fractions redrawn) into a log of one
 framework, the common case of a real run, and timed against the same baseline (`--format-lines`
@@ -23,7 +24,9 @@ pure-Python parser as well.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import random
 import re
 import sys
@@ -132,7 +135,17 @@ def bench_baseline(path: Path) -> tuple[float, float, int]:
     return time.perf_counter() - t0, time.process_time() - c0, pairs
 
 
+def warm_elsewhere(path: Path, templates: Path) -> tuple[float, float, int, int]:
+    """bench_parser of `path` with the templates of a file, in a new process."""
+    done = subprocess.run([sys.executable, __file__, "--warm-child", str(path), str(templates)],
+                          capture_output=True, text=True, check=True)
+    return tuple(json.loads(done.stdout))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--warm-child"]:
+        print(json.dumps(bench_parser(Path(sys.argv[2]), templates=Path(sys.argv[3]))))
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)
@@ -164,10 +177,10 @@ def main() -> None:
         store.save()
         other = Path(tmp) / "mixed-next.log"
         warm_lines, _ = generate(other, a.lines, a.seed + 1)
-        warm_dt, warm_cpu, warm_records, _ = bench_parser(other, templates=store.path)
+        warm_dt, warm_cpu, warm_records, _ = warm_elsewhere(other, store.path)
         warm_base_cpu = bench_baseline(other)[1]
         print(f"warm:     {warm_lines / warm_cpu:>12,.0f} lines/s of CPU  ({warm_lines / warm_dt:,.0f} wall; {warm_cpu:.2f} s, "
-              f"{warm_records:,} records; the next seed's log, the templates above loaded from their file; "
+              f"{warm_records:,} records; the next seed's log in a new process, the templates above loaded from their file; "
               f"{base_cpu / cpu:.2f} x baseline cold, {warm_base_cpu / warm_cpu:.2f} x warm)")
         if a.pure:
             pure_dt, pure_cpu, _, _ = bench_parser(path, pure=True)
