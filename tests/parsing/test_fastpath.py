@@ -450,7 +450,6 @@ def test_bars_of_no_total_are_read_in_c():
     assert sum("0/?" in line for line in seen) <= 4  # of 80: the misses of the two keys that teach them
 
 
-
 @needs_fastcore
 def test_a_bar_of_no_total_with_an_epoch_in_its_description_never_restarts():
     """`Epoch 0: | 1/?` then `Epoch 0: | 0/?` is no restart: _bar reads the epoch from the
@@ -469,6 +468,7 @@ def test_a_bar_of_no_total_with_an_epoch_in_its_description_never_restarts():
     assert [r[1] for r in got] == [0, 0, 0]
     text = "".join(f"Epoch {e}: |          | {n}/? [00:00<?, ?it/s]\n" for e in range(3) for n in (0, 1, 2, 1, 0))
     assert len(lines_read_in_python(text, templates=store)) <= 2  # of 15: read in C
+
 
 @needs_fastcore
 def test_evaluation_bars_after_training_are_read_in_c():

@@ -145,8 +145,8 @@ def test_tqdm_postfix_and_epoch_global_steps():
 def test_an_unchanged_evaluation_value_is_stale_whatever_made_its_name():
     # timm's running averages (`Loss: 5.679 ( 6.179)` makes test_loss_avg, a name no label prints) and
     # its `best_epoch` are evaluation names as much as test_loss is: printed again unchanged, they
-    # are no new point (they were until seen through final_name: the answer hung on what the process
-    # had read before)
+    # are no new point (such a name used to count only once final_name had made it somewhere: the
+    # answer hung on what the process had read before)
     text = ("*** Best metric: 12.80 (epoch 1)\n*** Best metric: 12.90 (epoch 1)\n"
             + "Test: [ 195/195]  Time: 0.995 (0.792)  Loss:   5.679 ( 6.179)  Acc@1:   5.436 (  3.149)\n" * 2)
     assert [m for _, m in records(text)] == [
