@@ -308,7 +308,7 @@ def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict
     step = read_fields(cf, section, body, fields, style in GLUED_STYLES, metrics)
     if metrics and shapes[0] > 0:
         shapes[0] -= 1  # a format whose lines never repeat a shape soon stops paying to learn
-        shape = Shape.learn(cf, section, body, fields, style in GLUED_STYLES, metrics, step)
+        shape = Shape.learn(cf, section, body, fields, style, metrics, step)
         if shape is not None:
             shapes.insert(1, shape)
             del shapes[MAX_SHAPES + 1:]
@@ -318,8 +318,29 @@ def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict
 MAX_SHAPES = 8  # learned shapes kept per format and section, the last used first
 LEARN_BUDGET = 32
 _WS = re.compile(r"(\s+)")
-_NO_FIELD = r"(?:(?!: ).)*?"  # text that holds no `key: ` of its own
-_LONE_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+# Text that holds no field of its own, where a label that is never a metric has its value (an
+# ETA): by style, no `key: ` and none of the separators its style splits a body at, and a single
+# word where the field reader takes a segment's last word for the value. What such text took in,
+# the field reader reads otherwise, and what a line gave depended on the lines the process had read
+# before: a shape learned from `loss 1, eta x` read `loss 0.25, eta x, lr 0.1` without its lr, and
+# `loss 0.25, eta AP @[ IoU=0.50 | area= all ]`, which comma_fields splits at its `|` and finds
+# nothing in, as loss 0.25.
+_ANY_TEXT = {"colon": r"(?:(?!: ).)*?", "tab": r"(?:(?!: )[^\t])*?", "pipe": r"(?:(?!: )[^|])*?",
+             "eq": r"(?:(?!: |, )[^=])*?"}
+_ONE_WORD = {"comma": r"[^\s|]+", "pipe": r"[^\s|]+", "eq": r"[^\s=]+"}
+
+
+def _no_field(style: str, body: str, lead: str) -> str:
+    """The pattern of a value no field reads, after `lead` (its label), in a body of this style."""
+    if style == "comma" and "|" in body:
+        style = "pipe"  # comma_fields splits such a body as pipe_fields does
+    if style == "pipe" and lead.rstrip().endswith(":") or style == "eq" and ", " in body:
+        return _ANY_TEXT[style]  # `label: value` (`label=value`): all the segment after the separator
+    return _ONE_WORD.get(style) or _ANY_TEXT[style]
+
+
+# A word that starts with a number (`486.82`, `12.5ms`): in a label's fixed text, a value it may be.
+_LABEL_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)")
 _THOUSANDS = re.compile(r"\s{0,64}[-+]?\d{1,3}(?:,\d{3})+(?:\.\d{1,40})?\s{0,64}$")
 _UNIT_NUM = r"[-+]?(?:\d[\d.]*|\.\d+)(?:[eE][-+]?\d+)?"
 
@@ -379,9 +400,10 @@ class Shape:
                      tuple((g + offset, name, glued) for g, name, glued in self.fields))
 
     @classmethod
-    def learn(cls, cf: Fmt, section: str | None, body: str, fields, glue: bool, metrics: dict[str, float],
+    def learn(cls, cf: Fmt, section: str | None, body: str, fields, style: str, metrics: dict[str, float],
               step: int | None) -> Shape | None:
         names = cf.name_map(section)
+        glue = style in GLUED_STYLES
         parts = ["\\s*"]  # the head's own pattern took what padding it wanted
         prev = 0
         group = 0
@@ -397,11 +419,12 @@ class Shape:
             parts.append(_literal(body[prev:vs]))
             value = body[vs:ve]
             if name is None or name is MISS:
-                if _LONE_NUMBER.search(body[prev:vs]):
-                    # a "label" holding a number of its own (`ppl 486.82 x`, a line cut or glued):
-                    # as fixed text it would swallow that number where it is a field's value
+                if _LABEL_NUMBER.search(body[prev:vs]):
+                    # a "label" holding a number of its own (`ppl 486.82 x`, `time 12.5ms x`, a line
+                    # cut or glued): as fixed text it would swallow that number where it is a
+                    # field's value (`time 12.5ms` is time = 12.5)
                     return None
-                parts.append(_NO_FIELD)  # a label that is never a metric (an ETA): any text but a field
+                parts.append(_no_field(style, body, body[prev:vs]))  # a label that is never a metric
             else:
                 group += 1
                 bare = value.rstrip(UNIT_CHARS)
@@ -426,7 +449,7 @@ class Shape:
                     if spread is None:
                         glued.append((group, name))
                         in_order.append((group, name, True))
-                        parts.append(f"({_NO_FIELD})")
+                        parts.append(f"({_ANY_TEXT[style]})")
                     else:  # `6.89 (6.85)`, `71.24GiB(74.99%)`: a group per number, the text between fixed
                         rx_text, names_of = spread
                         parts.append(rx_text)
@@ -455,6 +478,8 @@ class Shape:
 
 
 _PLAIN_NUM = re.compile(_UNIT_NUM)
+
+
 
 
 def _glued_groups(cf: Fmt, name: str, value: str) -> tuple[str, list[str]] | None:

@@ -224,6 +224,34 @@ def test_learned_shapes_read_exactly_what_the_fields_say(i, replacements):
     assert with_shapes == without
 
 
+def test_a_learned_shape_reads_a_line_as_the_field_reader_does():
+    """What a line gives must not depend on the lines the process read before (a fuzz reading with
+    templates and shapes other texts taught found these). Where a label that is never a metric has
+    its value (`eta x`), a shape's text took in what the field reader splits at: `, lr 0.1` (lost),
+    a `|` (comma_fields then splits there and reads nothing), a second word (`eta lr 0.1` is
+    eta_lr). And a label's fixed text held a number with a unit (`time 12.5ms x`), which it then
+    swallowed where it is the value (`time 12.5ms` is time = 12.5)."""
+    from parsing import formats
+    lines = ("iter 45: loss 0.25, eta x, lr 0.1\n"
+             "iter 46: loss 0.5, eta AP @[ IoU=0.50:0.95 | area=   all ] = 0.0.5\n"
+             "iter 47: loss 0.5, eta lr 0.1\n"
+             "iter 48: loss 0.5, time 12.5ms        \n")
+    saved = [(cf, cf.shapes) for cf in formats.FMTS]
+    try:
+        for cf, _ in saved:
+            cf.shapes = {}
+        fresh = [(r.step, r.metrics) for r in parse_text(lines, pure=True)]
+        parse_text("iter 13: loss 1, eta x\n" * 3 + "iter 14: loss 1, time 12.5ms x\n" * 3, pure=True)
+        nanogpt = next(cf for cf, _ in saved if cf.fmt.name == "nanogpt")
+        assert any("eta" in shape.rx.pattern for shape in nanogpt.shapes[None][1:])  # what `eta x` taught
+        assert [(r.step, r.metrics) for r in parse_text(lines, pure=True)] == fresh == [
+            (45, {"loss": 0.25, "learning_rate": 0.1}), (47, {"loss": 0.5, "eta_lr": 0.1}),
+            (48, {"loss": 0.5, "time": 12.5})]
+    finally:
+        for cf, shapes in saved:
+            cf.shapes = shapes
+
+
 def _without_whole_lines(text: str) -> list[Record]:
     """Records with learned whole lines switched off: every line takes the full path."""
     from parsing.parser import StreamParser as SP
