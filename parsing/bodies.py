@@ -334,7 +334,7 @@ def _no_field(style: str, body: str, lead: str) -> str:
     """The pattern of a value no field reads, after `lead` (its label), in a body of this style."""
     if style == "comma" and "|" in body:
         style = "pipe"  # comma_fields splits such a body as pipe_fields does
-    if style == "pipe" and lead.rstrip().endswith(":") or style == "eq" and ", " in body:
+    if (style == "pipe" and lead.rstrip().endswith(":")) or (style == "eq" and ", " in body):
         return _ANY_TEXT[style]  # `label: value` (`label=value`): all the segment after the separator
     return _ONE_WORD.get(style) or _ANY_TEXT[style]
 
@@ -478,8 +478,6 @@ class Shape:
 
 
 _PLAIN_NUM = re.compile(_UNIT_NUM)
-
-
 
 
 def _glued_groups(cf: Fmt, name: str, value: str) -> tuple[str, list[str]] | None:
