@@ -992,6 +992,22 @@ static int fast_double(const char *b, Py_ssize_t k, double *out)
     return 1;
 }
 
+/* float() of the text buf[0:k] (NUL-terminated): fast_double, else Python's own conversion, which
+ * must take all of it. 0 (no exception) when it is no number. */
+static int text_double(const char *buf, Py_ssize_t k, double *out)
+{
+    if (fast_double(buf, k, out))
+        return 1;
+    char *end = NULL;
+    double v = PyOS_string_to_double(buf, &end, NULL);
+    if ((v == -1.0 && PyErr_Occurred()) || end != buf + k) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
 /* fast_double of a token, from what tokenize computed of it: the same answer, without reading
  * its digits again. */
 static inline int tok_double(const Tok *t, double *out)
@@ -1015,31 +1031,21 @@ static inline int tok_double(const Tok *t, double *out)
  * minutes as an int, then the seconds' float added. NULL (no exception) when a token is no number. */
 static PyObject *duration_value(const char *s, const Tok *t)
 {
-    long long whole = 0;
-    for (int k = 0; k < 2; k++) {
-        if (!t[k].plain || t[k].end - t[k].start > 9)
-            return NULL;
-        long long v = 0;
-        for (Py_ssize_t i = t[k].start; i < t[k].end; i++)
-            v = v * 10 + (s[i] - '0');
-        whole = whole * 60 + v;
-    }
-    char buf[64];
-    Py_ssize_t n = t[2].end - t[2].start;
-    if (n >= (Py_ssize_t)sizeof(buf))
+    long long hours, minutes;
+    if (!token_int(s, &t[0], 9, &hours) || !token_int(s, &t[1], 9, &minutes))
         return NULL;
-    memcpy(buf, s + t[2].start, (size_t)n);
-    buf[n] = 0;
     double sec;
-    if (!fast_double(buf, n, &sec)) {
-        char *end = NULL;
-        sec = PyOS_string_to_double(buf, &end, NULL);
-        if ((sec == -1.0 && PyErr_Occurred()) || end != buf + n) {
-            PyErr_Clear();
+    if (!tok_double(&t[2], &sec)) {
+        char buf[64];
+        Py_ssize_t n = t[2].end - t[2].start;
+        if (n >= (Py_ssize_t)sizeof(buf))
             return NULL;
-        }
+        memcpy(buf, s + t[2].start, (size_t)n);
+        buf[n] = 0;
+        if (!text_double(buf, n, &sec))
+            return NULL;
     }
-    return PyFloat_FromDouble((double)(whole * 60) + sec);
+    return PyFloat_FromDouble((double)((hours * 60 + minutes) * 60) + sec);
 }
 
 static PyObject *metric_value(const Metric *m, const char *s, const Tok *toks)
@@ -1061,16 +1067,8 @@ static PyObject *metric_value(const Metric *m, const char *s, const Tok *toks)
         buf[k++] = s[i];
     }
     buf[k] = 0;
-    if (!fast_double(buf, k, &v)) {
-        char *end = NULL;
-        v = PyOS_string_to_double(buf, &end, NULL);
-        if (v == -1.0 && PyErr_Occurred()) {
-            PyErr_Clear();
-            return NULL;
-        }
-        if (end != buf + k)
-            return NULL;
-    }
+    if (!text_double(buf, k, &v))
+        return NULL;
     return PyFloat_FromDouble(m->neg ? -v : v);
 }
 
@@ -1089,14 +1087,8 @@ static PyObject *cached_timestamp(Engine *e, const char *s, Py_ssize_t n)
         sec[k++] = s[i] == ',' ? '.' : s[i];
     sec[k] = 0;
     double v;
-    if (!fast_double(sec, k, &v)) {
-        char *end = NULL;
-        v = PyOS_string_to_double(sec, &end, NULL);
-        if ((v == -1.0 && PyErr_Occurred()) || end != sec + k || k == 0) {
-            PyErr_Clear();
-            return NULL;  /* float() may still read it (spaces, underscores): Python decides */
-        }
-    }
+    if (k == 0 || !text_double(sec, k, &v))
+        return NULL;  /* float() may still read it (spaces, underscores): Python decides */
     PyObject *head = PyUnicode_DecodeUTF8(s, colon, "strict");
     if (head == NULL) {
         PyErr_Clear();
