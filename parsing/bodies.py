@@ -291,14 +291,15 @@ def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict
     shapes = cf.shapes.get(section)
     if shapes is None:
         shapes = cf.shapes[section] = [LEARN_BUDGET]  # [budget, shape, shape, ...]
-    for i in range(1, len(shapes)):
-        shape = shapes[i]
+    # (the formats' shapes are the process's: parsers in other threads reorder and add to these
+    # lists meanwhile, each change one list operation, so the list is read as a copy)
+    for i, shape in enumerate(shapes[1:], 1):
         sm = shape.rx.match(body)
         if sm is not None:
             got = shape.read(cf, sm)
             if got is not None:
                 if i > 1:
-                    shapes.insert(1, shapes.pop(i))
+                    _to_front(shapes, shape)
                 if shapes[0] < LEARN_BUDGET:
                     shapes[0] += 1  # shapes that pay off earn the right to learn more
                 return got
@@ -313,6 +314,15 @@ def read_body(cf: Fmt, style: str, body: str, section: str | None) -> tuple[dict
             shapes.insert(1, shape)
             del shapes[MAX_SHAPES + 1:]
     return metrics, step
+
+
+def _to_front(shapes: list, shape: Shape) -> None:
+    """`shape` first of the learned shapes, unless another thread moved or dropped it meanwhile."""
+    try:
+        shapes.remove(shape)
+    except ValueError:
+        return
+    shapes.insert(1, shape)
 
 
 MAX_SHAPES = 8  # learned shapes kept per format and section, the last used first

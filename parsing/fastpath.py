@@ -39,6 +39,7 @@ import logging
 import operator
 import random
 import re
+import threading
 from dataclasses import dataclass
 
 from parsing import parser as _parser
@@ -131,8 +132,9 @@ def available() -> bool:
     return _fastcore is not None
 
 
-def new_engine():
-    return _fastcore.Engine(Record, _parser._timestamp, EVALISH_PREFIXES)
+def new_engine(stamp=None):
+    """An engine; `stamp`: the timestamp function it calls (a study's, else the parser module's)."""
+    return _fastcore.Engine(Record, stamp or _parser._timestamp, EVALISH_PREFIXES)
 
 
 class _Table:
@@ -399,32 +401,43 @@ class _TimestampCache(dict):
         return super().__len__() + len(self.base)
 
 
+# one study at a time in a process: each puts the formats' body shapes back as they were (a parser
+# in another thread meanwhile only learns some of them again)
+_STUDYING = threading.Lock()
+
+
 class _Isolated:
-    """Within: `_timestamp` records its texts and writes to an overlay of its cache, and the
-    body shapes the formats learn are put back as they were on the way out."""
+    """Within: the only study in the process; its runs note the timestamp texts they hand on and
+    cache in an overlay (`stamp`: the timestamp function of its parser copies and engines; nothing
+    of the module's is replaced, which parsers in other threads read meanwhile), and the body
+    shapes the formats learn are put back as they were on the way out."""
 
     def __enter__(self):
-        self.saved_shapes = [(cf, {k: list(v) for k, v in cf.shapes.items()}) for cf in _FORMATS]
-        self.saved_fn, self.saved_cache = _parser._timestamp, _parser._TS_BASES
+        _STUDYING.acquire()
+        try:
+            # (dict() and list() copy at once: parsers in other threads may add shapes meanwhile)
+            self.saved_shapes = [(cf, {k: list(v) for k, v in dict(cf.shapes).items()}) for cf in _FORMATS]
+        except BaseException:
+            _STUDYING.release()
+            raise
         self.texts: list[str] = []
-        real = self.saved_fn
-
-        def recording(ts):
-            self.texts.append(ts)
-            return real(ts)
-
-        _parser._timestamp = recording
         # one overlay for the study: what a run caches there is what any run would compute
-        _parser._TS_BASES = _TimestampCache(self.saved_cache)
+        self.cache = _TimestampCache(_parser._TS_BASES)
         return self
+
+    def stamp(self, ts: str) -> float | None:
+        self.texts.append(ts)
+        return _parser._timestamp(ts, self.cache)
 
     def fresh(self) -> None:
         self.texts = []
 
     def __exit__(self, *exc):
-        _parser._timestamp, _parser._TS_BASES = self.saved_fn, self.saved_cache
-        for cf, shapes in self.saved_shapes:
-            cf.shapes = shapes
+        try:
+            for cf, shapes in self.saved_shapes:
+                cf.shapes = shapes
+        finally:
+            _STUDYING.release()
 
 
 def run_python(iso: _Isolated, state, data: bytes, lineno: int, glued: bool = False) -> Outcome | None:
@@ -472,7 +485,7 @@ def run_c(iso: _Isolated, state, data: bytes, lineno: int, spec: tuple, engine=N
     `engine`: one that holds this template only (it keeps no parser context between lines)."""
     p = clone(state, caches=False)
     if engine is None:
-        engine = new_engine()
+        engine = new_engine(iso.stamp)
         add(engine, spec)
     iso.fresh()
     out: list[Record] = []
@@ -628,6 +641,7 @@ class Learner:
         study = None
         try:
             with _Isolated() as iso:
+                pre._stamp = iso.stamp  # (a copy: every context of the study is one of it)
                 _trimmed(iso, pre, data, lineno)
                 study = _Study(iso, pre, data, spans, key, lineno, self.rng,
                                flush_ok=self.flush_asks.get(key, 0) >= _FLUSH_ASKS)
@@ -1240,7 +1254,7 @@ class _Study:
     def _engine(self, spec: tuple):
         engine = self.engines.get(spec)
         if engine is None:
-            engine = self.engines[spec] = new_engine()
+            engine = self.engines[spec] = new_engine(self.iso.stamp)
             add(engine, spec)
         return engine
 

@@ -86,8 +86,38 @@ def _same(a: float, b: float) -> bool:
     return a == b or (a != a and b != b)
 
 
+_TS_BASES: dict[str, float] = {}
+
+
+def _timestamp(ts: str, bases: dict[str, float] = _TS_BASES) -> float | None:
+    """Unix seconds of a prefix timestamp; the part up to the minutes is parsed once (`bases`:
+    that cache, the module's; a study of the fast path gives its runs an overlay of it)."""
+    i = ts.rfind(":")
+    head = ts[:i]
+    base = bases.get(head)
+    if base is not None:
+        try:
+            return base + float(ts[i + 1:].replace(",", "."))
+        except ValueError:
+            pass
+    full = parse_timestamp(ts)
+    if full is not None:
+        try:
+            if len(bases) > 100_000:
+                bases.clear()
+            bases[head] = full - float(ts[i + 1:].replace(",", "."))
+        except ValueError:
+            pass
+    return full
+
+
 class StreamParser:
     """Feed text (or bytes) as it arrives; get Records back as lines complete."""
+
+    # a record's timestamp from its text: a copy a study of the fast path runs gets one that notes
+    # the texts (parsing/fastpath.py: an instance's own, never the module's, which parsers in other
+    # threads read meanwhile)
+    _stamp = staticmethod(_timestamp)
 
     def __init__(self, patterns: list[UserPattern] | None = None, *, pure: bool = False,
                  templates: TemplateStore | None = None) -> None:
@@ -483,7 +513,7 @@ class StreamParser:
         if not metrics:
             return False
         last.update(metrics)
-        record = Record(step, metrics, None if ts is None else _timestamp(ts), lineno)
+        record = Record(step, metrics, None if ts is None else self._stamp(ts), lineno)
         if hold:
             if self._held is None:
                 self._held = []
@@ -556,13 +586,14 @@ class StreamParser:
         if _section(cf, section_raw, None) is not None:
             return
         shapes = cf.shapes.get(None)
-        if not shapes or len(shapes) < 2:
+        shape = shapes[1] if shapes and len(shapes) > 1 else None  # (a list other threads change too)
+        if shape is None:
             return
-        key = (cf, shapes[1], ranked, lead, prefix and prefix[0], section_raw)
+        key = (cf, shape, ranked, lead, prefix and prefix[0], section_raw)
         fl = self._fast_known.get(key, MISS)
         known = fl is not MISS
         if not known:
-            fl = FastLine.build(cf, shapes[1], ranked, lead, prefix, section_raw)
+            fl = FastLine.build(cf, shape, ranked, lead, prefix, section_raw)
             if len(self._fast_known) < 256:
                 self._fast_known[key] = fl
         if fl is None:
@@ -1095,30 +1126,6 @@ _KINDS = {
     "block_row": StreamParser._block_row_line,
     "copypaste": StreamParser._copypaste,
 }
-
-_TS_BASES: dict[str, float] = {}
-
-
-def _timestamp(ts: str) -> float | None:
-    """Unix seconds of a prefix timestamp; the part up to the minutes is parsed once."""
-    i = ts.rfind(":")
-    head = ts[:i]
-    base = _TS_BASES.get(head)
-    if base is not None:
-        try:
-            return base + float(ts[i + 1:].replace(",", "."))
-        except ValueError:
-            pass
-    full = parse_timestamp(ts)
-    if full is not None:
-        try:
-            if len(_TS_BASES) > 100_000:
-                _TS_BASES.clear()
-            _TS_BASES[head] = full - float(ts[i + 1:].replace(",", "."))
-        except ValueError:
-            pass
-    return full
-
 
 def fastpath_clone(parser: StreamParser) -> StreamParser:
     from parsing.fastpath import clone

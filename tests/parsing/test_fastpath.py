@@ -5,6 +5,7 @@ import importlib.util
 import os
 import random
 import re
+import threading
 from pathlib import Path
 from unittest import mock
 
@@ -1212,3 +1213,42 @@ def test_lines_of_every_kind_mixed_read_the_same(picks, repeat):
     texts of up to 120 lines, one store) found shapes that read otherwise than the field reader
     (test_stream.test_a_learned_shape_reads_a_line_as_the_field_reader_does)."""
     assert_same("".join(_mixed_line(pool, k, fields) for pool, k, fields in picks) * repeat)
+
+
+# ---- parsers in threads -------------------------------------------------------------------------
+@needs_fastcore
+def test_parsers_learning_in_threads_read_each_log_as_alone():
+    """One parser per thread, each on its own log, learning at the same time into one store (what
+    a process's parsers share): each gives the pure parser's records, and the parser module is left
+    as it was. A study used to swap the module's timestamp function and cache for its own while it
+    ran: a parser made meanwhile kept the study's function in its engine for good (every timestamp
+    it read noted in that study's list), and two studies at once could leave either in place."""
+    from tests.parsing.conftest import LOGS
+    if LOGS is None:
+        pytest.skip("shared/logs not found")
+    texts = [redrawn(p.read_text(encoding="utf-8", errors="replace"), k) * 2
+             for k, p in enumerate(sorted(LOGS.glob("*.log")))]
+    stamp, cache = parsing.parser._timestamp, parsing.parser._TS_BASES
+    store = TemplateStore()
+    got: dict[int, list] = {}
+
+    def read(k: int) -> None:
+        rng = random.Random(k)
+        parser, out, text, at = StreamParser(templates=store), [], texts[k], 0
+        while at < len(text):  # in chunks, so that the threads take turns mid-log
+            step = rng.randrange(1, 2000)
+            out += parser.feed(text[at:at + step])
+            at += step
+        got[k] = [fastpath.record_key(r) for r in out + parser.finish()]
+        assert parser._engine is not None
+
+    threads = [threading.Thread(target=read, args=(k,)) for k in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert parsing.parser._timestamp is stamp and parsing.parser._TS_BASES is cache
+    assert StreamParser._stamp is stamp
+    for k, text in enumerate(texts):
+        assert got[k] == parse([text], pure=True)[0], k
+    assert len(store) > 0
