@@ -340,6 +340,7 @@ def snapshot(p) -> dict:
         "primary": p._primary, "labels": p._labels, "shapes": _Ordered(p._shapes),
         "block": _block_state(p._block), "table": repr(p._table), "table_title": p._table_title,
         "copy": (p._copy_task, p._copy_names), "stats": (s.records, s.failures, s.truncated_lines, s.metric_counts),
+        "held": p._held and list(map(record_key, p._held)),  # (None, [] or the records waiting)
     }
 
 
