@@ -1086,12 +1086,17 @@ def test_lines_that_end_a_block_are_read_in_c(monkeypatch):
 
 @needs_fastcore
 def test_a_key_that_ends_blocks_now_and_then_costs_no_study(monkeypatch):
-    flushes = []
+    flushes, studied = [], []
     monkeypatch.setattr(fastpath._Study, "_flushing", lambda self, spec: flushes.append(spec) or spec)
+    template = fastpath._Study.template
+    monkeypatch.setattr(fastpath._Study, "template", lambda self: studied.append(self.data) or template(self))
     text = "".join(f"iter {k}: loss 2.{k}, time 1.0ms\n***** eval metrics *****\n  eval_loss = 0.{k}\n" for k in range(100))
     seen = lines_read_in_python(text)
     assert sum(line.startswith("iter") for line in seen) > 90  # it ends each block: Python reads it there
     assert flushes == []  # and no study of it there (100 lines: fewer than a study costs)
+    # nor a run to find out that it ends the block, which the parser's own read showed (C asks
+    # from a key's second miss: each of its asks here is in a block)
+    assert not [line for line in studied if line.startswith(b"iter")]
 
 
 @needs_fastcore

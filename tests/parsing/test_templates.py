@@ -28,9 +28,9 @@ def studies(monkeypatch) -> list[bytes]:
     seen: list[bytes] = []
     learn = fastpath.Learner.learn
 
-    def counted(self, pre, line, key, lineno):
+    def counted(self, pre, line, key, lineno, **kw):
         seen.append(key)
-        return learn(self, pre, line, key, lineno)
+        return learn(self, pre, line, key, lineno, **kw)
 
     monkeypatch.setattr(fastpath.Learner, "learn", counted)
     return seen
