@@ -52,8 +52,8 @@ class TemplateStore:
         self._new: list = []  # encodings added since loaded, in order: what save() writes
         self.loaded = 0
         if self.path is not None:
-            for spec in _read(self.path):
-                self._put(spec, _encoded(spec), new=False)
+            for spec, code in _read(self.path):
+                self._put(spec, code, new=False)
                 self.loaded += 1
 
     def __len__(self) -> int:
@@ -261,8 +261,9 @@ def _read_codes(path: Path) -> list[str]:
     return [json.dumps(item, separators=(",", ":")) for item in items]
 
 
-def _read(path: Path) -> list[tuple]:
-    """The templates of a file that decode and that an engine takes (one that does not is skipped)."""
+def _read(path: Path) -> list[tuple[tuple, str]]:
+    """The templates of a file that decode and that an engine takes (one that does not is
+    skipped), each with its encoding (as _encoded gives it: a decoded spec encodes the same)."""
     out = []
     probe = fastpath.new_engine() if fastpath._fastcore is not None else None
     for code in _read_codes(path):
@@ -275,5 +276,5 @@ def _read(path: Path) -> list[tuple]:
         except Exception as e:  # a damaged file costs learning, never output
             log.debug("a cached template skipped: %s", e)
             continue
-        out.append(spec)
+        out.append((spec, code))
     return out

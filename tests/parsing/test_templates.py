@@ -75,6 +75,8 @@ def test_every_template_of_the_samples_survives_the_file(tmp_path, studies):
     for spec in held:
         back = loaded.get(spec[0])
         assert templates._encoded(spec) in [templates._encoded(b) for b in back]
+    # and is held by the encoding it was read with (a load does not encode it again)
+    assert set(loaded._held) == {templates._encoded(spec) for spec in held}
     objects = {id(o) for specs in loaded._by_key.values() for spec in specs for o in _leaves(spec)}
     assert objects & {id(cf) for cf in fastpath._FORMATS}  # block templates name their format
     del studies[:]
