@@ -473,7 +473,7 @@ def run_python(iso: _Isolated, state, data: bytes, lineno: int, glued: bool = Fa
                    tuple(rests), tuple(tables), aux_state(p))  # p is not run on again: no copy
 
 
-_TABLE_READERS = ("_table_line", "_column_row", "_box_line")
+_TABLE_READERS = ("_table_line", "_column_row", "_box_line", "_drawn_line")
 
 
 def _watched(reader, name: str, calls: list, msg: str, *args):

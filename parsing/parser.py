@@ -250,7 +250,7 @@ class StreamParser:
             self._release(None, out)
         self._overflow = False
         self._flush_block(out)
-        if self._table is not None and self._table["kind"] == "box":
+        if self._table is not None and self._table["kind"] in ("box", "drawn"):
             self._close_box(None, out)  # a box the log ended inside
         self._table = None
         return out
@@ -453,6 +453,9 @@ class StreamParser:
                 return
         elif kind == "box" or (kind is None and msg[0] == "-"):
             if self._box_line(msg, ts, rank, lineno, out):
+                return
+        elif kind == "drawn" or (kind is None and msg[0] in tables.DRAWN_TOPS):
+            if self._drawn_line(msg, ts, rank, lineno, out):
                 return
         if msg[0] == "|" or self._table is not None:
             if self._table_line(msg, ts, rank, lineno, out):
@@ -802,6 +805,31 @@ class StreamParser:
             box["section"] = name.rstrip("/") if name.endswith("/") else box["section"]
         else:
             box["rows"].append((box["section"], name, value))
+        return True
+
+    def _drawn_line(self, msg: str, ts, rank, lineno: int, out: list[Record]) -> bool:
+        """A line of a drawn table (tables.drawn_row: rich's borders and `│` cells): a top border
+        opens one (closing the one open), a bottom border closes it (its rows one record, as a
+        box's), rows and the rules between them are read into it; any other line closes it."""
+        box = self._table
+        edge = tables.drawn_edge(msg)
+        if edge == "top":
+            if box is not None:
+                self._close_box(rank, out)
+            self._table = {"kind": "drawn", "rows": [], "section": None, "ts": ts, "line": lineno}
+            return True
+        if box is None:
+            return False
+        if edge is not None:
+            if edge == "bottom":
+                self._close_box(rank, out)
+            return True
+        row = tables.drawn_row(msg)
+        if row is None:
+            self._close_box(rank, out)
+            return False
+        if row[1] is not None:
+            box["rows"].append((None, *row))
         return True
 
     def _close_box(self, rank, out: list[Record]) -> None:

@@ -7,7 +7,10 @@ Two shapes that frameworks print a lot and the line-at-a-time readers cannot see
   `E  #  LOSS TOK2VEC  LOSS NER  ENTS_F ...`, Ultralytics YOLO's `Epoch  GPU_mem  box_loss ...`
   whose rows carry a progress bar on their right);
 * key/value boxes: a dashed rule, rows `| name | value |` (a row with a name ending in `/` and no
-  value opens a section), a dashed rule (Stable-Baselines3's logger).
+  value opens a section), a dashed rule (Stable-Baselines3's logger);
+* drawn tables: rich's box-drawing borders around rows `│ name │ value │` (Lightning prints the
+  results of `trainer.test()` / `validate()` in one: `┃ Test metric ┃ DataLoader 0 ┃`, then a
+  row per metric, a column per dataloader).
 """
 from __future__ import annotations
 
@@ -88,6 +91,37 @@ def box_row(msg: str) -> tuple[str, str | None] | None:
     """(name, value text or None) of a `| name | value |` row of a key/value box."""
     m = _BOX_ROW.match(msg)
     return None if m is None else (m.group("name").strip(), m.group("value"))
+
+
+# a drawn table's border: box-drawing characters only (U+2500-U+257F); its first one tells which
+_DRAWN_EDGE = re.compile(r"\s{0,8}[\u2500-\u257f]{3,2000}\s{0,8}$")
+DRAWN_TOPS = frozenset("┏┌╭╔┍┎╒╓")  # the first character of a top border: it opens a drawn table
+_DRAWN_BOTTOMS = frozenset("└┗╰╚┕┖╘╙")
+_DRAWN_BARS = "│┃║"  # what a drawn table puts between cells
+_DRAWN_CELLS = re.compile(f"[{_DRAWN_BARS}]")
+
+
+def drawn_edge(msg: str) -> str | None:
+    """"top", "bottom" or "inner" (a rule between rows) for a border of a drawn table, else None."""
+    if _DRAWN_EDGE.match(msg) is None:
+        return None
+    first = msg.lstrip()[0]
+    return "top" if first in DRAWN_TOPS else "bottom" if first in _DRAWN_BOTTOMS else "inner"
+
+
+def drawn_row(msg: str) -> tuple[str, str | None] | None:
+    """(name, value text or None) of a row `│ name │ value │` of a drawn table (None: the line is
+    no row). The first cell names it; the value is the one other cell that holds anything, as in
+    Lightning's column per dataloader; a row with more (a model summary's `│ 0 │ model │ ResNet │`)
+    or none (a header) has no value."""
+    text = msg.strip()
+    if len(text) < 3 or text[0] not in _DRAWN_BARS or text[-1] not in _DRAWN_BARS:
+        return None
+    cells = [c.strip() for c in _DRAWN_CELLS.split(text)[1:-1]]
+    if len(cells) < 2:
+        return None
+    values = [c for c in cells[1:] if c]
+    return cells[0], values[0] if len(values) == 1 and cells[0] else None
 
 
 def box_metrics(rows: list[tuple[str, str]]) -> tuple[dict[str, float], int | None]:

@@ -792,6 +792,25 @@ def test_rules_and_boxes_read_the_same(lines, repeat):
     assert_same(text * repeat)
 
 
+# rich's drawn tables (Lightning's test results, a model summary) among the lines around them
+_DRAWN_LINES = ["┏━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━┓\n", "┃ Test metric  ┃ DataLoader 0 ┃\n", "┡━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━┩\n",
+                "│ test_loss    │ 0.{k}5         │\n", "│ test_acc     │    {k}.5      │\n", "└──────────────┴──────────────┘\n",
+                "│ loss/dataloader_idx_1 │     │ 0.{k} │\n", "│ {k} │ model │ ResNet │ 11.2 M │\n", "╭──────╮\n", "╰──────╯\n",
+                "├──────┼──────┤\n", "│ lr │ {k}e-4 │\n", "│        │\n", "──────────────────\n", "   test_acc     0.{k}8\n",
+                "Testing DataLoader 0: 100%|██████████| {k}/79 [00:01<00:00, 61.23it/s]\n",
+                "Epoch {k}: 100%|██████████| 1000/1000 [00:21<00:00, 46.50it/s, v_num=3, train_loss_step=0.{k}]\n",
+                "---------------------------------\n", "| loss      | 0.{k}5  |\n", "|   AP   |  AP50  |\n", "\n",
+                "{{'loss': 0.5, 'epoch': 0.{k}}}\n", "iter {k}: loss 0.{k}5, time 38.5ms\n"]
+
+
+@needs_fastcore
+@DIFF
+@given(st.lists(st.sampled_from(_DRAWN_LINES), min_size=1, max_size=80), st.integers(1, 3))
+def test_drawn_tables_read_the_same(lines, repeat):
+    text = "".join(line.format(k=k % 10) for k, line in enumerate(lines))
+    assert_same(text * repeat)
+
+
 @needs_fastcore
 def test_a_row_seen_without_its_table_is_a_row_of_it():
     """A `| 13.747 | 49.271 |` line where no table is open does nothing; under a header of as many
@@ -1186,7 +1205,7 @@ def test_a_token_whose_length_matters_only_with_the_others_as_they_are_is_narrow
 
 # Every line pool above, and the lines of the sample and test texts.
 _MIXED_POOLS = [_FILLED, _NO_TOTAL, _COCO_ROWS, _GLUED_RESTS, _ASIDE_OPENERS, _ASIDE_READERS, _BOX_LINES, _MD_LINES,
-                _G_LINES, _BLOCK_LINES, _FLUSHED, _AUX_LINES, _STALE_LINES]
+                _G_LINES, _BLOCK_LINES, _FLUSHED, _AUX_LINES, _STALE_LINES, _DRAWN_LINES]
 _SAMPLE_LINES = [line for text in TEXTS for line in re.findall(r"[^\n]*\n", text)]
 _VALUES = st.sampled_from(["0", "1", "0.5", "0.25", "0.724", "12.5", "16707", "4.1"])
 _FIELDS = st.fixed_dictionaries({

@@ -1,5 +1,6 @@
 """Tables printed without pipes and blocks with their own row shape: column tables (fastai,
-spaCy, YOLO), key/value boxes (Stable-Baselines3) and Composer's `[batch=N/M]:` blocks."""
+spaCy, YOLO), key/value boxes (Stable-Baselines3), rich's drawn tables (Lightning's test results)
+and Composer's `[batch=N/M]:` blocks."""
 from __future__ import annotations
 
 import pytest
@@ -108,6 +109,54 @@ def test_a_box_the_log_ends_inside_still_gives_its_record():
     assert records(text) == [(0, {"loss": 0.5})]
 
 
+_LIGHTNING_TEST = (
+    "Testing DataLoader 0: 100%|██████████| 79/79 [00:01<00:00, 61.23it/s]\n"
+    "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━┓\n"
+    "┃        Test metric        ┃       DataLoader 0        ┃\n"
+    "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━┩\n"
+    "│         test_acc          │    0.9872000217437744     │\n"
+    "│         test_loss         │    0.0625826045870781     │\n"
+    "└───────────────────────────┴───────────────────────────┘\n"
+)
+
+
+def test_lightning_test_results_drawn_by_rich_are_one_record_at_the_training_step():
+    """`trainer.test()` after training: its table is one record at the last training step (the
+    testing bar does not move it)."""
+    train = ("Epoch 0: 100%|██████████| 1000/1000 [00:20<00:00, 48.42it/s, v_num=3, train_loss_step=1.060]\n"
+             "Epoch 1: 100%|██████████| 1000/1000 [00:20<00:00, 48.42it/s, v_num=3, train_loss_step=0.402]\n")
+    got = records(train + _LIGHTNING_TEST)
+    assert got[-1] == (2000, {"test_acc": 0.9872000217437744, "test_loss": 0.0625826045870781})
+    assert [m for _, m in got].count(got[-1][1]) == 1
+    assert parse_text(train + _LIGHTNING_TEST)[-1].line == 4  # the table's top border
+
+
+def test_drawn_tables_take_the_one_value_of_a_row_and_nothing_else():
+    multi = ("┏━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━┓\n"
+             "┃ Validate metric           ┃ DataLoader 0 ┃ DataLoader 1 ┃\n"
+             "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━┩\n"
+             "│ val_loss/dataloader_idx_0 │    0.5       │              │\n"
+             "│ val_loss/dataloader_idx_1 │              │    0.7       │\n"
+             "└───────────────────────────┴──────────────┴──────────────┘\n")
+    summary = ("┏━━━┳━━━━━━━┳━━━━━━━━━━━━━━━━━━┳━━━━━━━━┓\n"
+               "┃   ┃ Name  ┃ Type             ┃ Params ┃\n"
+               "┡━━━╇━━━━━━━╇━━━━━━━━━━━━━━━━━━╇━━━━━━━━┩\n"
+               "│ 0 │ model │ ResNet           │ 11.2 M │\n"
+               "│ 1 │ fc    │ Linear           │    513 │\n"
+               "└───┴───────┴──────────────────┴────────┘\n"
+               "Trainable params: 11.2 M\n")
+    assert records(multi + summary) == [(0, {"val_loss_dataloader_idx_0": 0.5, "val_loss_dataloader_idx_1": 0.7})]
+    # rounded borders; a table the log ends inside; a top border that starts another
+    rounded = "╭──────┬───────╮\n│ loss │ 0.25  │\n╰──────┴───────╯\n"
+    assert records(rounded + "┏━━━━━━┳━━━━━━┓\n│ lr │ 0.1 │\n┏━━━━━━┓\n│ lr │ 0.2 │\n") == [
+        (0, {"loss": 0.25}), (1, {"learning_rate": 0.1}), (2, {"learning_rate": 0.2})]
+
+
+def test_a_line_that_is_no_row_ends_a_drawn_table_and_is_read():
+    text = "┏━━━━━━┳━━━━━━┓\n│ loss │ 0.5 │\nval loss: 0.25\n"
+    assert records(text) == [(0, {"loss": 0.5}), (1, {"val_loss": 0.25})]
+
+
 def test_the_fast_path_reads_tables_as_the_full_parser_does():
     """Rows of an open table are the full parser's; a row shape seen outside a table (learned as a
     line that gives nothing) must not swallow the same shape inside one."""
@@ -121,6 +170,7 @@ def test_the_fast_path_reads_tables_as_the_full_parser_does():
            "|    total_timesteps | 2048        |\n| train/             |             |\n"
            "|    loss            | 5.67        |\n------------------------------------\n")
     composer = "[batch=100/1000]:\n\t Train loss/train/total: 2.3456\n\t Train time/batch: 99\n"
+    composer += _LIGHTNING_TEST
     loose = "".join(f"{i}         0.345678    0.234567    0.912345  00:12     \n" for i in range(4))  # no header
     text = (loose + fastai + "done\n") * 3 + box * 4 + composer * 3 + loose + fastai
     assert_same(text + redrawn(text, 3) + redrawn(text, 4))
