@@ -624,7 +624,8 @@ def flatten(obj: dict, prefix: str, out: list[tuple[str, float]], depth: int = 0
 
 def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int | None]:
     """The fallback: pipe segments; else `key=value` and `key: value` (keys of up to four words);
-    else `key value` separated by commas."""
+    else `key value` separated by commas (after a step head: `Iter 10: ...`); else labels and
+    numbers in turn, one space apart."""
     metrics: dict[str, float] = {}
     step = None
     names = GENERIC.name_map(section)
@@ -660,8 +661,19 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
                 region = item[2].group("num") + (item[2].group("unit") or "") + item[2].group("extra")
                 glued_value(GENERIC, name, region, metrics)
     if not metrics:
-        s = parse_fields(GENERIC, "comma", msg, section, metrics)
+        head = P.STEP_HEAD.match(msg)  # (its number is the step: _generic finds it in the line)
+        s = parse_fields(GENERIC, "comma", msg[head.end():] if head else msg, section, metrics)
         step = s if s is not None else step
+    if not metrics and P.SPACED_LINE.match(msg) is not None:
+        for pm in P.SPACED_PAIR.finditer(msg):
+            key = pm.group("key")
+            name = names.get(key, MISS)
+            if name is MISS:
+                name = GENERIC.resolve(names, key, section)
+            if name is STEP:
+                step = as_step(to_float(pm.group("num"))) if step is None else step
+            elif name is not None and name not in metrics:
+                metrics[name] = to_float(pm.group("num"))
     if step is None and msg[:1] in " \t[":
         bm = P.BRACKET_STEP.match(msg)
         if bm is not None:

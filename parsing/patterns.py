@@ -228,6 +228,15 @@ EQ_PAIR = re.compile(
     r"(?<![\w.\-/])(?P<key>[A-Za-z_][\w@%/.\-]{0,63})\s?=\s?(?:\[\s{0,4})?"
     rf"(?P<num>{NUM})(?P<unit>{UNIT})?{END}"
 )
+# Labels and numbers in turn and nothing else, one space apart, from a step or epoch on (a bare
+# print(): `step 10 loss 2.34 lr 0.001`; a config's `batch size 32 lr 0.001` is none): the whole
+# line, then each pair (a label of up to three words)
+_SPACED_LABEL = r"[A-Za-z_][\w/.\-]{0,63}(?: [A-Za-z_][\w/.\-]{0,63}){0,2}"
+SPACED_LINE = re.compile(rf"\s{{0,8}}(?i:step|iter(?:ation)?|it|epoch|batch|update)s? \d{{1,12}}"
+                         rf"(?:\s{{1,8}}{_SPACED_LABEL} {NUM}){{1,32}}\s{{0,8}}$")
+SPACED_PAIR = re.compile(rf"(?P<key>{_SPACED_LABEL}) (?P<num>{NUM})(?=\s|$)")
+# A step head before a line's fields (MLX's `Iter 10: Train loss 2.345, Learning Rate 1e-05`)
+STEP_HEAD = re.compile(r"\s{0,8}(?i:iter(?:ation)?|step|epoch|batch)\s{0,4}\[?\d{1,12}(?:\s{0,4}/\s{0,4}\d{1,12})?\]?\s{0,4}:\s")
 # A value printed with no label but a unit (llm.c's `(417.35 ms | 1234 tok/s)`).
 UNIT_ONLY = re.compile(rf"\s{{0,64}}\(?(?P<num>{NUM}) ?(?P<unit>{UNIT})\)?\s{{0,64}}$")
 # Python dict / JSON object entries, numbers possibly quoted: `{'loss': '4.706', 'lr': [1e-4]}`

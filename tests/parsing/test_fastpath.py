@@ -972,7 +972,9 @@ _G_LINES = ["2021-05-04 09:59:{s:02d} | INFO | train_inner | epoch 001:    {i} /
             "ppl={a}, wps={b}, ups={a}, lr={b}, gnorm={a}, train_wall={b}, wall={i}\n",
             "iter {i}: loss {a}, time {b}ms, mfu {a}%\n", "step {a}: train loss {b}, val loss {a}\n",
             "{{'loss': {a}, 'grad_norm': {b}, 'learning_rate': {a}, 'epoch': {b}}}\n",
-            "| {a} | {b} | {i} |\n", "Epoch {a}/{i}\n", "epoch={a} step={b} loss={a}\n", "v{a}.{b} ready\n"]
+            "| {a} | {b} | {i} |\n", "Epoch {a}/{i}\n", "epoch={a} step={b} loss={a}\n", "v{a}.{b} ready\n",
+            "step {i} loss {a} lr {b}\n", "epoch {i} iter {i} loss {a} grad norm {b}\n", "step {i} of {i}\n",
+            "Iter {i}: Train loss {a}, Learning Rate {b}, It/sec {a}\n", "Iter {i}: Val loss {a}, Val took {b}s\n"]
 
 
 @needs_fastcore

@@ -27,6 +27,13 @@ def one(line: str):
     # key=value
     ("step=10 loss=2.3 lr=1e-4", 10, {"loss": 2.3, "learning_rate": 1e-4}),
     ("it=100, loss=2.30, ppl=9.97", 100, {"loss": 2.3, "ppl": 9.97}),
+    # a bare print(): labels and numbers in turn, one space apart
+    ("step 10 loss 2.34 lr 0.001", 10, {"loss": 2.34, "learning_rate": 0.001}),
+    ("epoch 3 iter 250 loss nan grad norm 1.5", 250, {"epoch": 3.0, "loss": math.nan, "grad_norm": 1.5}),
+    # MLX-LM: a step head, then `key value` separated by commas
+    ("Iter 10: Train loss 2.345, Learning Rate 1.000e-05, It/sec 1.234, Tokens/sec 567.890, Trained Tokens 12345",
+     10, {"train_loss": 2.345, "learning_rate": 1e-05, "it_sec": 1.234, "tokens_sec": 567.89, "trained_tokens": 12345.0}),
+    ("Iter 100: Val loss 2.100, Val took 12.345s", 100, {"val_loss": 2.1, "val_took": 12.345}),
     # pipe tables: `Step N/M | key: value | ...`
     ("Step 10/1000 | loss: 2.31 | lr: 3.0e-04 | grad_norm: 0.92", 10,
      {"loss": 2.31, "learning_rate": 3e-4, "grad_norm": 0.92}),
@@ -118,6 +125,8 @@ def test_generic_line(line, step, metrics):
     "DONE (t=41.27s).",
     "Model summary: 11.2 M Trainable params, 44.696 Total estimated model params size (MB)",
     "Using the loss function CrossEntropyLoss",
+    "batch size 32 lr 0.001",  # labels and numbers in turn, but no step or epoch first: a config
+    "layer 3 norm 0.5",
     "2024-05-02 09:14:03",
 ])
 def test_never_a_metric(line):
