@@ -622,6 +622,22 @@ def flatten(obj: dict, prefix: str, out: list[tuple[str, float]], depth: int = 0
             flatten(v, f"{key}/", out, depth + 1)
 
 
+_SOURCE_FILES = (".py", ".c", ".cc", ".cpp", ".h", ".rs", ".go")
+
+
+def _source_location(msg: str, pm: re.Match) -> bool:
+    """Whether a `key: value` pair is where a logging call is, never a metric: `train.py:88`,
+    ESPnet's `(trainer:732)`, `[main:12]` (a line number right after a file or module)."""
+    num, key = pm.group("num"), pm.group("key")
+    if not num.isdigit() or pm.group("unit") or msg[pm.start("num") - 1] != ":":
+        return False
+    word = key.rpartition(" ")[2]
+    if word.endswith(_SOURCE_FILES):
+        return True
+    opened = word[:1] == "(" or (word == key and msg[pm.start("key") - 1:pm.start("key")] in ("(", "["))
+    return opened and msg[pm.end("num"):pm.end("num") + 1] in (")", "]")
+
+
 def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int | None]:
     """The fallback: pipe segments; else `key=value` and `key: value` (keys of up to four words);
     else `key value` separated by commas (after a step head: `Iter 10: ...`); else labels and
@@ -649,6 +665,8 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
         found += [(pm.group("key"), pm.group("num"), pm) for pm in P.COLON_PAIR.finditer(msg)]
     for item in found:
         key, num = item[0], item[1]
+        if len(item) == 3 and _source_location(msg, item[2]):
+            continue
         name = names.get(key, MISS)
         if name is MISS:
             name = GENERIC.resolve(names, key, section)

@@ -974,7 +974,8 @@ _G_LINES = ["2021-05-04 09:59:{s:02d} | INFO | train_inner | epoch 001:    {i} /
             "{{'loss': {a}, 'grad_norm': {b}, 'learning_rate': {a}, 'epoch': {b}}}\n",
             "| {a} | {b} | {i} |\n", "Epoch {a}/{i}\n", "epoch={a} step={b} loss={a}\n", "v{a}.{b} ready\n",
             "step {i} loss {a} lr {b}\n", "epoch {i} iter {i} loss {a} grad norm {b}\n", "step {i} of {i}\n",
-            "Iter {i}: Train loss {a}, Learning Rate {b}, It/sec {a}\n", "Iter {i}: Val loss {a}, Val took {b}s\n"]
+            "Iter {i}: Train loss {a}, Learning Rate {b}, It/sec {a}\n", "Iter {i}: Val loss {a}, Val took {b}s\n",
+            "[train.py:{i}] step: {i} loss: {a}\n", "INFO (main:{i}): step {i} loss: {a} (ema:{i})\n"]
 
 
 @needs_fastcore

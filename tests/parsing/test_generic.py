@@ -34,6 +34,11 @@ def one(line: str):
     ("Iter 10: Train loss 2.345, Learning Rate 1.000e-05, It/sec 1.234, Tokens/sec 567.890, Trained Tokens 12345",
      10, {"train_loss": 2.345, "learning_rate": 1e-05, "it_sec": 1.234, "tokens_sec": 567.89, "trained_tokens": 12345.0}),
     ("Iter 100: Val loss 2.100, Val took 12.345s", 100, {"val_loss": 2.1, "val_took": 12.345}),
+    # where the logging call is (`file.py:88`, ESPnet's `(trainer:732)`) is never a metric
+    ("[train.py:123] step: 5 loss: 0.5", 5, {"loss": 0.5}),
+    ("[host] 2024-01-01 10:00:00,123 (trainer:732) INFO: 1epoch:train:1-100batch: iter_time=1.2e-04, loss=123.456",
+     0, {"iter_time": 1.2e-04, "loss": 123.456}),
+    ("INFO (main:12): step 5 loss: 0.5", 5, {"loss": 0.5}),
     # pipe tables: `Step N/M | key: value | ...`
     ("Step 10/1000 | loss: 2.31 | lr: 3.0e-04 | grad_norm: 0.92", 10,
      {"loss": 2.31, "learning_rate": 3e-4, "grad_norm": 0.92}),
