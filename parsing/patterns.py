@@ -94,6 +94,8 @@ PREFIXES: tuple[Prefix, ...] = (
     Prefix("titan", rf"\[[A-Za-z][\w.\-]{{0,30}}\] (?P<ts>{_TS}) - {_LOGGER} - {_LEVEL} - ", "["),
     Prefix("hf_explicit", rf"\[{_LEVEL}\|[\w.\-]{{1,64}}:\d{{1,6}}\] (?P<ts>{_TS}) >> ", "["),
     Prefix("detectron2", rf"\[(?P<ts>{_TS}) (?P<logger>{_LOGGER})\]: ", "["),
+    # Hydra's job logging: `[2024-01-01 10:00:00,123][__main__][INFO] - `
+    Prefix("hydra", rf"\[(?P<ts>{_TS})\]\[(?P<logger>{_LOGGER})\]\[{_LEVEL}\] - ", "["),
     # Megatron `[2024-03-18 14:04:18] `; DeepSpeed `[2024-01-01 10:00:00,123] [INFO] [logging.py:96:log_dist] `
     Prefix("bracket_ts", rf"\[(?P<ts>{_TS})\](?: \[{_LEVEL}\])?(?: \[[^\]\n]{{1,100}}\]){{0,3}} ", "["),
     Prefix("bracket_level", rf"\[{_LEVEL}\] ", "[", weak=True),
@@ -279,13 +281,13 @@ METRIC_WORDS = re.compile(
         "loss", "lr", "learning", "gnorm", "norm", "acc", "accuracy", "ppl", "perplexity", "reward", "rewards", "kl",
         "entropy", "f1", "bleu", r"rouge\w{0,4}", "auc", "map", "wer", "cer", "err", "error", "mse", "mae", "rmse",
         "score", "mfu", "tflops", "tps", "throughput", "tokens", "samples", "precision", "recall", "iou", "miou",
-        "dice", "bpb", "bpc", "nll", "logloss", "mlogloss", "l1", "l2", "ndcg", "merror", "xent") + r")(?![a-z])"
+        "dice", "bpb", "bpc", "nll", "logloss", "mlogloss", "l1", "l2", "ndcg", "merror", "xent", "return") + r")(?![a-z])"
 )
 # Lines that talk about metrics without reporting one: events, configuration, checkpoints.
 # (Applied to lowercased text.)
 NEVER_LINES = re.compile(
     r"overflow|reducing|setting|skipping|saving|saved|checkpoint|ckpt|loading|resum|overrid"
-    r"|namespace\(|config|argument|hyperparam|warning|deprecat|will be|if you|should"
+    r"|namespace\(|config|argument|hyperparam|warning|deprecat|will be|if you|should|exit code|exited"
 )
 
 # One printed value and what may be glued to it, when a value is more than a plain float:

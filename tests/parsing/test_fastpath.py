@@ -975,7 +975,8 @@ _G_LINES = ["2021-05-04 09:59:{s:02d} | INFO | train_inner | epoch 001:    {i} /
             "| {a} | {b} | {i} |\n", "Epoch {a}/{i}\n", "epoch={a} step={b} loss={a}\n", "v{a}.{b} ready\n",
             "step {i} loss {a} lr {b}\n", "epoch {i} iter {i} loss {a} grad norm {b}\n", "step {i} of {i}\n",
             "Iter {i}: Train loss {a}, Learning Rate {b}, It/sec {a}\n", "Iter {i}: Val loss {a}, Val took {b}s\n",
-            "[train.py:{i}] step: {i} loss: {a}\n", "INFO (main:{i}): step {i} loss: {a} (ema:{i})\n"]
+            "[train.py:{i}] step: {i} loss: {a}\n", "INFO (main:{i}): step {i} loss: {a} (ema:{i})\n",
+            "[2024-01-01 10:00:{s:02d},123][__main__][INFO] - step {i} loss {a}\n", "global_step={i}, episodic_return={a}\n"]
 
 
 @needs_fastcore

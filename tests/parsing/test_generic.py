@@ -39,6 +39,9 @@ def one(line: str):
     ("[host] 2024-01-01 10:00:00,123 (trainer:732) INFO: 1epoch:train:1-100batch: iter_time=1.2e-04, loss=123.456",
      0, {"iter_time": 1.2e-04, "loss": 123.456}),
     ("INFO (main:12): step 5 loss: 0.5", 5, {"loss": 0.5}),
+    # Hydra's job logging prefix; an RL return (CleanRL)
+    ("[2024-01-01 10:00:00,123][__main__][INFO] - step 5 loss 0.5", 5, {"loss": 0.5}),
+    ("global_step=1000, episodic_return=22.0", 1000, {"episodic_return": 22.0}),
     # pipe tables: `Step N/M | key: value | ...`
     ("Step 10/1000 | loss: 2.31 | lr: 3.0e-04 | grad_norm: 0.92", 10,
      {"loss": 2.31, "learning_rate": 3e-4, "grad_norm": 0.92}),
@@ -132,6 +135,7 @@ def test_generic_line(line, step, metrics):
     "Using the loss function CrossEntropyLoss",
     "batch size 32 lr 0.001",  # labels and numbers in turn, but no step or epoch first: a config
     "layer 3 norm 0.5",
+    "process exited with return=1",
     "2024-05-02 09:14:03",
 ])
 def test_never_a_metric(line):

@@ -184,7 +184,7 @@ def test_a_new_process_reads_with_saved_templates_as_the_pure_parser(tmp_path):
     row = "  eval_samples            =        240\n"
     block = "***** eval metrics *****\n  epoch                   =        {e}.0\n  eval_loss               =     2.{l}\n" + row + "\n"
     log = tmp_path / "train.log"
-    log.write_text(f"step 1 loss 1.5\n{row}" * 3 + "".join(block.format(e=i, l=1000 + 7 * i) for i in range(3)))
+    log.write_text(f"step 1 done\n{row}" * 3 + "".join(block.format(e=i, l=1000 + 7 * i) for i in range(3)))
     env = {**os.environ, "TRAINBOARD_TEMPLATE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     runs = [subprocess.run([sys.executable, "-m", "parsing", str(log)], capture_output=True, text=True, check=True,
                            env={**env, **extra}).stdout
