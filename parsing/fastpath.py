@@ -1346,6 +1346,14 @@ class _Study:
         with every token changed at once no line is one, and such a template took `10:03:09`)."""
         kind, roles, levels = spec[1], _role_slots(spec), list(levels)
         for i, tok in enumerate(self.toks):
+            if levels[i] < SHAPE and len(_RUN.match(tok).group()) > FORM_MAX_TRIED:
+                # an integer part longer than any variant tries: only its own length is verified (a
+                # FORM slot admits every shorter one, where a regex bounding the count may read
+                # otherwise, and another odd token of the line may hide that from each variant:
+                # learned on mutated `IoU=<23 digits> ... maxDets=0.5`, pycocotools' real
+                # `IoU=4024 ... maxDets=1000` was read as the generic line). (A fraction's digits,
+                # as long as a float's repr makes them, no regex here bounds.)
+                levels[i] = SHAPE
             while levels[i] != EXACT:
                 lines = [self._with({i: v}) for v in variants(tok, levels[i], self.rng)]
                 if self._agrees(self._with_levels(spec, levels), [state], [x for x in lines if x], False):

@@ -859,6 +859,21 @@ def test_a_number_split_by_a_comma_is_verified_with_a_thousands_group():
     assert_same(line.format("5,393") + line.format("5,33") + line.format("5,393"))
 
 
+@needs_fastcore
+def test_an_integer_part_longer_than_any_variant_is_admitted_only_at_its_length():
+    """Variants try runs of up to FORM_MAX_TRIED digits: a slot learned on a longer integer part
+    admits only that length. As FORM it admitted every shorter run, which another odd token of the
+    line can hide from each variant: a hypothesis run learned pycocotools' row on mutated
+    `IoU=<23 digits> | area= all | maxDets=0.5` (read by the generic reader: both break the
+    format, each variant kept the other) and read the real `IoU=4024 ... maxDets=1000` as that."""
+    store = TemplateStore()
+    text = "".join(f"iter {k}: loss 0.{k}5, time 38.5ms, seen 123456789012{k % 10}\n" for k in range(10, 40))
+    assert_same(text)
+    parse([text], pure=False, templates=store)
+    (spec,) = [spec for specs in store._by_key.values() for spec in specs]
+    assert [level for level, _ in spec[2]] == [fastpath.FORM, fastpath.NUMBER, fastpath.NUMBER, fastpath.SHAPE]
+
+
 KNOWN_DIFFERENCES = Path(__file__).parent / "known_differences"
 
 
