@@ -638,6 +638,28 @@ def _source_location(msg: str, pm: re.Match) -> bool:
     return opened and msg[pm.end("num"):pm.end("num") + 1] in (")", "]")
 
 
+def _read_pairs(msg: str, found: list[tuple], names: dict, section: str | None, piped: bool, step: int | None,
+                metrics: dict[str, float]) -> int | None:
+    """Adds the metrics of (key, number text[, COLON_PAIR match]) pairs the generic reader found;
+    returns the step (in a piped line, the first one a segment named)."""
+    for item in found:
+        key, num = item[0], item[1]
+        if len(item) == 3 and _source_location(msg, item[2]):
+            continue
+        name = names.get(key, MISS)
+        if name is MISS:
+            name = GENERIC.resolve(names, key, section)
+        if name is STEP:
+            if step is None or not piped:
+                step = as_step(to_float(num))
+        elif name is not None and name not in metrics:
+            metrics[name] = to_float(num)
+            if len(item) == 3 and item[2].group("extra"):
+                region = item[2].group("num") + (item[2].group("unit") or "") + item[2].group("extra")
+                glued_value(GENERIC, name, region, metrics)
+    return step
+
+
 def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int | None]:
     """The fallback: pipe segments; else `key=value` and `key: value` (keys of up to four words);
     else `key value` separated by commas (after a step head: `Iter 10: ...`); else labels and
@@ -663,35 +685,14 @@ def generic_pairs(msg: str, section: str | None) -> tuple[dict[str, float], int 
         found += [(pm.group("key"), pm.group("num")) for pm in P.EQ_PAIR.finditer(msg)]
     if ":" in msg:
         found += [(pm.group("key"), pm.group("num"), pm) for pm in P.COLON_PAIR.finditer(msg)]
-    for item in found:
-        key, num = item[0], item[1]
-        if len(item) == 3 and _source_location(msg, item[2]):
-            continue
-        name = names.get(key, MISS)
-        if name is MISS:
-            name = GENERIC.resolve(names, key, section)
-        if name is STEP:
-            if step is None or not piped:
-                step = as_step(to_float(num))
-        elif name is not None and name not in metrics:
-            metrics[name] = to_float(num)
-            if len(item) == 3 and item[2].group("extra"):
-                region = item[2].group("num") + (item[2].group("unit") or "") + item[2].group("extra")
-                glued_value(GENERIC, name, region, metrics)
+    step = _read_pairs(msg, found, names, section, piped, step, metrics)
     if not metrics:
         head = P.STEP_HEAD.match(msg)  # (its number is the step: _generic finds it in the line)
         s = parse_fields(GENERIC, "comma", msg[head.end():] if head else msg, section, metrics)
         step = s if s is not None else step
     if not metrics and P.SPACED_LINE.match(msg) is not None:
-        for pm in P.SPACED_PAIR.finditer(msg):
-            key = pm.group("key")
-            name = names.get(key, MISS)
-            if name is MISS:
-                name = GENERIC.resolve(names, key, section)
-            if name is STEP:
-                step = as_step(to_float(pm.group("num"))) if step is None else step
-            elif name is not None and name not in metrics:
-                metrics[name] = to_float(pm.group("num"))
+        found = [(pm.group("key"), pm.group("num")) for pm in P.SPACED_PAIR.finditer(msg)]
+        step = _read_pairs(msg, found, names, section, False, step, metrics)
     if step is None and msg[:1] in " \t[":
         bm = P.BRACKET_STEP.match(msg)
         if bm is not None:
