@@ -336,7 +336,8 @@ class StreamParser:
             # keeps a template's record waiting as `_emit` does (_held)
             before._held = None
         if self._read_line(line, lineno, out) and before is not None:
-            self._learner.learn(before, line, learn_key, lineno, ended=self._block is None and before._block is not None)
+            ended = self._block is None and before._block is not None  # (the line ended the open block)
+            self._learner.learn(before, line, learn_key, lineno, ended=ended)
 
     def _line(self, line: str, lineno: int, out: list[Record]) -> None:
         if not line or line.isspace():

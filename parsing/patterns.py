@@ -238,7 +238,8 @@ SPACED_LINE = re.compile(rf"\s{{0,8}}(?i:step|iter(?:ation)?|it|epoch|batch|upda
                          rf"(?:\s{{1,8}}{_SPACED_LABEL} {NUM}){{1,32}}\s{{0,8}}$")
 SPACED_PAIR = re.compile(rf"(?P<key>{_SPACED_LABEL}) (?P<num>{NUM})(?=\s|$)")
 # A step head before a line's fields (MLX's `Iter 10: Train loss 2.345, Learning Rate 1e-05`)
-STEP_HEAD = re.compile(r"\s{0,8}(?i:iter(?:ation)?|step|epoch|batch)\s{0,4}\[?\d{1,12}(?:\s{0,4}/\s{0,4}\d{1,12})?\]?\s{0,4}:\s")
+STEP_HEAD = re.compile(r"\s{0,8}(?i:iter(?:ation)?|step|epoch|batch)\s{0,4}\[?\d{1,12}"
+                       r"(?:\s{0,4}/\s{0,4}\d{1,12})?\]?\s{0,4}:\s")
 # A value printed with no label but a unit (llm.c's `(417.35 ms | 1234 tok/s)`).
 UNIT_ONLY = re.compile(rf"\s{{0,64}}\(?(?P<num>{NUM}) ?(?P<unit>{UNIT})\)?\s{{0,64}}$")
 # Python dict / JSON object entries, numbers possibly quoted: `{'loss': '4.706', 'lr': [1e-4]}`
@@ -281,7 +282,8 @@ METRIC_WORDS = re.compile(
         "loss", "lr", "learning", "gnorm", "norm", "acc", "accuracy", "ppl", "perplexity", "reward", "rewards", "kl",
         "entropy", "f1", "bleu", r"rouge\w{0,4}", "auc", "map", "wer", "cer", "err", "error", "mse", "mae", "rmse",
         "score", "mfu", "tflops", "tps", "throughput", "tokens", "samples", "precision", "recall", "iou", "miou",
-        "dice", "bpb", "bpc", "nll", "logloss", "mlogloss", "l1", "l2", "ndcg", "merror", "xent", "return") + r")(?![a-z])"
+        "dice", "bpb", "bpc", "nll", "logloss", "mlogloss", "l1", "l2", "ndcg", "merror", "xent",
+        "return") + r")(?![a-z])"
 )
 # Lines that talk about metrics without reporting one: events, configuration, checkpoints.
 # (Applied to lowercased text.)
